@@ -1,0 +1,163 @@
+"""The one preprocessing path shared by training, evaluation and the app.
+
+decode -> checks -> EXIF orientation -> RGB -> landscape -> centre crop -> resize -> normalise.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+MIN_SIDE = 32
+"""Smaller images hold no usable detail; they are refused, not upscaled."""
+MAX_PIXELS = 40_000_000
+"""Above this (a 7,300x5,500 photo) decoding alone would cost the server too much memory."""
+
+
+class InvalidImageError(ValueError):
+    """The input cannot be classified; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """What a model bundle expects: pixel size and the normalisation (x - mean) / std."""
+
+    height: int = 150
+    width: int = 200
+    mean: float = 127.0
+    std: float = 128.0
+
+    @classmethod
+    def from_config(cls, config: dict) -> "InputSpec":
+        return cls(**config["input"])
+
+    def to_config(self) -> dict:
+        return {"height": self.height, "width": self.width, "mean": self.mean, "std": self.std}
+
+
+def load_image(source, *, draft_size: tuple[int, int] | None = None) -> tuple[Image.Image, list[str]]:
+    """Decode an image and bring it upright in RGB.
+
+    Args:
+        source: a path, raw bytes, a binary file object, a PIL image or an HxW(x3/4) uint8 array.
+        draft_size: for JPEGs, let the decoder shrink by a power of two while staying at least this big.
+
+    Returns:
+        The RGB image and notes on what was converted, for the user to see.
+
+    Raises:
+        InvalidImageError: empty, not an image, corrupt or truncated, too large or too small.
+    """
+    notes: list[str] = []
+    image = _open(source)
+    width, height = image.size
+    if width * height > MAX_PIXELS:
+        raise InvalidImageError(
+            f"The image is {width}x{height} pixels, more than the {MAX_PIXELS // 1_000_000} megapixels accepted; "
+            "please upload a smaller copy."
+        )
+    if min(width, height) < MIN_SIDE:
+        raise InvalidImageError(
+            f"The image is only {width}x{height} pixels; at least {MIN_SIDE}x{MIN_SIDE} is needed. Please upload a larger photo."
+        )
+    if getattr(image, "n_frames", 1) > 1:
+        notes.append(f"Animated image with {image.n_frames} frames: only the first frame was classified.")
+        image.seek(0)
+    if draft_size and image.format == "JPEG":
+        image.draft("RGB", draft_size)
+    try:
+        image.load()
+        upright = ImageOps.exif_transpose(image)
+    except (OSError, SyntaxError, ValueError) as error:
+        raise InvalidImageError(f"The image file is corrupt or truncated ({error}); please upload it again.") from None
+    if upright is not image:
+        notes.append("Rotated upright using the photo's EXIF orientation.")
+    return _to_rgb(upright, notes), notes
+
+
+def _open(source) -> Image.Image:
+    if isinstance(source, Image.Image):
+        return source
+    if isinstance(source, np.ndarray):
+        return Image.fromarray(source)
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.is_file():
+            raise InvalidImageError(f"No image file at {path}.")
+        source = path.read_bytes()
+    if isinstance(source, (bytes, bytearray)):
+        source = io.BytesIO(source)
+    data = source.read()
+    if not data:
+        raise InvalidImageError("The file is empty; please choose an image file (JPEG or PNG).")
+    try:
+        return Image.open(io.BytesIO(data))
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        raise InvalidImageError("The file is not an image that can be read; please upload a JPEG or PNG photo.") from None
+    except Image.DecompressionBombError as error:
+        raise InvalidImageError(f"The image is too large to decode safely ({error}); please upload a smaller copy.") from None
+
+
+def _to_rgb(image: Image.Image, notes: list[str]) -> Image.Image:
+    mode = image.mode
+    if mode == "RGB":
+        return image
+    if mode in ("I;16", "I;16B", "I;16L", "I"):
+        notes.append("16-bit image: scaled to 8 bits.")
+        values = np.asarray(image, dtype=np.float64)
+        peak = 65535.0 if values.max() > 255 else 255.0
+        return Image.fromarray(np.clip(values / peak * 255.0 + 0.5, 0, 255).astype(np.uint8)).convert("RGB")
+    if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in image.info):
+        notes.append("Transparent areas were filled with black, like the dark corners of a dermoscope.")
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    if mode in ("L", "1"):
+        notes.append("Grayscale image: the model was trained on colour photos, so expect less reliable results.")
+    elif mode == "CMYK":
+        notes.append("CMYK image: converted to RGB.")
+    return image.convert("RGB")
+
+
+def fit_to_input(image: Image.Image, spec: InputSpec) -> np.ndarray:
+    """Turn portrait images to landscape, centre-crop to the input's aspect ratio and resize.
+
+    Lesions have no up or down, so a quarter turn loses nothing and a crop loses less.
+
+    Returns:
+        uint8 array of shape (spec.height, spec.width, 3).
+    """
+    if (image.height > image.width) != (spec.height > spec.width) and image.height != image.width:
+        image = image.transpose(Image.Transpose.ROTATE_90)
+    crop = _centre_crop_box(image.width, image.height, spec.width / spec.height)
+    if crop != (0, 0, image.width, image.height) or image.size != (spec.width, spec.height):
+        image = image.resize((spec.width, spec.height), Image.Resampling.LANCZOS, box=crop)
+    return np.asarray(image, dtype=np.uint8)
+
+
+def _centre_crop_box(width: int, height: int, aspect: float) -> tuple[int, int, int, int]:
+    """The largest centred box of the given width/height ratio."""
+    if width / height > aspect:
+        new_width = round(height * aspect)
+        left = (width - new_width) // 2
+        return (left, 0, left + new_width, height)
+    new_height = round(width / aspect)
+    top = (height - new_height) // 2
+    return (0, top, width, top + new_height)
+
+
+def normalise(pixels, spec: InputSpec):
+    """(pixels - mean) / std. Works on NumPy arrays and TensorFlow tensors alike, so training uses it too."""
+    return (pixels - spec.mean) / spec.std
+
+
+def preprocess(source, spec: InputSpec) -> tuple[np.ndarray, list[str]]:
+    """Decode, orient, convert, fit and normalise one image: float32 (height, width, 3) and notes."""
+    image, notes = load_image(source, draft_size=(spec.width, spec.height))
+    pixels = fit_to_input(image, spec).astype(np.float32)
+    return normalise(pixels, spec), notes

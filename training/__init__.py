@@ -1,0 +1,1 @@
+"""Training pipeline, one module per stage: data, model, train, evaluate, export, publish."""

@@ -1,0 +1,97 @@
+"""Stage 1, data: load HAM10000 with `datasets`, split it by lesion, decode it once into a cache."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+
+import datasets
+import numpy as np
+
+from lesion.labels import CODES
+from lesion.preprocess import InputSpec, fit_to_input, load_image
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "validation", "test")
+REQUIRED_COLUMNS = ("image", "image_id", "lesion_id", "dx")
+
+
+def load_ham10000(source: str) -> datasets.Dataset:
+    """Load every image of a HAM10000 copy: a Hub id (for example `marmal88/skin_cancer`) or a local folder.
+
+    Published splits are merged and de-duplicated by `image_id` (some Hub copies repeat images
+    across their splits), because the only honest split is ours, by lesion.
+
+    Raises:
+        ValueError: a required column is missing or a diagnosis is not one of lesion.labels.CODES.
+    """
+    loaded = datasets.load_dataset(source)
+    parts = list(loaded.values()) if isinstance(loaded, datasets.DatasetDict) else [loaded]
+    dataset = datasets.concatenate_datasets(parts) if len(parts) > 1 else parts[0]
+    missing = [c for c in REQUIRED_COLUMNS if c not in dataset.column_names]
+    if missing:
+        raise ValueError(f"{source} lacks the HAM10000 columns {missing}; it has {dataset.column_names}")
+    ids = dataset["image_id"]
+    first = {}
+    for row, image_id in enumerate(ids):
+        first.setdefault(image_id, row)
+    if len(first) < len(ids):
+        log.info("dropping %d repeated images of %s", len(ids) - len(first), source)
+        dataset = dataset.select(sorted(first.values()))
+    unknown = sorted(set(dataset["dx"]) - set(CODES))
+    if unknown:
+        raise ValueError(f"{source} has diagnoses {unknown} outside {CODES}")
+    return dataset
+
+
+def split_by_lesion(
+    image_ids, lesion_ids, labels, *, seed: int, validation_fraction: float, test_fraction: float
+) -> dict[str, list[str]]:
+    """Assign whole lesions to train, validation and test, class by class, so that no lesion is on two sides.
+
+    Each class keeps about the same share on each side; with at least 3 lesions a class is on every side.
+
+    Returns:
+        Image ids per split, sorted.
+    """
+    lesion_dx: dict[str, str] = {}
+    for lesion, dx in zip(lesion_ids, labels):
+        if lesion_dx.setdefault(lesion, dx) != dx:
+            raise ValueError(f"lesion {lesion} carries two diagnoses ({lesion_dx[lesion]}, {dx})")
+    rng = np.random.default_rng(seed)
+    side_of: dict[str, str] = {}
+    for code in CODES:
+        lesions = sorted(lesion for lesion, dx in lesion_dx.items() if dx == code)
+        rng.shuffle(lesions)
+        n_test = max(round(len(lesions) * test_fraction), int(len(lesions) >= 3))
+        n_val = max(round(len(lesions) * validation_fraction), int(len(lesions) >= 3))
+        for position, lesion in enumerate(lesions):
+            side_of[lesion] = "test" if position < n_test else "validation" if position < n_test + n_val else "train"
+    split = {name: [] for name in SPLITS}
+    for image_id, lesion in zip(image_ids, lesion_ids):
+        split[side_of[lesion]].append(image_id)
+    return {name: sorted(ids) for name, ids in split.items()}
+
+
+def decode_images(dataset: datasets.Dataset, spec: InputSpec, cache_dir: Path | None) -> np.ndarray:
+    """Every image through lesion.preprocess (decode, orient, fit), as uint8 (N, height, width, 3).
+
+    The array is cached under cache_dir, keyed by the dataset's fingerprint and the input spec.
+    """
+    key = hashlib.sha256(json.dumps([dataset._fingerprint, spec.to_config()]).encode()).hexdigest()[:16]
+    cache = cache_dir / f"pixels-{key}.npy" if cache_dir else None
+    if cache and cache.exists():
+        log.info("decoded images from cache %s", cache)
+        return np.load(cache)
+    raw = dataset.cast_column("image", datasets.Image(decode=False))["image"]
+    pixels = np.empty((len(raw), spec.height, spec.width, 3), np.uint8)
+    for row, image in enumerate(raw):
+        source = image["bytes"] if image.get("bytes") else image["path"]
+        pixels[row] = fit_to_input(load_image(source)[0], spec)
+    if cache:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.save(cache, pixels)
+    return pixels
