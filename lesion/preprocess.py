@@ -19,6 +19,9 @@ MAX_PIXELS = 40_000_000
 """Above this (a 7,300x5,500 photo) decoding alone would cost the server too much memory."""
 
 
+EXIF_ORIENTATION = 0x0112
+
+
 class InvalidImageError(ValueError):
     """The input cannot be classified; the message says why and what to do."""
 
@@ -58,7 +61,7 @@ def load_image(source, *, draft_size: tuple[int, int] | None = None) -> tuple[Im
     width, height = image.size
     if width * height > MAX_PIXELS:
         raise InvalidImageError(
-            f"The image is {width}x{height} pixels, more than the {MAX_PIXELS // 1_000_000} megapixels accepted; "
+            f"The image is {width}x{height} pixels, too large: at most {MAX_PIXELS // 1_000_000} megapixels are accepted; "
             "please upload a smaller copy."
         )
     if min(width, height) < MIN_SIDE:
@@ -72,12 +75,12 @@ def load_image(source, *, draft_size: tuple[int, int] | None = None) -> tuple[Im
         image.draft("RGB", draft_size)
     try:
         image.load()
-        upright = ImageOps.exif_transpose(image)
+        if image.getexif().get(EXIF_ORIENTATION, 1) != 1:
+            image = ImageOps.exif_transpose(image)
+            notes.append("Rotated upright using the photo's EXIF orientation.")
     except (OSError, SyntaxError, ValueError) as error:
         raise InvalidImageError(f"The image file is corrupt or truncated ({error}); please upload it again.") from None
-    if upright is not image:
-        notes.append("Rotated upright using the photo's EXIF orientation.")
-    return _to_rgb(upright, notes), notes
+    return _to_rgb(image, notes), notes
 
 
 def _open(source) -> Image.Image:

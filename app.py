@@ -1,0 +1,220 @@
+"""Skin lesion classifier: a Gradio research demo of an EfficientNet-Lite model trained on HAM10000.
+
+    python app.py        # serves http://127.0.0.1:7860 (on Spaces: 0.0.0.0:7860)
+
+Set LESION_MODEL_REPO (and optionally LESION_MODEL_REVISION) to serve a model from the Hugging Face Hub;
+without it, or when the Hub cannot provide a valid model, the bundled model is served.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+from pathlib import Path
+
+import gradio as gr
+
+from lesion.classifier import Classifier, Prediction
+from lesion.hub import ModelSource, resolve_model
+from lesion.labels import BY_CODE, DIAGNOSES
+from lesion.preprocess import InvalidImageError
+from lesion.timing import LatencyStats
+
+log = logging.getLogger("app")
+
+EXAMPLES_DIR = Path(__file__).parent / "examples"
+MAX_FILE_SIZE = "20mb"
+"""Uploads above this are refused by Gradio before they reach the model; dermoscopy photos are 0.2-10 MB."""
+CONCURRENCY = 4
+"""Requests in flight at once: decoding and resizing run in parallel; the interpreter itself takes one at a time."""
+QUEUE_SIZE = 64
+"""Further requests are turned away with "queue full" instead of waiting minutes."""
+UNSURE_BELOW = 0.6
+"""Under this top probability the page says plainly that the model is unsure."""
+
+DISCLAIMER = (
+    "**Research demo, not a diagnosis.** This model has not been clinically validated. It can be wrong, and it is "
+    "often unsure. It must never be used to diagnose, rule out or triage skin cancer. If a spot on your skin worries "
+    "you, changes, bleeds or itches, see a doctor."
+)
+
+
+class LesionImage(gr.Image):
+    """The Image input, minus Gradio's own decoding: the uploaded file goes to lesion.preprocess untouched,
+    so every bad file (empty, corrupt, not an image) gets the project's own clear message."""
+
+    is_template = True  # rendered by Gradio's Image front end
+
+    def preprocess(self, payload):
+        if payload is not None and payload.path and not (payload.url or "").startswith("data:"):
+            return payload.path
+        return super().preprocess(payload)
+
+
+def load_examples(folder: Path = EXAMPLES_DIR) -> list[tuple[str, str]]:
+    """(image path, true diagnosis code) for each row of the folder's labels.csv."""
+    with open(folder / "labels.csv", newline="") as file:
+        return [(str(folder / row["file_name"]), row["dx"]) for row in csv.DictReader(file)]
+
+
+def label_output(prediction: Prediction) -> dict[str, float]:
+    """{"Melanoma (mel)": 0.12, ...} for all seven classes."""
+    return {BY_CODE[code].display_name: p for code, p in prediction.probabilities.items()}
+
+
+def verdict(prediction: Prediction) -> str:
+    """A plain sentence about the result that never hides how unsure it is."""
+    ranked = sorted(prediction.probabilities.items(), key=lambda item: -item[1])
+    (first, p1), (second, p2) = ranked[0], ranked[1]
+    top = BY_CODE[first]
+    if p1 < UNSURE_BELOW:
+        text = (f"**The model is unsure.** Its best guess is {top.display_name} at {p1:.0%}, "
+                f"but {BY_CODE[second].display_name} gets {p2:.0%}.")
+    else:
+        text = f"The model's best guess is **{top.display_name}** at {p1:.0%}; the runner-up, {BY_CODE[second].display_name}, gets {p2:.0%}."
+    malignant = sum(p for code, p in prediction.probabilities.items() if BY_CODE[code].malignant)
+    text += f" The malignant classes (akiec, bcc, mel) together get {malignant:.0%}."
+    if malignant >= 0.2:
+        text += " Whatever the model says, only a doctor can tell: please have the lesion checked."
+    return text
+
+
+def notes_markdown(notes: list[str]) -> str:
+    return "\n".join(f"- {note}" for note in notes)
+
+
+def timing_markdown(prediction: Prediction | None, stats: dict, source: ModelSource) -> str:
+    """The timing panel: this classification, running statistics since startup, and which model runs."""
+    bundle = source.bundle
+    rows = ["| | preprocessing | inference | total |", "|---|---:|---:|---:|"]
+    if prediction is not None:
+        t = prediction.timings
+        rows.append(f"| this image | {t.preprocess_ms:.1f} ms | {t.inference_ms:.1f} ms | {t.total_ms:.1f} ms |")
+    count = stats["total_ms"]["count"]
+    if count:
+        for label, key in (("mean", "mean"), ("std. deviation", "std"), ("min", "min"), ("max", "max")):
+            cells = " | ".join(f"{stats[step][key]:.1f} ms" for step in ("preprocess_ms", "inference_ms", "total_ms"))
+            rows.append(f"| {label} | {cells} |")
+    model = (f"**Model:** {bundle.name} {bundle.version} ({bundle.config['quantization']}, {bundle.size_mb:.1f} MB), "
+             f"source: {source.origin}" + (f", revision {source.revision[:12]}" if source.revision else "") + ".")
+    return "\n".join([f"**Classifications since startup:** {count}", "", *rows, "", model])
+
+
+def about_markdown() -> str:
+    rows = "\n".join(f"| {d.display_name} | {'malignant' if d.malignant else 'benign'} | {d.explanation} |" for d in DIAGNOSES)
+    return ("The model tells apart the seven diagnoses of the HAM10000 dataset. It knows nothing else: a photo "
+            "of anything else still gets one of these labels.\n\n| class | | what it is |\n|---|---|---|\n" + rows)
+
+
+def build_demo(source: ModelSource | None = None) -> gr.Blocks:
+    """The whole app. Loads the model once (from the Hub or the bundle) unless a source is given."""
+    source = source or resolve_model()
+    classifier = Classifier(source.bundle, num_threads=os.cpu_count())
+    stats = LatencyStats()
+
+    def run(image_path: str | None) -> Prediction:
+        if image_path is None:
+            raise gr.Error("Please upload an image first.", title="No image")
+        try:
+            prediction = classifier.classify(image_path)
+        except InvalidImageError as error:
+            raise gr.Error(str(error), title="This image cannot be classified") from None
+        stats.add(prediction.timings)
+        return prediction
+
+    def predict(image: str | None) -> dict[str, float]:
+        """Classify a dermoscopic image. Returns the probability of each of the 7 HAM10000 diagnoses, keyed by
+        display name, for example "Melanoma (mel)". A research demo, not a diagnosis."""
+        return label_output(run(image))
+
+    def classify(image: str | None) -> dict:
+        """Classify a dermoscopic image and return plain JSON: every class's probability, the top class,
+        timings in milliseconds, notes on how the image was converted, and the model's name and version."""
+        prediction = run(image)
+        top = BY_CODE[prediction.top]
+        return {
+            "probabilities": prediction.probabilities,
+            "top": {"code": top.code, "name": top.name, "probability": prediction.probabilities[top.code]},
+            "timings_ms": {"preprocess": prediction.timings.preprocess_ms, "inference": prediction.timings.inference_ms,
+                           "total": prediction.timings.total_ms},
+            "notes": prediction.notes,
+            "model": {"name": source.bundle.name, "version": source.bundle.version, "source": source.origin,
+                      "revision": source.revision},
+            "disclaimer": "Research demo, not a diagnosis.",
+        }
+
+    def show(image: str | None):
+        """The page's own event: label, verdict, notes and timing panel from one classification."""
+        if image is None:
+            return None, "", "", timing_markdown(None, stats.snapshot(), source)
+        prediction = run(image)
+        return (label_output(prediction), verdict(prediction), notes_markdown(prediction.notes),
+                timing_markdown(prediction, stats.snapshot(), source))
+
+    with gr.Blocks(title="Skin lesion classifier (research demo)") as demo:
+        gr.Markdown("# Skin lesion classifier\nUpload a **dermoscopic** photo of a skin lesion, or pick an example below. "
+                    "An EfficientNet-Lite model trained on HAM10000 gives the probability of each of seven diagnoses.")
+        gr.Markdown(DISCLAIMER, elem_classes=["disclaimer"])
+        with gr.Row(equal_height=False):
+            with gr.Column(min_width=300):
+                lesion_image = LesionImage(label="Dermoscopic image", type="filepath", image_mode=None,
+                                           sources=["upload", "webcam", "clipboard"], height=340)
+                classify_button = gr.Button("Classify", variant="primary")
+                conversion_notes = gr.Markdown()
+            with gr.Column(min_width=300):
+                diagnosis_probabilities = gr.Label(label="Probability of each diagnosis", num_top_classes=len(DIAGNOSES))
+                result_verdict = gr.Markdown()
+                with gr.Accordion("Timing and model", open=True):
+                    timing_panel = gr.Markdown(timing_markdown(None, stats.snapshot(), source), elem_id="timing-panel")
+                    gr.Markdown(f"_{source.describe()}_")
+        examples = load_examples()
+        gr.Examples(
+            examples=[[path] for path, _ in examples],
+            inputs=[lesion_image],
+            example_labels=[f"{BY_CODE[dx].display_name}" for _, dx in examples],
+            label="Examples from the ISIC 2018 test set, with their true diagnosis (not seen in training)",
+            examples_per_page=len(examples),
+        )
+        with gr.Accordion("The seven diagnoses", open=False):
+            gr.Markdown(about_markdown())
+        with gr.Accordion("Use it from Python", open=False):
+            gr.Markdown(API_HELP)
+
+        page_outputs = [diagnosis_probabilities, result_verdict, conversion_notes, timing_panel]
+        gr.on([lesion_image.change, classify_button.click], show, inputs=lesion_image, outputs=page_outputs,
+              api_visibility="private", concurrency_limit=CONCURRENCY, concurrency_id="classify")
+        gr.on([], predict, inputs=lesion_image, outputs=diagnosis_probabilities, api_name="predict",
+              concurrency_limit=CONCURRENCY, concurrency_id="classify")
+        gr.on([], classify, inputs=lesion_image, outputs=gr.JSON(visible=False), api_name="classify",
+              concurrency_limit=CONCURRENCY, concurrency_id="classify")
+    demo.queue(max_size=QUEUE_SIZE)
+    return demo
+
+
+API_HELP = """```python
+from gradio_client import Client, handle_file
+
+client = Client("http://127.0.0.1:7860/")   # or the Space id
+result = client.predict(handle_file("lesion.jpg"), api_name="/predict")
+print(result["label"], result["confidences"])
+details = client.predict(handle_file("lesion.jpg"), api_name="/classify")   # plain JSON with timings
+```"""
+
+CSS = """
+.disclaimer { border-left: 4px solid var(--color-accent); padding: 0.25rem 0.75rem; background: var(--block-background-fill); }
+#timing-panel table { font-variant-numeric: tabular-nums; }
+"""
+
+THEME = gr.themes.Soft(primary_hue="rose", neutral_hue="slate")
+
+
+def launch(demo: gr.Blocks, **kwargs):
+    """Launch with the project's theme, CSS and upload limit; keyword arguments go to Blocks.launch."""
+    return demo.launch(theme=THEME, css=CSS, max_file_size=MAX_FILE_SIZE, footer_links=["api", "gradio"], **kwargs)
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    on_spaces = bool(os.environ.get("SPACE_ID"))
+    launch(build_demo(), server_name="0.0.0.0" if on_spaces else None, server_port=int(os.environ.get("PORT", 7860)))
