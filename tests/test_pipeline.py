@@ -1,0 +1,146 @@
+"""The whole training pipeline on the tiny fixture: load, split, train, export, evaluate, bundle, publish dry run."""
+
+import json
+
+import numpy as np
+import pytest
+
+from lesion.bundle import load_bundle
+from lesion.classifier import VIEWS, Classifier
+from lesion.labels import CODES
+from tests.conftest import EXAMPLES, TINY_DATASET
+from training import evaluate, export, model, publish
+from training.train import keras_probabilities
+
+
+def test_run_writes_a_complete_bundle(tiny_run):
+    bundle_dir = tiny_run / "bundle"
+    bundle = load_bundle(bundle_dir)
+    for name in ("README.md", "split.json", "eval_results.json", "confusion_matrix.png", "variants.png"):
+        assert (bundle_dir / name).is_file(), name
+    assert bundle.config["quantization"] in export.QUANTIZATIONS
+    assert bundle.size_mb < 6
+    results = json.loads((bundle_dir / "eval_results.json").read_text())
+    assert {row["name"] for row in results["variants"]} == {"keras", *export.QUANTIZATIONS}
+
+
+def test_saved_split_keeps_lesions_apart(tiny_run):
+    from training.data import load_ham10000
+
+    split = json.loads((tiny_run / "bundle" / "split.json").read_text())
+    dataset = load_ham10000(str(TINY_DATASET))
+    lesion_of = dict(zip(dataset["image_id"], dataset["lesion_id"]))
+    train, test = ({lesion_of[i] for i in split[name]} for name in ("train", "test"))
+    assert not train & test
+
+
+def test_model_card_has_hub_metadata(tiny_run):
+    from huggingface_hub import ModelCard
+
+    card = ModelCard.load(tiny_run / "bundle" / "README.md")
+    assert card.data.license == "cc-by-nc-4.0"
+    assert card.data.pipeline_tag == "image-classification"
+    assert card.data.eval_results[0].metric_type == "balanced_accuracy"
+    assert "Not a medical device" in card.text
+
+
+def test_tflite_matches_keras(tiny_run):
+    spec = model.BACKBONES["efficientnet_lite0"].input_spec()
+    classifier = model.build_classifier(model.build_backbone("efficientnet_lite0", spec, weights=None))
+    classifier.load_weights(tiny_run / "checkpoints" / "2-finetune" / "final.weights.h5")
+    images = np.random.default_rng(0).normal(0, 0.5, (3, spec.height, spec.width, 3)).astype(np.float32)
+    expected = keras_probabilities(classifier, images, list(VIEWS))
+    for quantization, tolerance in (("float32", 1e-4), ("float16", 1e-2), ("int8", 0.1)):
+        runtime = Classifier(load_bundle(tiny_run / "variants" / quantization))
+        got = np.stack([runtime.probabilities(image) for image in images])
+        assert np.abs(got - expected).max() < tolerance, quantization
+
+
+def test_evaluate_cli_on_the_test_split(tiny_run, tmp_path):
+    out, plot = tmp_path / "test.json", tmp_path / "cm.png"
+    result = evaluate.main(["--model", str(tiny_run / "bundle"), "--data", str(TINY_DATASET), "--split", "test",
+                            "--json", str(out), "--confusion-matrix", str(plot)])
+    split = json.loads((tiny_run / "bundle" / "split.json").read_text())
+    assert result["n_images"] == len(split["test"])
+    assert json.loads(out.read_text())["balanced_accuracy"] == result["balanced_accuracy"]
+    assert plot.stat().st_size > 10_000
+
+
+def test_evaluate_cli_on_an_image_folder(tiny_run):
+    result = evaluate.main(["--model", str(tiny_run / "bundle"), "--data", str(EXAMPLES)])
+    assert result["n_images"] == 21 and sum(map(sum, result["confusion_matrix"])) == 21
+
+
+def test_publish_dry_run_lists_the_bundle(tiny_run, capsys):
+    publish.main(["--bundle", str(tiny_run / "bundle"), "--repo-id", "someone/ham10000-test", "--dry-run"])
+    printed = capsys.readouterr().out
+    for name in ("model.tflite", "config.json", "README.md", "split.json", "confusion_matrix.png"):
+        assert f"would upload {name}" in printed
+    assert "checkpoints" not in printed
+
+
+def test_publish_without_token_fails_in_one_sentence(tiny_run, monkeypatch, tmp_path):
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path))
+    with pytest.raises(SystemExit, match="No Hugging Face token"):
+        publish.main(["--bundle", str(tiny_run / "bundle"), "--repo-id", "someone/ham10000-test"])
+
+
+def test_publish_without_network_fails_in_one_sentence(tiny_run, monkeypatch):
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    import importlib
+
+    import huggingface_hub.constants
+
+    importlib.reload(huggingface_hub.constants)
+    try:
+        with pytest.raises(SystemExit, match="Could not publish to the Hub"):
+            publish.main(["--bundle", str(tiny_run / "bundle"), "--repo-id", "someone/ham10000-test", "--token", "hf_x"])
+    finally:
+        monkeypatch.delenv("HF_ENDPOINT")
+        importlib.reload(huggingface_hub.constants)
+
+
+def test_publish_refuses_a_tampered_bundle(tiny_run, tmp_path):
+    import shutil
+
+    broken = shutil.copytree(tiny_run / "bundle", tmp_path / "bundle")
+    (broken / "model.tflite").write_bytes(b"not the model")
+    with pytest.raises(SystemExit, match="sha256"):
+        publish.main(["--bundle", str(broken), "--repo-id", "someone/x", "--dry-run"])
+
+
+def test_training_resumes_instead_of_starting_over(tiny_run, caplog):
+    from training import train
+
+    config = train.parse_args(["--dataset", str(TINY_DATASET), "--output-dir", str(tiny_run), "--head-epochs", "1",
+                               "--finetune-epochs", "1", "--validation-fraction", "0.25", "--test-fraction", "0.25",
+                               "--cache-dir", "none"])
+    with caplog.at_level("INFO"):
+        train.train(config)
+    assert "phase 1-head already done" in caplog.text and "phase 2-finetune already done" in caplog.text
+
+
+def test_config_validation():
+    from training import train
+
+    with pytest.raises(ValueError, match="--backbone"):
+        train.parse_args(["--dataset", "x", "--backbone", "resnet"])
+    with pytest.raises(ValueError, match="fraction"):
+        train.parse_args(["--dataset", "x", "--validation-fraction", "0.6", "--test-fraction", "0.5"])
+
+
+def test_metrics_on_a_known_case():
+    references = np.array([0, 0, 4, 4, 5, 5, 5, 5])
+    probabilities = np.full((8, 7), 0.01)
+    for row, label in enumerate([0, 5, 4, 5, 5, 5, 5, 4]):
+        probabilities[row, label] = 0.94
+    result = evaluate.compute_metrics(references, probabilities)
+    assert result["accuracy"] == pytest.approx(5 / 8)
+    assert result["balanced_accuracy"] == pytest.approx((0.5 + 0.5 + 0.75) / 3)
+    assert result["melanoma_sensitivity"] == pytest.approx(0.5)
+    assert result["melanoma_specificity"] == pytest.approx(5 / 6)
+    assert result["per_class"]["mel"]["support"] == 2
+    assert result["confusion_matrix"][5][4] == 1
+    assert result["top_2_accuracy"] >= result["accuracy"]
+    assert set(result["per_class"]) == set(CODES)
