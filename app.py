@@ -210,7 +210,7 @@ CSS = """
 .disclaimer { border-left: 4px solid var(--color-accent); padding: 0.25rem 0.75rem; background: var(--block-background-fill); }
 #timing-panel table { font-variant-numeric: tabular-nums; }
 #timing-panel th, #timing-panel td { white-space: nowrap; }
-#examples .caption-label { white-space: normal; max-width: 94%; }
+#examples .caption-label { white-space: normal; max-width: 94%; font-size: 0.72em; line-height: 1.25; }
 @media (max-width: 500px) { #timing-panel table { font-size: 0.8em; } }
 """
 
