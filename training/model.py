@@ -80,12 +80,14 @@ def build_classifier(backbone: keras.Model, *, dropout: float = 0.3) -> keras.Mo
     return keras.Model(inputs, outputs, name=f"{backbone.name}_ham10000")
 
 
-def unfreeze_top(backbone: keras.Model, frozen_fraction: float) -> None:
-    """Make the backbone trainable except its first `frozen_fraction` of layers; BatchNorm stays frozen.
+def unfreeze_top(backbone: keras.Model, frozen_fraction: float, *, train_batchnorm: bool = False) -> None:
+    """Make the backbone trainable except its first `frozen_fraction` of layers.
 
-    Frozen BatchNorm layers run in inference mode, keeping ImageNet statistics (as in keras.io's fine-tuning guide).
+    BatchNorm layers in the trainable part learn too only with train_batchnorm; frozen ones run in inference mode,
+    keeping ImageNet statistics (as in keras.io's fine-tuning guide).
     """
     backbone.trainable = True
     cut = int(len(backbone.layers) * frozen_fraction)
     for index, layer in enumerate(backbone.layers):
-        layer.trainable = index >= cut and not isinstance(layer, keras.layers.BatchNormalization)
+        is_batchnorm = isinstance(layer, keras.layers.BatchNormalization)
+        layer.trainable = index >= cut and (train_batchnorm or not is_batchnorm)
