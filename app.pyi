@@ -103,7 +103,7 @@ def timing_markdown(prediction: Prediction | None, stats: dict, source: ModelSou
             cells = " | ".join(f"{stats[step][key]:.1f} ms" for step in ("preprocess_ms", "inference_ms", "total_ms"))
             rows.append(f"| {label} | {cells} |")
     model = (f"**Model:** {bundle.name} {bundle.version} ({bundle.config['quantization']}, {bundle.size_mb:.1f} MB), "
-             f"source: {source.origin}" + (f", revision {source.revision[:12]}" if source.revision else "") + ".")
+             f"from {source.origin}" + (f" at revision {source.revision[:12]}" if source.revision else "") + f": {source.reason}.")
     return "\n".join([f"**Classifications since startup:** {count}", "", *rows, "", model])
 
 
@@ -136,7 +136,8 @@ def build_demo(source: ModelSource | None = None) -> gr.Blocks:
 
     def classify(image: str | None) -> dict:
         """Classify a dermoscopic image and return plain JSON: every class's probability, the top class,
-        timings in milliseconds, notes on how the image was converted, and the model's name and version."""
+        timings in milliseconds with running statistics since startup, notes on how the image was converted,
+        and the model's name and version."""
         prediction = run(image)
         top = BY_CODE[prediction.top]
         return {
@@ -147,6 +148,7 @@ def build_demo(source: ModelSource | None = None) -> gr.Blocks:
             "notes": prediction.notes,
             "model": {"name": source.bundle.name, "version": source.bundle.version, "source": source.origin,
                       "revision": source.revision},
+            "statistics_since_startup": stats.snapshot(),
             "disclaimer": "Research demo, not a diagnosis.",
         }
 
@@ -173,20 +175,23 @@ def build_demo(source: ModelSource | None = None) -> gr.Blocks:
                 result_verdict = gr.Markdown()
                 with gr.Accordion("Timing and model", open=True):
                     timing_panel = gr.Markdown(timing_markdown(None, stats.snapshot(), source), elem_id="timing-panel")
-                    gr.Markdown(f"_{source.describe()}_")
         examples = load_examples()
-        gr.Examples(
-            examples=[[path] for path, _ in examples],
-            inputs=[lesion_image],
-            example_labels=[f"{BY_CODE[dx].display_name}" for _, dx in examples],
-            label="Examples from the ISIC 2018 test set, with their true diagnosis (not seen in training)",
-            examples_per_page=len(examples),
+        example_gallery = gr.Gallery(
+            value=[(path, BY_CODE[dx].display_name) for path, dx in examples],
+            label="Examples: click one. ISIC 2018 test images (never seen in training), captioned with their true diagnosis",
+            columns=7, height="auto", allow_preview=False, object_fit="cover", interactive=False, buttons=[],
+            elem_id="examples",
         )
         with gr.Accordion("The seven diagnoses", open=False):
             gr.Markdown(about_markdown())
         with gr.Accordion("Use it from Python", open=False):
             gr.Markdown(API_HELP)
 
+
+        def pick_example(selection: gr.SelectData) -> str:
+            return examples[selection.index][0]
+
+        example_gallery.select(pick_example, None, lesion_image, api_visibility="private")
         page_outputs = [diagnosis_probabilities, result_verdict, conversion_notes, timing_panel]
         gr.on([lesion_image.change, classify_button.click], show, inputs=lesion_image, outputs=page_outputs,
               api_visibility="private", concurrency_limit=CONCURRENCY, concurrency_id="classify")
@@ -210,6 +215,9 @@ details = client.predict(handle_file("lesion.jpg"), api_name="/classify")   # pl
 CSS = """
 .disclaimer { border-left: 4px solid var(--color-accent); padding: 0.25rem 0.75rem; background: var(--block-background-fill); }
 #timing-panel table { font-variant-numeric: tabular-nums; }
+#timing-panel th, #timing-panel td { white-space: nowrap; }
+#examples .caption-label { white-space: normal; max-width: 94%; font-size: 0.72em; line-height: 1.25; }
+@media (max-width: 500px) { #timing-panel table { font-size: 0.8em; } }
 """
 
 THEME = gr.themes.Soft(primary_hue="rose", neutral_hue="slate")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import socket
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -27,3 +29,31 @@ def tiny_run(tmp_path_factory) -> Path:
         "--batch-size", "8", "--validation-fraction", "0.25", "--test-fraction", "0.25", "--cache-dir", "none",
     ])
     return output
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def serving(demo):
+    """Launch a demo built by app.build_demo in this process; yield its URL; close it afterwards."""
+    import app
+
+    port = free_port()
+    app.launch(demo, prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
+
+
+@pytest.fixture(scope="session")
+def app_url():
+    """The app with its bundled model, over real HTTP, shared by the API and browser tests."""
+    import app
+
+    with serving(app.build_demo()) as url:
+        yield url

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import socket
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -15,25 +14,15 @@ from gradio_client.exceptions import AppError
 import app
 from lesion.labels import BY_CODE, CODES, DISPLAY_NAMES
 from tests import bad_images
-from tests.conftest import ROOT
+from tests.conftest import ROOT, serving
 
 README_URL = "http://127.0.0.1:7860/"
 MIN_EXAMPLES_CORRECT = 12
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def server():
-    demo = app.build_demo()
-    port = _free_port()
-    app.launch(demo, prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
-    yield f"http://127.0.0.1:{port}/"
-    demo.close()
+def server(app_url):
+    return app_url
 
 
 @pytest.fixture(scope="module")
@@ -138,12 +127,6 @@ def test_examples_are_not_cached_into_the_statistics(monkeypatch):
     # On Spaces, Gradio caches examples at startup by default; those runs must not count as classifications.
     monkeypatch.setenv("SPACE_ID", "someone/skin-lesion-demo")
     monkeypatch.setenv("GRADIO_CACHE_EXAMPLES", "true")
-    demo = app.build_demo()
-    port = _free_port()
-    app.launch(demo, prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
-    try:
-        result = Client(f"http://127.0.0.1:{port}/", verbose=False).predict(
-            handle_file(str(app.EXAMPLES_DIR / "ISIC_0034525.jpg")), api_name="/classify")
-    finally:
-        demo.close()
+    with serving(app.build_demo()) as url:
+        result = Client(url, verbose=False).predict(handle_file(str(app.EXAMPLES_DIR / "ISIC_0034525.jpg")), api_name="/classify")
     assert result["statistics_since_startup"]["total_ms"]["count"] == 1

@@ -10,7 +10,6 @@ import pytest
 
 import app
 from tests.conftest import ROOT
-from tests.test_app import _free_port
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = ROOT / "test-artifacts"
@@ -22,12 +21,8 @@ if not CHROMIUM and not os.environ.get("CI"):
 
 
 @pytest.fixture(scope="module")
-def page_url():
-    demo = app.build_demo()
-    port = _free_port()
-    app.launch(demo, prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
-    yield f"http://127.0.0.1:{port}/"
-    demo.close()
+def page_url(app_url):
+    return app_url
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,7 @@ import yaml
 from gradio_client import Client, handle_file
 
 from space import build
-from tests.conftest import ROOT
-from tests.test_app import _free_port
+from tests.conftest import ROOT, free_port
 
 SPACE_URL = "https://lesion-demo-skin-lesion-classifier.hf.space"
 
@@ -72,7 +71,7 @@ def running_space(tmp_path_factory):
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"
     subprocess.run([str(python), "-m", "pip", "install", "-q", "-r", str(out / "requirements.txt")], check=True)
-    port = _free_port()
+    port = free_port()
     env = {"PATH": os.environ["PATH"], "HOME": str(out.parent), "HF_HUB_OFFLINE": "1", "PORT": str(port),
            "GRADIO_ANALYTICS_ENABLED": "False"}
     log = open(out.parent / "space.log", "w")

@@ -15,6 +15,7 @@ import json
 import logging
 from pathlib import Path
 
+import datasets
 import matplotlib
 
 matplotlib.use("Agg")
@@ -25,6 +26,8 @@ from sklearn import metrics as sk
 from lesion.bundle import load_bundle
 from lesion.classifier import Classifier
 from lesion.labels import CODES
+from lesion.timing import LatencyStats
+from training.data import load_ham10000
 
 log = logging.getLogger(__name__)
 
@@ -126,10 +129,6 @@ def load_image_folder(folder: Path) -> tuple[list[Path], np.ndarray]:
 
 def load_split(data: str, split: str, split_file: Path | None):
     """Images and labels of a `datasets` source, restricted to one side of a saved lesion split."""
-    import datasets
-
-    from training.data import load_ham10000
-
     dataset = load_ham10000(data)
     if split != "all":
         if split_file is None or not split_file.is_file():
@@ -141,21 +140,31 @@ def load_split(data: str, split: str, split_file: Path | None):
     return sources, np.array([CODES.index(dx) for dx in dataset["dx"]])
 
 
-def predict_all(classifier: Classifier, sources) -> np.ndarray:
-    return np.stack([classifier.classify(source).probabilities_array for source in sources])
+def predict_all(classifier: Classifier, sources) -> tuple[np.ndarray, dict]:
+    """Probabilities (N, 7) for every source, and latency statistics of their classification (as the app shows)."""
+    stats = LatencyStats()
+    probabilities = []
+    for source in sources:
+        prediction = classifier.classify(source)
+        stats.add(prediction.timings)
+        probabilities.append(prediction.probabilities_array)
+    return np.stack(probabilities), stats.snapshot()
 
 
 def evaluate_bundle(model: Path, data: str, split: str = "test") -> dict:
-    """Classify every image of `data` with the bundle at `model`, exactly as the app does, and score it."""
+    """Classify every image of `data` with the bundle at `model`, exactly as the app does, and score it.
+
+    `data` is a folder with labels.csv (all its images are used) or a `datasets` source (one side of split.json).
+    """
     bundle = load_bundle(model)
-    folder = Path(data)
-    if (folder / "labels.csv").is_file():
-        sources, references = load_image_folder(folder)
+    if (Path(data) / "labels.csv").is_file():
+        split = "all"
+        sources, references = load_image_folder(Path(data))
     else:
         sources, references = load_split(data, split, model / "split.json")
-    probabilities = predict_all(Classifier(bundle), sources)
-    return {"model": bundle.name, "version": bundle.version, "data": data, "split": split if not (folder / "labels.csv").is_file() else "all",
-            **compute_metrics(references, probabilities)}
+    probabilities, latency = predict_all(Classifier(bundle), sources)
+    return {"model": bundle.name, "version": bundle.version, "data": data, "split": split,
+            **compute_metrics(references, probabilities), "latency_ms": latency}
 
 
 def summary(result: dict) -> str:
@@ -169,6 +178,10 @@ def summary(result: dict) -> str:
     for name in ("macro_avg", "weighted_avg"):
         row = result[name]
         lines.append(f"{name:8s} {row['precision']:9.3f} {row['recall']:7.3f} {row['f1']:6.3f}")
+    if "latency_ms" in result:
+        lines.append(f"{'latency (ms)':14s} {'mean':>7s} {'std':>7s} {'min':>7s} {'max':>7s}")
+        for step, row in result["latency_ms"].items():
+            lines.append(f"{step:14s} {row['mean']:7.2f} {row['std']:7.2f} {row['min']:7.2f} {row['max']:7.2f}")
     return "\n".join(lines)
 
 
