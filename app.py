@@ -8,20 +8,19 @@ without it, or when the Hub cannot provide a valid model, the bundled model is s
 
 from __future__ import annotations
 
-import csv
 import logging
 import os
+import sys
 from pathlib import Path
 
 import gradio as gr
 
-from lesion.classifier import Classifier, Prediction
+from lesion.bundle import InvalidBundleError
+from lesion.classifier import Prediction
 from lesion.hub import ModelSource, resolve_model
-from lesion.labels import BY_CODE, DIAGNOSES
+from lesion.labels import BY_CODE, DIAGNOSES, read_labelled_folder
 from lesion.preprocess import InvalidImageError
-from lesion.timing import LatencyStats
-
-log = logging.getLogger("app")
+from lesion.timing import STEPS, LatencyStats
 
 EXAMPLES_DIR = Path(__file__).parent / "examples"
 MAX_FILE_SIZE = "20mb"
@@ -53,9 +52,8 @@ class LesionImage(gr.Image):
 
 
 def load_examples(folder: Path = EXAMPLES_DIR) -> list[tuple[str, str]]:
-    """(image path, true diagnosis code) for each row of the folder's labels.csv."""
-    with open(folder / "labels.csv", newline="") as file:
-        return [(str(folder / row["file_name"]), row["dx"]) for row in csv.DictReader(file)]
+    """(image path, true diagnosis code) for each example."""
+    return [(str(path), dx) for path, dx in read_labelled_folder(folder)]
 
 
 def label_output(prediction: Prediction) -> dict[str, float]:
@@ -74,7 +72,7 @@ def verdict(prediction: Prediction) -> str:
     else:
         text = f"The model's best guess is **{top.display_name}** at {p1:.0%}; the runner-up, {BY_CODE[second].display_name}, gets {p2:.0%}."
     malignant = sum(p for code, p in prediction.probabilities.items() if BY_CODE[code].malignant)
-    text += f" The malignant classes (akiec, bcc, mel) together get {malignant:.0%}."
+    text += f" The malignant and pre-malignant classes (akiec, bcc, mel) together get {malignant:.0%}."
     if malignant >= 0.2:
         text += " Whatever the model says, only a doctor can tell: please have the lesion checked."
     return text
@@ -94,7 +92,7 @@ def timing_markdown(prediction: Prediction | None, stats: dict, source: ModelSou
     count = stats["total_ms"]["count"]
     if count:
         for label, key in (("mean", "mean"), ("std. deviation", "std"), ("min", "min"), ("max", "max")):
-            cells = " | ".join(f"{stats[step][key]:.1f} ms" for step in ("preprocess_ms", "inference_ms", "total_ms"))
+            cells = " | ".join(f"{stats[step][key]:.1f} ms" for step in STEPS)
             rows.append(f"| {label} | {cells} |")
     model = (f"**Model:** {bundle.name} {bundle.version} ({bundle.config['quantization']}, {bundle.size_mb:.1f} MB), "
              f"from {source.origin}" + (f" at revision {source.revision[:12]}" if source.revision else "") + f": {source.reason}.")
@@ -110,7 +108,7 @@ def about_markdown() -> str:
 def build_demo(source: ModelSource | None = None) -> gr.Blocks:
     """The whole app. Loads the model once (from the Hub or the bundle) unless a source is given."""
     source = source or resolve_model()
-    classifier = Classifier(source.bundle, num_threads=os.cpu_count())
+    classifier = source.classifier
     stats = LatencyStats()
 
     def run(image_path: str | None) -> Prediction:
@@ -156,7 +154,8 @@ def build_demo(source: ModelSource | None = None) -> gr.Blocks:
 
     with gr.Blocks(title="Skin lesion classifier (research demo)") as demo:
         gr.Markdown("# Skin lesion classifier\nUpload a **dermoscopic** photo of a skin lesion, or pick an example below. "
-                    "An EfficientNet-Lite model trained on HAM10000 gives the probability of each of seven diagnoses.")
+                    f"A {source.bundle.config.get('backbone', 'CNN')} model trained on HAM10000 gives the probability "
+                    "of each of seven diagnoses.")
         gr.Markdown(DISCLAIMER, elem_classes=["disclaimer"])
         with gr.Row(equal_height=False):
             with gr.Column(min_width=300):
@@ -219,10 +218,15 @@ THEME = gr.themes.Soft(primary_hue="rose", neutral_hue="slate")
 
 def launch(demo: gr.Blocks, **kwargs):
     """Launch with the project's theme, CSS and upload limit; keyword arguments go to Blocks.launch."""
-    return demo.launch(theme=THEME, css=CSS, max_file_size=MAX_FILE_SIZE, footer_links=["api", "gradio"], **kwargs)
+    return demo.launch(theme=THEME, css=CSS, max_file_size=MAX_FILE_SIZE, footer_links=["api", "gradio"],
+                       allowed_paths=[str(EXAMPLES_DIR)], **kwargs)
 
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        demo = build_demo()
+    except InvalidBundleError as error:
+        sys.exit(f"Cannot start: {error}")
     on_spaces = bool(os.environ.get("SPACE_ID"))
-    launch(build_demo(), server_name="0.0.0.0" if on_spaces else None, server_port=int(os.environ.get("PORT", 7860)))
+    launch(demo, server_name="0.0.0.0" if on_spaces else None, server_port=int(os.environ.get("PORT", 7860)))

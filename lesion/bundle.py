@@ -12,6 +12,7 @@ from lesion.preprocess import InputSpec
 
 CONFIG_FILE = "config.json"
 MODEL_FILE = "model.tflite"
+REQUIRED_KEYS = ("name", "version", "quantization", "labels", "input", "sha256")
 BUNDLED_DIR = Path(__file__).parent / "bundled_model"
 """The default model, committed with the code, served when the Hub cannot provide one."""
 
@@ -70,6 +71,9 @@ def load_bundle(directory: str | Path) -> ModelBundle:
         config = json.loads(config_path.read_text())
         check_codes(config["labels"])
         InputSpec.from_config(config)
+        missing = [key for key in REQUIRED_KEYS if key not in config]
+        if missing:
+            raise KeyError(f"missing {missing}")
         expected = config["sha256"]
     except (ValueError, KeyError, TypeError) as error:
         raise InvalidBundleError(f"{config_path} is not a valid bundle config: {error}") from None

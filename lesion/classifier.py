@@ -53,14 +53,26 @@ class Classifier:
     """Runs a bundle's TFLite model. Safe to share between threads: one request at a time uses the interpreter."""
 
     def __init__(self, bundle: ModelBundle, *, num_threads: int | None = None):
+        """Load the bundle's model once.
+
+        Raises:
+            InvalidBundleError: the model does not load, or does not fit its config.
+        """
         self.bundle = bundle
         self.spec = bundle.input_spec
-        self.views = [VIEWS[name] for name in bundle.config.get("test_time_views", ["identity"])]
-        self.log_prior_shift = np.asarray(bundle.config.get("class_bias", [0.0] * len(CODES)), np.float64)
+        view_names = bundle.config.get("test_time_views", ["identity"])
+        unknown = sorted(set(view_names) - set(VIEWS))
+        if unknown:
+            raise InvalidBundleError(f"{bundle.directory} asks for unknown test-time views {unknown}; known: {sorted(VIEWS)}")
+        self.views = [VIEWS[name] for name in view_names]
+        self.class_bias = np.asarray(bundle.config.get("class_bias", [0.0] * len(CODES)), np.float64)
+        if self.class_bias.shape != (len(CODES),):
+            raise InvalidBundleError(f"{bundle.directory}: class_bias needs {len(CODES)} values, not {self.class_bias.size}")
         self._lock = threading.Lock()
         try:
             self._interpreter = Interpreter(model_path=str(bundle.model_path), num_threads=num_threads)
-            self._interpreter.resize_tensor_input(0, [len(self.views), self.spec.height, self.spec.width, 3])
+            index = self._interpreter.get_input_details()[0]["index"]
+            self._interpreter.resize_tensor_input(index, [len(self.views), self.spec.height, self.spec.width, 3])
             self._interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as error:
             raise InvalidBundleError(f"{bundle.model_path} is not a loadable TFLite model: {error}") from None
@@ -77,9 +89,7 @@ class Classifier:
             self._interpreter.set_tensor(self._input["index"], batch)
             self._interpreter.invoke()
             output = self._interpreter.get_tensor(self._output["index"])
-        probabilities = _dequantize(output, self._output).astype(np.float64).mean(axis=0)
-        shifted = probabilities * np.exp(self.log_prior_shift)
-        return shifted / shifted.sum()
+        return apply_class_bias(_dequantize(output, self._output).astype(np.float64).mean(axis=0), self.class_bias)
 
     def classify(self, source) -> Prediction:
         """Preprocess and classify one image (path, bytes, file, PIL image or array), timing both steps.
@@ -97,6 +107,12 @@ class Classifier:
             Timings((prepared - start) * 1e3, (done - prepared) * 1e3),
             notes,
         )
+
+
+def apply_class_bias(probabilities: np.ndarray, class_bias) -> np.ndarray:
+    """The bundle's decision rule: p * exp(bias), renormalised over the last axis."""
+    shifted = probabilities * np.exp(np.asarray(class_bias))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
 def _quantize(batch: np.ndarray, details: dict) -> np.ndarray:

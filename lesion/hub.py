@@ -12,6 +12,7 @@ from huggingface_hub import snapshot_download
 from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled
 
 from lesion.bundle import BUNDLED_DIR, CONFIG_FILE, MODEL_FILE, InvalidBundleError, ModelBundle, load_bundle
+from lesion.classifier import Classifier
 
 log = logging.getLogger(__name__)
 
@@ -21,12 +22,20 @@ REVISION_ENV = "LESION_MODEL_REVISION"
 """Optional branch, tag or commit of that repo to pin."""
 
 
+INFERENCE_THREADS = 2
+"""LiteRT threads: a free Space has 2 vCPUs, whatever os.cpu_count() says about the host."""
+
+
 @dataclass(frozen=True)
 class ModelSource:
-    bundle: ModelBundle
+    classifier: Classifier
     origin: str  # "hub" or "bundled"
     revision: str | None
     reason: str
+
+    @property
+    def bundle(self) -> ModelBundle:
+        return self.classifier.bundle
 
     def describe(self) -> str:
         """One sentence for the log and the page."""
@@ -34,7 +43,7 @@ class ModelSource:
 
 
 def resolve_model(repo_id: str | None = None, revision: str | None = None, *, bundled_dir: Path = BUNDLED_DIR) -> ModelSource:
-    """Download (or take from the cache) the Hub bundle; fall back to the bundled one if that fails.
+    """Download (or take from the cache) the Hub bundle and load it; fall back to the bundled one if either fails.
 
     `HF_HUB_OFFLINE=1` is honoured by huggingface_hub: only the local cache is used.
     Arguments default to the environment variables LESION_MODEL_REPO and LESION_MODEL_REVISION.
@@ -47,7 +56,8 @@ def resolve_model(repo_id: str | None = None, revision: str | None = None, *, bu
     if repo_id:
         try:
             path = Path(snapshot_download(repo_id, revision=revision, allow_patterns=[CONFIG_FILE, MODEL_FILE]))
-            source = ModelSource(load_bundle(path), "hub", path.name, f"downloaded {repo_id} at revision {path.name[:12]}")
+            classifier = Classifier(load_bundle(path), num_threads=INFERENCE_THREADS)
+            source = ModelSource(classifier, "hub", path.name, f"downloaded {repo_id} at revision {path.name[:12]}")
             log.info(source.describe())
             return source
         except (HfHubHTTPError, httpx2.HTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled, InvalidBundleError, OSError, ValueError) as error:
@@ -55,7 +65,7 @@ def resolve_model(repo_id: str | None = None, revision: str | None = None, *, bu
             log.warning("%s; falling back to the bundled model", reason)
     else:
         reason = f"no Hub model configured (set {REPO_ENV} to serve one)"
-    source = ModelSource(load_bundle(bundled_dir), "bundled", None, reason)
+    source = ModelSource(Classifier(load_bundle(bundled_dir), num_threads=INFERENCE_THREADS), "bundled", None, reason)
     log.info(source.describe())
     return source
 

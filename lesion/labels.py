@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -11,6 +13,7 @@ class Diagnosis:
     name: str
     explanation: str
     malignant: bool
+    """Malignant or pre-malignant: a lesion a doctor should see."""
 
     @property
     def display_name(self) -> str:
@@ -66,6 +69,24 @@ DIAGNOSES: tuple[Diagnosis, ...] = (
 CODES: tuple[str, ...] = tuple(d.code for d in DIAGNOSES)
 BY_CODE: dict[str, Diagnosis] = {d.code: d for d in DIAGNOSES}
 DISPLAY_NAMES: tuple[str, ...] = tuple(d.display_name for d in DIAGNOSES)
+
+
+def read_labelled_folder(folder: Path) -> list[tuple[Path, str]]:
+    """(image path, diagnosis code) for each row of folder/labels.csv (`file_name,dx`, the imagefolder layout).
+
+    Raises:
+        FileNotFoundError: no labels.csv.
+        ValueError: a diagnosis outside CODES.
+    """
+    table = Path(folder) / "labels.csv"
+    if not table.is_file():
+        raise FileNotFoundError(f"{folder} has no labels.csv (columns file_name,dx)")
+    with open(table, newline="") as file:
+        rows = [(Path(folder) / row["file_name"], row["dx"]) for row in csv.DictReader(file)]
+    unknown = sorted({dx for _, dx in rows} - set(CODES))
+    if unknown:
+        raise ValueError(f"{table} has diagnoses {unknown} outside {CODES}")
+    return rows
 
 
 def check_codes(codes) -> None:

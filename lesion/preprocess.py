@@ -116,8 +116,9 @@ def _to_rgb(image: Image.Image, notes: list[str]) -> Image.Image:
         peak = 65535.0 if values.max() > 255 else 255.0
         return Image.fromarray(np.clip(values / peak * 255.0 + 0.5, 0, 255).astype(np.uint8)).convert("RGB")
     if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in image.info):
-        notes.append("Transparent areas were filled with black, like the dark corners of a dermoscope.")
         rgba = image.convert("RGBA")
+        if rgba.getchannel("A").getextrema()[0] < 255:
+            notes.append("Transparent areas were filled with black, like the dark corners of a dermoscope.")
         background = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")
     if mode in ("L", "1"):
@@ -159,8 +160,13 @@ def normalise(pixels, spec: InputSpec):
     return (pixels - spec.mean) / spec.std
 
 
-def preprocess(source, spec: InputSpec) -> tuple[np.ndarray, list[str]]:
-    """Decode, orient, convert, fit and normalise one image: float32 (height, width, 3) and notes."""
+def prepare_pixels(source, spec: InputSpec) -> tuple[np.ndarray, list[str]]:
+    """Decode, orient, convert and fit one image: uint8 (height, width, 3) and notes. Training caches these."""
     image, notes = load_image(source, draft_size=(spec.width, spec.height))
-    pixels = fit_to_input(image, spec).astype(np.float32)
-    return normalise(pixels, spec), notes
+    return fit_to_input(image, spec), notes
+
+
+def preprocess(source, spec: InputSpec) -> tuple[np.ndarray, list[str]]:
+    """prepare_pixels, then normalise: the model's float32 (height, width, 3) input, and notes."""
+    pixels, notes = prepare_pixels(source, spec)
+    return normalise(pixels.astype(np.float32), spec), notes

@@ -11,11 +11,10 @@ import shutil
 import sys
 from pathlib import Path
 
-import httpx2
-from huggingface_hub import HfApi, get_token
-from huggingface_hub.errors import HfHubHTTPError
+from huggingface_hub import HfApi
 
 from lesion.hub import REPO_ENV
+from training.publish import PublishError, upload
 
 ROOT = Path(__file__).resolve().parents[1]
 CARD = Path(__file__).parent / "README.md"
@@ -27,6 +26,8 @@ INCLUDED = (
     "examples/*",
 )
 """Repository paths (globs) that go into the Space, besides the Space card that becomes its README.md."""
+RUNTIME_LEFTOVERS = {"app.pyi", "__pycache__", ".gradio", "flagged"}
+"""What running the app in a built folder may leave there."""
 
 
 def space_files(root: Path = ROOT) -> dict[str, Path]:
@@ -41,9 +42,16 @@ def space_files(root: Path = ROOT) -> dict[str, Path]:
 
 
 def build(out: Path, root: Path = ROOT) -> list[str]:
-    """Copy the Space's files into out (emptied first); return their paths."""
+    """Copy the Space's files into out, replacing an earlier build there; return their paths.
+
+    Raises:
+        FileExistsError: out holds something other than an earlier build; nothing is deleted.
+    """
     files = space_files(root)
     if out.exists():
+        foreign = {path.name for path in out.iterdir()} - {name.split("/")[0] for name in files} - RUNTIME_LEFTOVERS
+        if foreign:
+            raise FileExistsError(f"{out} holds {sorted(foreign)}, not an earlier Space build; choose an empty or new folder")
         shutil.rmtree(out)
     for name, source in files.items():
         (out / name).parent.mkdir(parents=True, exist_ok=True)
@@ -52,18 +60,11 @@ def build(out: Path, root: Path = ROOT) -> list[str]:
 
 
 def push(out: Path, repo_id: str, *, model_repo: str | None, token: str | None) -> str:
-    """Create the Space (sdk gradio) if needed and upload out in one commit; return the commit URL."""
-    token = token or get_token()
-    if not token:
-        raise RuntimeError("No Hugging Face token: run `hf auth login` or set HF_TOKEN, then push again.")
-    api = HfApi(token=token)
-    variables = [{"key": REPO_ENV, "value": model_repo}] if model_repo else None
-    try:
-        api.create_repo(repo_id, repo_type="space", space_sdk="gradio", space_variables=variables, exist_ok=True)
-        commit = api.upload_folder(repo_id=repo_id, repo_type="space", folder_path=out, commit_message="Update the Space")
-    except (HfHubHTTPError, httpx2.HTTPError, OSError) as error:
-        raise RuntimeError(f"Could not push the Space ({type(error).__name__}: {error}); check the network and the token.") from None
-    return commit.commit_url
+    """Create the Space (sdk gradio) if needed, upload out in one commit, and point it at model_repo."""
+    url = upload(out, repo_id, repo_type="space", token=token, space_sdk="gradio", commit_message="Update the Space")
+    if model_repo:
+        HfApi(token=token).add_space_variable(repo_id, REPO_ENV, model_repo)
+    return url
 
 
 def main(argv=None) -> None:
@@ -83,7 +84,7 @@ def main(argv=None) -> None:
     if args.push:
         try:
             print(f"pushed: {push(args.out, args.push, model_repo=args.model_repo, token=args.token)}")
-        except RuntimeError as error:
+        except PublishError as error:
             sys.exit(f"error: {error}")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -50,7 +51,8 @@ def test_upload_shows_label_and_timing(browser, page_url):
     label.wait_for()
     assert "(" in label.inner_text()  # a display name such as "Melanoma (mel)"
     timing = page.locator("#timing-panel").inner_text()
-    assert "inference" in timing and "ms" in timing and "Classifications since startup: 1" in timing
+    assert "inference" in timing and "this image" in timing
+    assert int(re.search(r"Classifications since startup: (\d+)", timing).group(1)) >= 1
     assert "Melanoma (mel)" in page.content()  # the examples show their true diagnosis
     page.screenshot(path=ARTIFACTS / "app.png", full_page=True)
 

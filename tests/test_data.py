@@ -1,4 +1,3 @@
-import datasets
 import pytest
 
 from lesion.labels import CODES

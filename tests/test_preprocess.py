@@ -74,6 +74,14 @@ def test_awkward_files_are_converted_and_say_so(name):
     image, notes = load_image(content)
     assert image.mode == "RGB"
     assert any(phrase in note for note in notes), notes
+    pixels, notes = preprocess(content, SPEC)  # the app's path, with the JPEG draft mode
+    assert pixels.shape == (SPEC.height, SPEC.width, 3)
+    assert any(phrase in note for note in notes), notes
+
+
+def test_opaque_rgba_gets_no_transparency_note():
+    image, notes = load_image(bad_images.encode(bad_images._lesion().convert("RGBA"), "PNG"))
+    assert image.mode == "RGB" and notes == []
 
 
 def test_exif_rotated_photos_are_classified_upright():

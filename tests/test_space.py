@@ -54,6 +54,19 @@ def test_dry_run_lists_without_writing(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
+def test_build_refuses_to_replace_a_folder_it_did_not_make(tmp_path):
+    (tmp_path / "thesis.tex").write_text("years of work")
+    with pytest.raises(FileExistsError, match="not an earlier Space build"):
+        build.build(tmp_path)
+    assert (tmp_path / "thesis.tex").exists()
+
+
+def test_rebuilding_replaces_an_earlier_build(tmp_path):
+    build.build(tmp_path / "out")
+    (tmp_path / "out" / "app.pyi").write_text("left by a run")
+    assert build.build(tmp_path / "out")
+
+
 def test_push_without_token_says_what_to_do(tmp_path, monkeypatch):
     monkeypatch.delenv("HF_TOKEN", raising=False)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))

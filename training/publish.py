@@ -42,8 +42,28 @@ def files_to_upload(bundle_dir: Path) -> list[Path]:
     return sorted({path for pattern in UPLOADED for path in bundle_dir.glob(pattern) if path.is_file()})
 
 
+def upload(folder: Path, repo_id: str, *, repo_type: str, token: str | None, commit_message: str,
+           allow_patterns: list[str] | None = None, **create_options) -> str:
+    """Create the repo if needed and upload the folder in one commit; return the commit URL.
+
+    Raises:
+        PublishError: no token, or the Hub cannot be reached or refuses.
+    """
+    token = token or get_token()
+    if not token:
+        raise PublishError("No Hugging Face token: run `hf auth login` or set HF_TOKEN, then try again.")
+    api = HfApi(token=token)
+    try:
+        api.create_repo(repo_id, repo_type=repo_type, exist_ok=True, **create_options)
+        commit = api.upload_folder(repo_id=repo_id, repo_type=repo_type, folder_path=folder, allow_patterns=allow_patterns,
+                                   commit_message=commit_message)
+    except (HfHubHTTPError, httpx2.HTTPError, OSError) as error:
+        raise PublishError(f"Could not publish to the Hub ({type(error).__name__}: {error}); check the network and the token.") from None
+    return commit.commit_url
+
+
 def publish(bundle_dir: Path, repo_id: str, *, private: bool = False, token: str | None = None, dry_run: bool = False) -> str | None:
-    """Create the model repo if needed and upload the bundle in one commit; return the commit URL.
+    """Check the bundle and upload exactly its published files to a model repo; return the commit URL.
 
     Raises:
         PublishError: no token, or the Hub cannot be reached or refuses.
@@ -53,17 +73,8 @@ def publish(bundle_dir: Path, repo_id: str, *, private: bool = False, token: str
         print(f"{'would upload' if dry_run else 'uploading'} {path.name:24s} {path.stat().st_size / 1e6:8.2f} MB -> {repo_id}")
     if dry_run:
         return None
-    token = token or get_token()
-    if not token:
-        raise PublishError("No Hugging Face token: run `hf auth login` or set HF_TOKEN, then publish again.")
-    api = HfApi(token=token)
-    try:
-        api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
-        commit = api.upload_folder(repo_id=repo_id, folder_path=bundle_dir, allow_patterns=[path.name for path in files],
-                                   commit_message=f"Upload {load_bundle(bundle_dir).version}")
-    except (HfHubHTTPError, httpx2.HTTPError, OSError) as error:
-        raise PublishError(f"Could not publish to the Hub ({type(error).__name__}: {error}); check the network and the token.") from None
-    return commit.commit_url
+    return upload(bundle_dir, repo_id, repo_type="model", token=token, private=private,
+                  allow_patterns=[path.name for path in files], commit_message=f"Upload {load_bundle(bundle_dir).version}")
 
 
 def main(argv=None) -> None:

