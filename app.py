@@ -100,7 +100,8 @@ def timing_markdown(prediction: Prediction | None, stats: dict, source: ModelSou
 
 
 def about_markdown() -> str:
-    rows = "\n".join(f"| {d.display_name} | {'malignant' if d.malignant else 'benign'} | {d.explanation} |" for d in DIAGNOSES)
+    rows = "\n".join(f"| {d.display_name} | {'malignant or pre-malignant' if d.malignant else 'benign'} | {d.explanation} |"
+                     for d in DIAGNOSES)
     return ("The model tells apart the seven diagnoses of the HAM10000 dataset. It knows nothing else: a photo "
             "of anything else still gets one of these labels.\n\n| class | | what it is |\n|---|---|---|\n" + rows)
 
@@ -154,8 +155,8 @@ def build_demo(source: ModelSource | None = None) -> gr.Blocks:
 
     with gr.Blocks(title="Skin lesion classifier (research demo)") as demo:
         gr.Markdown("# Skin lesion classifier\nUpload a **dermoscopic** photo of a skin lesion, or pick an example below. "
-                    f"A {source.bundle.config.get('backbone', 'CNN')} model trained on HAM10000 gives the probability "
-                    "of each of seven diagnoses.")
+                    f"A small CNN ({source.bundle.config.get('backbone', 'unknown backbone')}) trained on HAM10000 gives "
+                    "the probability of each of seven diagnoses.")
         gr.Markdown(DISCLAIMER, elem_classes=["disclaimer"])
         with gr.Row(equal_height=False):
             with gr.Column(min_width=300):
@@ -179,7 +180,6 @@ def build_demo(source: ModelSource | None = None) -> gr.Blocks:
             gr.Markdown(about_markdown())
         with gr.Accordion("Use it from Python", open=False):
             gr.Markdown(API_HELP)
-
 
         def pick_example(selection: gr.SelectData) -> str:
             return examples[selection.index][0]
