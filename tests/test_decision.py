@@ -46,3 +46,15 @@ def test_apply_class_bias_keeps_probabilities():
     shifted = apply_class_bias(probabilities, [0.0, 1.0, -1.0])
     assert shifted.sum() == pytest.approx(1)
     assert shifted[0, 1] > probabilities[0, 1] and shifted[0, 2] < probabilities[0, 2]
+
+
+def test_melanoma_recall_floor_is_met_when_it_can_be():
+    rng = np.random.default_rng(1)
+    references = rng.integers(0, 7, 700)
+    logits = rng.normal(0, 1, (700, 7))
+    logits[np.arange(700), references] += 1.5
+    logits[:, 4] -= 1.0  # melanoma (index 4) under-predicted
+    probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    bias = fit_class_bias(references, probabilities, min_accuracy=0.0, min_melanoma_recall=0.8)
+    predictions = apply_class_bias(probabilities, bias).argmax(1)
+    assert (predictions[references == 4] == 4).mean() >= 0.8

@@ -1,7 +1,8 @@
 """The decision rule, chosen on the validation split: a per-class shift of log-probabilities.
 
-Training weights classes to soften the imbalance; this shift then moves each class's share of predictions to the
-point that maximises validation balanced accuracy, without letting plain accuracy fall below a floor.
+Training weights classes to soften the imbalance; this shift then moves each class's share of predictions. It
+first meets two floors on validation, plain accuracy (a model that cries wolf is useless) and melanoma recall
+(the costliest miss), then maximises balanced accuracy.
 """
 
 from __future__ import annotations
@@ -9,38 +10,46 @@ from __future__ import annotations
 import numpy as np
 
 from lesion.classifier import apply_class_bias
+from lesion.labels import CODES
 
 SHIFTS = np.round(np.linspace(-2.0, 2.0, 41), 2)
 ROUNDS = 3
+MELANOMA = CODES.index("mel")
 
 
-def _scores(references, probabilities, class_bias) -> tuple[float, float]:
+def _objective(references, probabilities, class_bias, min_accuracy: float, min_melanoma_recall: float) -> float:
+    """Balanced accuracy where both floors are met; otherwise minus the total shortfall, to climb towards them."""
     predictions = apply_class_bias(probabilities, class_bias).argmax(axis=1)
-    present = np.unique(references)
-    recalls = [(predictions[references == c] == c).mean() for c in present]
-    return float(np.mean(recalls)), float((predictions == references).mean())
+    recalls = {c: (predictions[references == c] == c).mean() for c in np.unique(references)}
+    accuracy = (predictions == references).mean()
+    shortfall = max(0.0, min_accuracy - accuracy) + max(0.0, min_melanoma_recall - recalls.get(MELANOMA, 1.0))
+    return float(np.mean(list(recalls.values()))) if shortfall == 0 else -shortfall
 
 
-def _objective(references, probabilities, class_bias, min_accuracy: float) -> float:
-    """Balanced accuracy where accuracy reaches the floor; below it, accuracy alone (less one), to climb back."""
-    balanced, accuracy = _scores(references, probabilities, class_bias)
-    return balanced if accuracy >= min_accuracy else accuracy - 1.0
-
-
-def fit_class_bias(references, probabilities, *, min_accuracy: float) -> list[float]:
-    """Coordinate search for the log-shift per class that maximises balanced accuracy with accuracy >= min_accuracy.
-
-    Starts from no shift and keeps it where nothing beats it; ties prefer the smaller shift.
-    """
-    references = np.asarray(references)
-    bias = np.zeros(probabilities.shape[1])
-    best = _objective(references, probabilities, bias, min_accuracy)
+def _coordinate_search(references, probabilities, start: np.ndarray, floors: tuple[float, float]) -> tuple[float, np.ndarray]:
+    bias = start.copy()
+    best = _objective(references, probabilities, bias, *floors)
     for _ in range(ROUNDS):
         for c in range(len(bias)):
             for shift in sorted(SHIFTS, key=abs):
                 trial = bias.copy()
                 trial[c] = shift
-                score = _objective(references, probabilities, trial, min_accuracy)
+                score = _objective(references, probabilities, trial, *floors)
                 if score > best + 1e-9:
                     best, bias = score, trial
+    return best, bias
+
+
+def fit_class_bias(references, probabilities, *, min_accuracy: float, min_melanoma_recall: float = 0.0) -> list[float]:
+    """Coordinate search for the log-shift per class that maximises balanced accuracy within the floors.
+
+    The search starts twice, from no shift and from the shift that is best for balanced accuracy alone, and
+    keeps the better end; no shift stays where nothing beats it, and ties prefer smaller shifts.
+    """
+    references = np.asarray(references)
+    zero = np.zeros(probabilities.shape[1])
+    _, unconstrained = _coordinate_search(references, probabilities, zero, (0.0, 0.0))
+    floors = (min_accuracy, min_melanoma_recall)
+    ends = [_coordinate_search(references, probabilities, start, floors) for start in (zero, unconstrained)]
+    best, bias = max(ends, key=lambda end: end[0])
     return [float(b) for b in bias]

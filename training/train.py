@@ -73,7 +73,8 @@ class TrainConfig:
                   "a hundred dermatofibromas dominate the loss."},
     )
     label_smoothing: float = field(default=0.1, metadata={"help": "Softens targets; helps calibration."})
-    min_accuracy: float = field(default=0.8, metadata={"help": "The validation-chosen decision rule may not push validation accuracy below this."})
+    min_accuracy: float = field(default=0.8, metadata={"help": "The decision rule keeps validation accuracy at least this."})
+    min_melanoma_recall: float = field(default=0.7, metadata={"help": "The decision rule keeps validation melanoma recall at least this."})
     patience: int = field(default=5, metadata={"help": "Epochs without a better validation balanced accuracy before stopping."})
     cache_dir: Path | None = field(default=Path.home() / ".cache" / "lesion-train", metadata={"help": "Decoded-image cache; 'none' disables."})
 
@@ -369,7 +370,8 @@ def main(argv=None) -> Path:
         log.info("%s: %.2f MB, %.1f ms, validation balanced accuracy %.3f", quantization, table[-1]["size_mb"], latency,
                  table[-1]["val"]["balanced_accuracy"])
     chosen = choose_variant(table)
-    class_bias = decision.fit_class_bias(references["validation"], probabilities[chosen["name"]]["validation"], min_accuracy=config.min_accuracy)
+    class_bias = decision.fit_class_bias(references["validation"], probabilities[chosen["name"]]["validation"],
+                                         min_accuracy=config.min_accuracy, min_melanoma_recall=config.min_melanoma_recall)
     log.info("chose %s; class bias %s", chosen["name"], class_bias)
 
     bundle_dir = config.output_dir / "bundle"
