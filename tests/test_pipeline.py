@@ -16,7 +16,7 @@ from training.train import keras_probabilities
 def test_run_writes_a_complete_bundle(tiny_run):
     bundle_dir = tiny_run / "bundle"
     bundle = load_bundle(bundle_dir)
-    for name in ("README.md", "split.json", "eval_results.json", "confusion_matrix.png", "variants.png"):
+    for name in ("README.md", "split.json", "eval_results.json", "confusion_matrix.png", "variants.png", "training_curves.png"):
         assert (bundle_dir / name).is_file(), name
     assert bundle.config["quantization"] in export.QUANTIZATIONS
     assert bundle.size_mb < 6

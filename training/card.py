@@ -75,6 +75,8 @@ views in one batch, preprocessing not included) on the training machine's {{ cpu
   brightness, contrast and saturation jitter. Lesions have no up or down.
 - Test-time views: {{ views|join(", ") }}; their probabilities are averaged.
 
+![Training curves](training_curves.png)
+
 ## Classes
 
 | code | diagnosis | |
