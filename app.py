@@ -170,9 +170,9 @@ def build_demo(source: ModelSource | None = None) -> gr.Blocks:
                 with gr.Accordion("Timing and model", open=True):
                     timing_panel = gr.Markdown(timing_markdown(None, stats.snapshot(), source), elem_id="timing-panel")
         examples = load_examples()
+        gr.Markdown("### Examples\nClick one. ISIC 2018 test images, never seen in training, captioned with their true diagnosis.")
         example_gallery = gr.Gallery(
-            value=[(path, BY_CODE[dx].display_name) for path, dx in examples],
-            label="Examples: click one. ISIC 2018 test images (never seen in training), captioned with their true diagnosis",
+            value=[(path, BY_CODE[dx].display_name) for path, dx in examples], label="Examples", show_label=False,
             columns=7, height="auto", allow_preview=False, object_fit="cover", interactive=False, buttons=[],
             elem_id="examples",
         )
@@ -210,7 +210,10 @@ CSS = """
 #timing-panel table { font-variant-numeric: tabular-nums; }
 #timing-panel th, #timing-panel td { white-space: nowrap; }
 #examples .caption-label { white-space: normal; max-width: 94%; font-size: 0.72em; line-height: 1.25; }
-@media (max-width: 500px) { #timing-panel table { font-size: 0.8em; } }
+@media (max-width: 500px) {
+  #timing-panel table { font-size: 0.75em; }
+  #timing-panel th, #timing-panel td { white-space: normal; padding: 4px; }
+}
 """
 
 THEME = gr.themes.Soft(primary_hue="rose", neutral_hue="slate")
