@@ -38,15 +38,16 @@ STD = 128.0
 
 @dataclass(frozen=True)
 class Variant:
+    """Width and depth multipliers. (Their ImageNet resolutions, 224/240/260, do not apply: we feed 200x150.)"""
+
     width: float
     depth: float
-    resolution: int
 
 
 VARIANTS = {
-    "efficientnet_lite0": Variant(1.0, 1.0, 224),
-    "efficientnet_lite1": Variant(1.0, 1.1, 240),
-    "efficientnet_lite2": Variant(1.1, 1.2, 260),
+    "efficientnet_lite0": Variant(1.0, 1.0),
+    "efficientnet_lite1": Variant(1.0, 1.1),
+    "efficientnet_lite2": Variant(1.1, 1.2),
 }
 
 
