@@ -38,7 +38,7 @@ STD = 128.0
 
 @dataclass(frozen=True)
 class Variant:
-    """Width and depth multipliers. (Their ImageNet resolutions, 224/240/260, do not apply: we feed 200x150.)"""
+    """Width and depth multipliers; the input size is chosen in training.model, not by the variant."""
 
     width: float
     depth: float
