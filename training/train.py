@@ -374,39 +374,44 @@ def _variant_rows(table: list[dict]) -> list[dict]:
     ]
 
 
-def main(argv=None) -> Path:
-    """Run every stage and return the folder of the chosen bundle."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    config = parse_args(argv)
-    started = time.monotonic()
-    classifier, split, pixels, labels, rows = train(config)
-    spec, views = config.input_spec, list(VIEWS)
-    images = {name: normalise(pixels[rows[name]].astype(np.float32), spec) for name in ("validation", "test")}
-    references = {name: labels[rows[name]] for name in images}
-    calibration = normalise(pixels[np.random.default_rng(config.seed).permutation(rows["train"])[:CALIBRATION_IMAGES]].astype(np.float32), spec)
+def score_variants(config: TrainConfig, classifier: keras.Model, images: dict, references: dict, calibration: np.ndarray):
+    """Export stage: the Keras model and each TFLite conversion (as a bundle) scored on validation and test.
 
+    Returns:
+        The comparison table (one row per model) and each variant's probabilities per split.
+    """
+    views = list(VIEWS)
     keras_probs = {name: keras_probabilities(classifier, batch, views) for name, batch in images.items()}
     table = [{"name": "keras", **{key: compute_metrics(references[name], keras_probs[name]) for key, name in SIDES}}]
-    probabilities, name = {}, f"ham10000-{config.backbone.replace('_', '-')}"
+    probabilities = {}
     for quantization in QUANTIZATIONS:
         tflite = export.to_tflite(classifier, quantization, calibration)
         variant_dir = export.write_bundle(config.output_dir / "variants" / quantization, tflite,
-                                          export.bundle_config(name=name, backbone=config.backbone, spec=spec, quantization=quantization, views=views))
+                                          _bundle_config(config, quantization))
         runtime, probabilities[quantization] = litert_probabilities(variant_dir, images)
         latency = export.median_latency_ms(runtime.probabilities, images["test"][0])
         table.append({"name": quantization, "size_mb": runtime.bundle.size_mb, "latency_ms": latency,
-                      **{key: compute_metrics(references[split_name], probabilities[quantization][split_name]) for key, split_name in SIDES}})
+                      **{key: compute_metrics(references[name], probabilities[quantization][name]) for key, name in SIDES}})
         log.info("%s: %.2f MB, %.1f ms, validation balanced accuracy %.3f", quantization, table[-1]["size_mb"], latency,
                  table[-1]["val"]["balanced_accuracy"])
-    chosen = choose_variant(table)
-    class_bias = decision.fit_class_bias(references["validation"], probabilities[chosen["name"]]["validation"],
-                                         min_accuracy=config.min_accuracy, min_melanoma_recall=config.min_melanoma_recall)
-    log.info("chose %s; class bias %s", chosen["name"], class_bias)
+    return table, probabilities
 
-    bundle_dir = config.output_dir / "bundle"
+
+def _model_name(config: TrainConfig) -> str:
+    return f"ham10000-{config.backbone.replace('_', '-')}"
+
+
+def _bundle_config(config: TrainConfig, quantization: str, class_bias: list[float] | None = None) -> dict:
+    return export.bundle_config(name=_model_name(config), backbone=config.backbone, spec=config.input_spec,
+                                quantization=quantization, views=list(VIEWS), class_bias=class_bias)
+
+
+def write_final_bundle(config: TrainConfig, split: dict, n_images: int, table: list[dict], chosen: dict,
+                       class_bias: list[float], images: dict, references: dict) -> Path:
+    """Bundle stage: the chosen variant with its decision rule, scored once more through the app's path, with card and plots."""
+    name, bundle_dir = _model_name(config), config.output_dir / "bundle"
     export.write_bundle(bundle_dir, (config.output_dir / "variants" / chosen["name"] / MODEL_FILE).read_bytes(),
-                        export.bundle_config(name=name, backbone=config.backbone, spec=spec, quantization=chosen["name"],
-                                             views=views, class_bias=class_bias))
+                        _bundle_config(config, chosen["name"], class_bias))
     (bundle_dir / "split.json").write_text((config.output_dir / "split.json").read_text())
     _, final = litert_probabilities(bundle_dir, images)
     test = compute_metrics(references["test"], final["test"])
@@ -420,10 +425,30 @@ def main(argv=None) -> Path:
               f"{chosen['size_mb']:.2f} MB, {chosen['latency_ms']:.1f} ms. "
               f"With the validation-chosen class bias: validation balanced accuracy {validation['balanced_accuracy']:.3f}.")
     write_card(bundle_dir, model_name=name, test=test, size_mb=f"{chosen['size_mb']:.1f}", variants=_variant_rows(table),
-               choice=choice, views=views, n_images=len(labels), n_train=len(split["train"]), n_val=len(split["validation"]),
-               n_test=len(split["test"]), seed=config.seed, spec=spec, backbone=config.backbone, config=config,
+               choice=choice, views=list(VIEWS), n_images=n_images, n_train=len(split["train"]), n_val=len(split["validation"]),
+               n_test=len(split["test"]), seed=config.seed, spec=config.input_spec, backbone=config.backbone, config=config,
                class_bias=dict(zip(CODES, class_bias)), cpu_count=os.cpu_count(), training_minutes=_training_minutes(config.output_dir),
                weights_source=_weights_source(config), command=_command(config))
+    return bundle_dir
+
+
+def main(argv=None) -> Path:
+    """Run every stage and return the folder of the chosen bundle."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    config = parse_args(argv)
+    started = time.monotonic()
+    classifier, split, pixels, labels, rows = train(config)
+    spec = config.input_spec
+    images = {name: normalise(pixels[rows[name]].astype(np.float32), spec) for name in ("validation", "test")}
+    references = {name: labels[rows[name]] for name in images}
+    calibration_rows = np.random.default_rng(config.seed).permutation(rows["train"])[:CALIBRATION_IMAGES]
+    table, probabilities = score_variants(config, classifier, images, references,
+                                          normalise(pixels[calibration_rows].astype(np.float32), spec))
+    chosen = choose_variant(table)
+    class_bias = decision.fit_class_bias(references["validation"], probabilities[chosen["name"]]["validation"],
+                                         min_accuracy=config.min_accuracy, min_melanoma_recall=config.min_melanoma_recall)
+    log.info("chose %s; class bias %s", chosen["name"], class_bias)
+    bundle_dir = write_final_bundle(config, split, len(labels), table, chosen, class_bias, images, references)
     log.info("bundle %s written after %.0f s in this invocation", bundle_dir, time.monotonic() - started)
     return bundle_dir
 
