@@ -163,14 +163,18 @@ def _compile(classifier: keras.Model, learning_rate: float, label_smoothing: flo
     )
 
 
+def _history(phase_dir: Path) -> list[dict]:
+    """The rows CSVLogger wrote for a phase, one per epoch; none if it never ran."""
+    path = phase_dir / "history.csv"
+    if not path.exists():
+        return []
+    with open(path, newline="") as file:
+        return list(csv.DictReader(file))
+
+
 def _best_so_far(phase_dir: Path) -> float | None:
     """The best validation balanced accuracy a killed run of this phase reached, from its CSV log."""
-    history = phase_dir / "history.csv"
-    if not history.exists():
-        return None
-    with open(history, newline="") as file:
-        values = [float(row[MONITOR]) for row in csv.DictReader(file) if row.get(MONITOR)]
-    return max(values, default=None)
+    return max((float(row[MONITOR]) for row in _history(phase_dir) if row.get(MONITOR)), default=None)
 
 
 def _callbacks(phase_dir: Path, patience: int) -> list[keras.callbacks.Callback]:
@@ -344,8 +348,7 @@ def plot_history(output_dir: Path, path: Path) -> None:
     figure, axes = plt.subplots(figsize=(7.5, 3.4), dpi=120)
     offset = 0
     for phase_dir in sorted((output_dir / "checkpoints").iterdir()):
-        with open(phase_dir / "history.csv", newline="") as file:
-            rows = list(csv.DictReader(file))
+        rows = _history(phase_dir)
         epochs = np.arange(offset + 1, offset + len(rows) + 1)
         axes.plot(epochs, [float(r["weighted_accuracy"]) for r in rows], "o-", color="#9ecae1", markersize=3,
                   label="training (class-weighted accuracy)" if offset == 0 else None)
