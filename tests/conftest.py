@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,6 +14,11 @@ ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"
 TINY_DATASET = FIXTURES / "ham10000_tiny"
 EXAMPLES = ROOT / "examples"
+ARTIFACTS = ROOT / "test-artifacts"
+"""Screenshots the browser tests save, to look at."""
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -57,3 +63,19 @@ def app_url():
 
     with serving(app.build_demo()) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's headless Chromium driven by Playwright; skipped without it, except in CI, where it must be there."""
+    if not CHROMIUM:
+        if os.environ.get("CI"):
+            pytest.fail("Debian's chromium is missing in CI (apt-get install chromium)")
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

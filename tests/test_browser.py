@@ -2,38 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 
 import app
-from tests.conftest import ROOT
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
-
-if not CHROMIUM and not os.environ.get("CI"):
-    pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
+from tests.conftest import ARTIFACTS
 
 
 @pytest.fixture(scope="module")
 def page_url(app_url):
     return app_url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def _classify_upload(page, url: str, image: Path) -> None:
@@ -44,7 +24,6 @@ def _classify_upload(page, url: str, image: Path) -> None:
 
 
 def test_upload_shows_label_and_timing(browser, page_url):
-    ARTIFACTS.mkdir(exist_ok=True)
     page = browser.new_page(viewport={"width": 1280, "height": 1400})
     _classify_upload(page, page_url, app.EXAMPLES_DIR / "ISIC_0034529.jpg")
     label = page.locator(".output-class, [data-testid='label-output-value']").first

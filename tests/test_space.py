@@ -16,7 +16,7 @@ import yaml
 from gradio_client import Client, handle_file
 
 from space import build
-from tests.conftest import ROOT, free_port
+from tests.conftest import ARTIFACTS, ROOT, free_port
 
 SPACE_URL = "https://lesion-demo-skin-lesion-classifier.hf.space"
 
@@ -112,22 +112,13 @@ def test_built_space_runs_from_its_own_folder(running_space):
     assert sum(result["probabilities"].values()) == pytest.approx(1, abs=1e-6)
 
 
-def test_embed_page_iframe_classifies_an_example(running_space, tmp_path):
-    from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
-
-    if not CHROMIUM:
-        pytest.skip("Debian's chromium is not installed")
-    from playwright.sync_api import sync_playwright
-
+def test_embed_page_iframe_classifies_an_example(running_space, browser, tmp_path):
     url, out = running_space
     page_file = tmp_path / "embed.html"
     page_file.write_text((Path(build.__file__).parent / "embed.html").read_text().replace(SPACE_URL, url.rstrip("/")))
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1200, "height": 1600})
-        page.goto(page_file.as_uri())
-        frame = page.frame_locator("#lesion-demo")
-        frame.locator("input[type=file]").first.set_input_files(str(out / "examples" / "ISIC_0034529.jpg"))
-        frame.get_by_text("this image").wait_for(timeout=30_000)
-        page.locator("#lesion-demo").screenshot(path=ROOT / "test-artifacts" / "embedded.png")
-        browser.close()
+    page = browser.new_page(viewport={"width": 1200, "height": 1600})
+    page.goto(page_file.as_uri())
+    frame = page.frame_locator("#lesion-demo")
+    frame.locator("input[type=file]").first.set_input_files(str(out / "examples" / "ISIC_0034529.jpg"))
+    frame.get_by_text("this image").wait_for(timeout=30_000)
+    page.locator("#lesion-demo").screenshot(path=ARTIFACTS / "embedded.png")
