@@ -1,6 +1,6 @@
 """The one preprocessing path shared by training, evaluation and the app.
 
-decode -> checks -> EXIF orientation -> RGB -> landscape -> centre crop -> resize -> normalise.
+decode -> checks -> EXIF orientation -> RGB -> landscape -> centre crop -> resize -> colour constancy -> normalise.
 """
 
 from __future__ import annotations
@@ -20,6 +20,10 @@ MAX_PIXELS = 40_000_000
 
 
 EXIF_ORIENTATION = 0x0112
+COLOUR_CONSTANCY = ("none", "shades_of_gray")
+"""Shades of Gray (Finlayson and Trezzi 2004) estimates each photo's light colour and removes it, so that the model
+sees the lesion rather than the dermatoscope's colour cast (Barata et al. 2015 for dermoscopy)."""
+SHADES_OF_GRAY_POWER = 6
 
 
 class InvalidImageError(ValueError):
@@ -34,13 +38,19 @@ class InputSpec:
     width: int = 200
     mean: float = 127.0
     std: float = 128.0
+    colour_constancy: str = "none"
+
+    def __post_init__(self):
+        if self.colour_constancy not in COLOUR_CONSTANCY:
+            raise ValueError(f"colour_constancy must be one of {COLOUR_CONSTANCY}, not {self.colour_constancy!r}")
 
     @classmethod
     def from_config(cls, config: dict) -> "InputSpec":
         return cls(**config["input"])
 
     def to_config(self) -> dict:
-        return {"height": self.height, "width": self.width, "mean": self.mean, "std": self.std}
+        return {"height": self.height, "width": self.width, "mean": self.mean, "std": self.std,
+                "colour_constancy": self.colour_constancy}
 
 
 def load_image(source, *, draft_size: tuple[int, int] | None = None) -> tuple[Image.Image, list[str]]:
@@ -155,15 +165,33 @@ def _centre_crop_box(width: int, height: int, aspect: float) -> tuple[int, int, 
     return (0, top, width, top + new_height)
 
 
+def shades_of_gray(pixels: np.ndarray, power: int = SHADES_OF_GRAY_POWER) -> np.ndarray:
+    """Divide out the light's colour, estimated per channel as the Minkowski p-mean; grey stays grey.
+
+    Args:
+        pixels: uint8 (height, width, 3).
+
+    Returns:
+        uint8 (height, width, 3) whose channels have equal p-means (up to clipping).
+    """
+    values = pixels.astype(np.float32)
+    light = np.power(np.mean(np.power(values, power), axis=(0, 1)), 1.0 / power)
+    gains = light.mean() / np.maximum(light, 1e-6)
+    return np.clip(values * gains + 0.5, 0, 255).astype(np.uint8)
+
+
 def normalise(pixels, spec: InputSpec):
     """(pixels - mean) / std. Works on NumPy arrays and TensorFlow tensors alike, so training uses it too."""
     return (pixels - spec.mean) / spec.std
 
 
 def prepare_pixels(source, spec: InputSpec) -> tuple[np.ndarray, list[str]]:
-    """Decode, orient, convert and fit one image: uint8 (height, width, 3) and notes. Training caches these."""
+    """Decode, orient, convert, fit and colour-correct one image: uint8 (height, width, 3) and notes. Training caches these."""
     image, notes = load_image(source, draft_size=(spec.width, spec.height))
-    return fit_to_input(image, spec), notes
+    pixels = fit_to_input(image, spec)
+    if spec.colour_constancy == "shades_of_gray":
+        pixels = shades_of_gray(pixels)
+    return pixels, notes
 
 
 def preprocess(source, spec: InputSpec) -> tuple[np.ndarray, list[str]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import logging
@@ -45,6 +46,20 @@ def load_ham10000(source: str) -> datasets.Dataset:
     if unknown:
         raise ValueError(f"{source} has diagnoses {unknown} outside {CODES}")
     return dataset
+
+
+def read_sites(path: Path, image_ids) -> dict[str, str]:
+    """The site of every image, from HAM10000's sources.csv (`image_id,dataset`).
+
+    Raises:
+        ValueError: an image has no site in the file.
+    """
+    with open(path, newline="") as file:
+        site_of = {row["image_id"]: row["dataset"] for row in csv.DictReader(file)}
+    missing = [image_id for image_id in image_ids if image_id not in site_of]
+    if missing:
+        raise ValueError(f"{path} names no site for {len(missing)} images, for example {missing[0]}")
+    return {image_id: site_of[image_id] for image_id in image_ids}
 
 
 def split_by_lesion(

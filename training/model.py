@@ -23,8 +23,8 @@ class Backbone:
     mean: float
     std: float
 
-    def input_spec(self) -> InputSpec:
-        return InputSpec(HAM10000_HEIGHT, HAM10000_WIDTH, self.mean, self.std)
+    def input_spec(self, colour_constancy: str = "none") -> InputSpec:
+        return InputSpec(HAM10000_HEIGHT, HAM10000_WIDTH, self.mean, self.std, colour_constancy)
 
 
 BACKBONES = {

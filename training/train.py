@@ -13,6 +13,7 @@ import dataclasses
 import json
 import logging
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,9 +26,9 @@ from lesion.bundle import MODEL_FILE, load_bundle
 from lesion.classifier import VIEWS, Classifier
 from lesion.labels import CODES
 from lesion.preprocess import InputSpec, normalise
-from training import data, decision, export, model
+from training import augment, data, decision, export, model
 from training.card import write_card
-from training.evaluate import compute_metrics, plot_confusion_matrix
+from training.evaluate import compute_metrics, evaluate_bundle, plot_confusion_matrix
 from training.export import QUANTIZATIONS
 
 log = logging.getLogger(__name__)
@@ -39,9 +40,14 @@ TIE = 0.01
 CALIBRATION_IMAGES = 300
 """Training images (unaugmented) that set int8's value ranges."""
 SIDES = (("val", "validation"), ("test", "test"))
+VIEWS_GAIN = 0.01
 TIMES_FILE = "training_seconds.json"
 MONITOR = "val_weighted_accuracy"
+SITE_OUT = "site_out"
+"""The split.json key of the images of --hold-out-site."""
 BEST_FILE = "best.weights.h5"
+EMA_MOMENTUM = 0.995
+"""The average spans about 200 steps: one to two epochs."""
 
 
 @dataclass
@@ -75,6 +81,26 @@ class TrainConfig:
                   "a hundred dermatofibromas dominate the loss."},
     )
     label_smoothing: float = field(default=0.1, metadata={"help": "Softens targets; helps calibration."})
+    colour_constancy: str = field(default="none", metadata={"help": "Colour correction in the shared preprocessing path: "
+                                  "'none' or 'shades_of_gray' (p=6). It travels in the bundle, so the app applies it too."})
+    augmentation: str = field(default="light", metadata={"help": f"One of {augment.STRENGTHS}; see training/augment.py."})
+    sampling_power: float = field(
+        default=1.0,
+        metadata={"help": "Each training image's class is drawn with probability proportional to (class count) ** power: "
+                  "1 is the data as it is, 0 fully balanced. Below 1, an epoch is --epoch-images draws."},
+    )
+    epoch_images: int | None = field(default=None, metadata={"help": "Images per epoch when sampling; default the training split's size."})
+    logit_adjustment: float = field(
+        default=0.0,
+        metadata={"help": "tau of the logit-adjusted loss (Menon et al., ICLR 2021): log(prior) * tau is added to the logits "
+                  "while training only, so the served model's argmax balances the classes without a post-hoc shift. 0 is off."},
+    )
+    ema: bool = field(default=False, metadata={"help": "Fine-tune with an exponential moving average of the weights, which is validated and kept."})
+    sources: Path | None = field(default=None, metadata={"help": "HAM10000's sources.csv (image_id,dataset): per-site figures, and --hold-out-site."})
+    hold_out_site: str | None = field(default=None, metadata={"help": "Leave this site of --sources out of training and validation, and score on it."})
+    external: list[Path] = field(default_factory=list, metadata={"help": "A labelled folder (labels.csv) to evaluate the final bundle on; repeatable. Never trained on."})
+    quantizations: list[str] = field(default_factory=lambda: list(QUANTIZATIONS), metadata={"help": f"TFLite variants to export and score, of {QUANTIZATIONS}."})
+    post_hoc_bias: bool = field(default=True, metadata={"help": "Fit a per-class shift of the log-probabilities on validation (training/decision.py)."})
     min_accuracy: float = field(default=0.8, metadata={"help": "The decision rule keeps validation accuracy at least this."})
     min_melanoma_recall: float = field(default=0.7, metadata={"help": "The decision rule keeps validation melanoma recall at least this."})
     patience: int = field(default=5, metadata={"help": "Epochs without a better validation balanced accuracy before stopping."})
@@ -92,24 +118,41 @@ class TrainConfig:
             self.weights = None
         if self.cache_dir in ("none", Path("none")):
             self.cache_dir = None
+        if self.hold_out_site and not self.sources:
+            raise ValueError("--hold-out-site needs --sources")
+        if not 0 <= self.sampling_power <= 1:
+            raise ValueError("--sampling-power must lie in [0, 1]")
+        unknown = sorted(set(self.quantizations) - set(QUANTIZATIONS))
+        if unknown or not self.quantizations:
+            raise ValueError(f"--quantizations must name some of {QUANTIZATIONS}, not {unknown}")
+        if self.augmentation not in augment.STRENGTHS:
+            raise ValueError(f"--augmentation must be one of {augment.STRENGTHS}, not {self.augmentation!r}")
 
     @property
     def input_spec(self) -> InputSpec:
-        return model.BACKBONES[self.backbone].input_spec()
+        return model.BACKBONES[self.backbone].input_spec(self.colour_constancy)
 
 
 def parse_args(argv=None) -> TrainConfig:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     for f in dataclasses.fields(TrainConfig):
         kind = f.type.split(" | ")[0] if isinstance(f.type, str) else f.type
-        required = f.default is dataclasses.MISSING
-        options = {"action": argparse.BooleanOptionalAction} if kind == "bool" else {
-            "type": {"int": int, "float": float, "Path": Path}.get(kind, str)}
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        if kind == "bool":
+            options = {"action": argparse.BooleanOptionalAction}
+        elif kind == "list[Path]":
+            options = {"action": "append", "type": Path, "default": None}
+        elif kind == "list[str]":
+            options = {"nargs": "+"}
+        else:
+            options = {"type": {"int": int, "float": float, "Path": Path}.get(kind, str)}
         parser.add_argument(
-            "--" + f.name.replace("_", "-"), required=required, default=None if required else f.default,
-            help=f.metadata["help"] + ("" if required else f" Default: {f.default}."), **options,
+            "--" + f.name.replace("_", "-"), required=required, **{"default": None if required else default, **options},
+            help=f.metadata["help"] + ("" if required else f" Default: {default}."),
         )
-    return TrainConfig(**vars(parser.parse_args(argv)))
+    arguments = {key: value for key, value in vars(parser.parse_args(argv)).items() if value is not None}
+    return TrainConfig(**arguments)
 
 
 def class_weights(labels: np.ndarray, power: float) -> np.ndarray:
@@ -119,44 +162,71 @@ def class_weights(labels: np.ndarray, power: float) -> np.ndarray:
     return weights / (weights[labels].mean() if len(labels) else 1.0)
 
 
-def augmenter(seed: int) -> keras.Sequential:
-    """Dermoscopy has no up or down: flips and any rotation; a little zoom, shift and colour jitter."""
-    return keras.Sequential(
-        [
-            keras.layers.RandomFlip("horizontal_and_vertical", seed=seed),
-            keras.layers.RandomRotation(0.5, fill_mode="reflect", seed=seed),
-            keras.layers.RandomZoom((-0.2, 0.1), fill_mode="reflect", seed=seed),
-            keras.layers.RandomTranslation(0.08, 0.08, fill_mode="reflect", seed=seed),
-            keras.layers.RandomBrightness(0.1, value_range=(0, 255), seed=seed),
-            keras.layers.RandomContrast(0.1, value_range=(0, 255), seed=seed),
-            keras.layers.RandomSaturation((0.4, 0.6), value_range=(0, 255), seed=seed),
-        ],
-        name="augment",
-    )
+def sampling_prior(labels: np.ndarray, power: float) -> np.ndarray:
+    """How often each class is drawn for training: proportional to count ** power (classes with no images: never)."""
+    counts = np.bincount(labels, minlength=len(CODES)).astype(np.float64)
+    shares = np.where(counts > 0, np.maximum(counts, 1) ** power, 0.0)
+    return shares / shares.sum()
 
 
-def make_dataset(pixels, labels, weights, spec: InputSpec, *, batch_size: int, train: bool, seed: int) -> tf.data.Dataset:
-    """(normalised image, one-hot label, sample weight) batches; augmented only when `train`."""
-    dataset = tf.data.Dataset.from_tensor_slices((pixels, labels))
-    if train:
-        dataset = dataset.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.batch(batch_size)
-    augment = augmenter(seed) if train else None
+def training_dataset(pixels, labels, weights, spec: InputSpec, config: "TrainConfig") -> tuple[tf.data.Dataset, int]:
+    """Augmented (normalised image, one-hot label, sample weight) batches, and the steps that make one epoch.
+
+    With --sampling-power 1 an epoch is one shuffled pass over the data; below 1 each class is drawn from its own
+    endlessly reshuffled stream in proportion to sampling_prior.
+    """
+    seed = config.seed
+    if config.sampling_power == 1:
+        dataset = tf.data.Dataset.from_tensor_slices((pixels, labels)).shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
+        images = len(labels)
+    else:
+        prior = sampling_prior(labels, config.sampling_power)
+        present = [c for c in range(len(CODES)) if prior[c] > 0]
+        streams = [tf.data.Dataset.from_tensor_slices((pixels[labels == c], labels[labels == c]))
+                   .shuffle(int((labels == c).sum()), seed=seed + c, reshuffle_each_iteration=True).repeat() for c in present]
+        dataset = tf.data.Dataset.sample_from_datasets(streams, weights=prior[present].tolist(), seed=seed)
+        images = config.epoch_images or len(labels)
+    steps = max(1, images // config.batch_size)
+    dataset = _to_model(dataset.batch(config.batch_size), weights, spec, augment.augmenter(config.augmentation, seed))
+    return (dataset.repeat() if config.sampling_power == 1 else dataset), steps
+
+
+def evaluation_dataset(pixels, labels, weights, spec: InputSpec, batch_size: int) -> tf.data.Dataset:
+    """(normalised image, one-hot label, sample weight) batches, in order and unaugmented."""
+    return _to_model(tf.data.Dataset.from_tensor_slices((pixels, labels)).batch(batch_size), weights, spec, None)
+
+
+def _to_model(dataset: tf.data.Dataset, weights, spec: InputSpec, augmenter) -> tf.data.Dataset:
     weight_table = tf.constant(weights, tf.float32)
 
     def to_model(images, label):
         images = tf.cast(images, tf.float32)
-        if augment is not None:
-            images = tf.clip_by_value(augment(images, training=True), 0.0, 255.0)
+        if augmenter is not None:
+            images = augmenter(images)
         return normalise(images, spec), tf.one_hot(label, len(CODES)), tf.gather(weight_table, label)
 
     return dataset.map(to_model, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
-def _compile(classifier: keras.Model, learning_rate: float, label_smoothing: float) -> None:
+def logit_adjusted_loss(prior: np.ndarray, tau: float, label_smoothing: float):
+    """Cross-entropy on log(p) + tau * log(prior): the model's own argmax then balances the classes.
+
+    The classifier outputs softmax probabilities, whose logarithm equals its logits up to a per-image constant,
+    which the softmax inside the loss ignores.
+    """
+    shift = tf.constant(tau * np.log(np.maximum(prior, 1e-12)), tf.float32)
+
+    def loss(y_true, y_pred):
+        logits = tf.math.log(tf.clip_by_value(y_pred, 1e-7, 1.0)) + shift
+        return keras.losses.categorical_crossentropy(y_true, logits, from_logits=True, label_smoothing=label_smoothing)
+
+    return loss
+
+
+def _compile(classifier: keras.Model, learning_rate: float, loss, *, ema: bool = False) -> None:
     classifier.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
-        loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
+        optimizer=keras.optimizers.Adam(learning_rate, use_ema=ema, ema_momentum=EMA_MOMENTUM),
+        loss=loss,
         metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
         # Validation weights balance the classes, so val_weighted_accuracy is the validation balanced accuracy.
         weighted_metrics=[keras.metrics.CategoricalAccuracy(name="weighted_accuracy")],
@@ -177,9 +247,10 @@ def _best_so_far(phase_dir: Path) -> float | None:
     return max((float(row[MONITOR]) for row in _history(phase_dir) if row.get(MONITOR)), default=None)
 
 
-def _callbacks(phase_dir: Path, patience: int) -> list[keras.callbacks.Callback]:
+def _callbacks(phase_dir: Path, patience: int, *, ema: bool) -> list[keras.callbacks.Callback]:
     monitor = dict(monitor=MONITOR, mode="max")
-    return [
+    # With EMA, the averaged weights are swapped in before validation and before the checkpoint callbacks see them.
+    return [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] * ema + [
         keras.callbacks.BackupAndRestore(str(phase_dir / "backup")),
         # After a resume, only an epoch better than every earlier one may replace the best checkpoint.
         keras.callbacks.ModelCheckpoint(str(phase_dir / BEST_FILE), save_best_only=True, save_weights_only=True,
@@ -190,7 +261,7 @@ def _callbacks(phase_dir: Path, patience: int) -> list[keras.callbacks.Callback]
     ]
 
 
-def fit(config: TrainConfig, classifier: keras.Model, backbone: keras.Model, train_ds, val_ds) -> keras.Model:
+def fit(config: TrainConfig, classifier: keras.Model, backbone: keras.Model, train_ds, steps: int, val_ds, loss) -> keras.Model:
     """Two phases, each resumable: the head on a frozen backbone, then the top of the backbone.
 
     A finished phase leaves `final.weights.h5` in its folder and is skipped when the run is resumed.
@@ -213,12 +284,15 @@ def fit(config: TrainConfig, classifier: keras.Model, backbone: keras.Model, tra
         if epochs == 0:
             continue
         phase_dir.mkdir(parents=True, exist_ok=True)
-        _compile(classifier, learning_rate, config.label_smoothing)
-        log.info("phase %s: %d epochs at learning rate %g, %d trainable weights", name, epochs, learning_rate,
-                 len(classifier.trainable_weights))
-        callbacks = _callbacks(phase_dir, config.patience)
+        ema = config.ema and frozen_fraction is not None
+        _compile(classifier, learning_rate, loss, ema=ema)
+        log.info("phase %s: %d epochs of %d steps at learning rate %g, %d trainable weights", name, epochs, steps,
+                 learning_rate, len(classifier.trainable_weights))
+        callbacks = _callbacks(phase_dir, config.patience, ema=ema)
         started = time.monotonic()
-        classifier.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=callbacks)
+        # A progress bar per step floods logs that are not a terminal: there, one line per epoch.
+        classifier.fit(train_ds, steps_per_epoch=steps, validation_data=val_ds, epochs=epochs, callbacks=callbacks,
+                       verbose="auto" if sys.stdout.isatty() else 2)
         _add_training_seconds(config.output_dir, name, time.monotonic() - started)
         classifier.load_weights(phase_dir / BEST_FILE)  # the best epoch, also across resumed runs
         classifier.save_weights(final)
@@ -237,10 +311,19 @@ def prepare(config: TrainConfig):
     """Data and model stages: the split, decoded images, and the pretrained classifier."""
     keras.utils.set_random_seed(config.seed)
     dataset = data.load_ham10000(config.dataset)
+    held_out = set()
+    if config.hold_out_site:
+        site_of = data.read_sites(config.sources, dataset["image_id"])
+        held_out = {image_id for image_id, site in site_of.items() if site == config.hold_out_site}
+        if not held_out:
+            raise ValueError(f"no image of {config.dataset} comes from site {config.hold_out_site!r} of {config.sources}")
+    kept = [row for row, image_id in enumerate(dataset["image_id"]) if image_id not in held_out]
     split = data.split_by_lesion(
-        dataset["image_id"], dataset["lesion_id"], dataset["dx"], seed=config.seed,
+        *([dataset[column][row] for row in kept] for column in ("image_id", "lesion_id", "dx")), seed=config.seed,
         validation_fraction=config.validation_fraction, test_fraction=config.test_fraction,
     )
+    if held_out:
+        split[SITE_OUT] = sorted(held_out)
     if config.max_train_samples is not None:
         split["train"] = split["train"][: config.max_train_samples]
     spec = config.input_spec
@@ -263,16 +346,30 @@ def train(config: TrainConfig):
     balancing = class_weights(labels[rows["validation"]], 1.0)
     log.info("class weights %s", dict(zip(CODES, np.round(weights, 2))))
     spec = config.input_spec
-    train_ds = make_dataset(pixels[rows["train"]], train_labels, weights, spec, batch_size=config.batch_size, train=True, seed=config.seed)
-    val_ds = make_dataset(pixels[rows["validation"]], labels[rows["validation"]], balancing, spec,
-                          batch_size=config.batch_size, train=False, seed=config.seed)
-    fit(config, classifier, backbone, train_ds, val_ds)
+    train_ds, steps = training_dataset(pixels[rows["train"]], train_labels, weights, spec, config)
+    val_ds = evaluation_dataset(pixels[rows["validation"]], labels[rows["validation"]], balancing, spec, config.batch_size)
+    prior = sampling_prior(train_labels, config.sampling_power)
+    loss = logit_adjusted_loss(prior, config.logit_adjustment, config.label_smoothing)
+    fit(config, classifier, backbone, train_ds, steps, val_ds, loss)
     return classifier, split, pixels, labels, rows
 
 
 def keras_probabilities(classifier: keras.Model, images: np.ndarray, views: list[str]) -> np.ndarray:
     """The Keras model's probabilities averaged over the same test-time views the app uses."""
     return np.mean([classifier.predict(VIEWS[name](images), batch_size=64, verbose=0) for name in views], axis=0)
+
+
+def choose_views(classifier: keras.Model, images: np.ndarray, references: np.ndarray) -> tuple[list[str], dict]:
+    """All test-time views if they gain at least VIEWS_GAIN validation balanced accuracy over one, else one view.
+
+    Each view costs one more inference per request, so it has to pay for itself.
+    """
+    per_view = {name: classifier.predict(view(images), batch_size=64, verbose=0) for name, view in VIEWS.items()}
+    single = compute_metrics(references, per_view["identity"])["balanced_accuracy"]
+    averaged = compute_metrics(references, np.mean(list(per_view.values()), axis=0))["balanced_accuracy"]
+    views = list(VIEWS) if averaged - single >= VIEWS_GAIN else ["identity"]
+    log.info("validation balanced accuracy: %.3f with one view, %.3f with %d; serving %s", single, averaged, len(VIEWS), views)
+    return views, {"one_view": single, "all_views": averaged}
 
 
 def litert_probabilities(bundle_dir: Path, images: dict[str, np.ndarray]) -> tuple[Classifier, dict[str, np.ndarray]]:
@@ -377,20 +474,20 @@ def _variant_rows(table: list[dict]) -> list[dict]:
     ]
 
 
-def score_variants(config: TrainConfig, classifier: keras.Model, images: dict, references: dict, calibration: np.ndarray):
+def score_variants(config: TrainConfig, classifier: keras.Model, views: list[str], images: dict, references: dict,
+                   calibration: np.ndarray):
     """Export stage: the Keras model and each TFLite conversion (as a bundle) scored on validation and test.
 
     Returns:
         The comparison table (one row per model) and each variant's probabilities per split.
     """
-    views = list(VIEWS)
     keras_probs = {name: keras_probabilities(classifier, batch, views) for name, batch in images.items()}
     table = [{"name": "keras", **{key: compute_metrics(references[name], keras_probs[name]) for key, name in SIDES}}]
     probabilities = {}
-    for quantization in QUANTIZATIONS:
+    for quantization in config.quantizations:
         tflite = export.to_tflite(classifier, quantization, calibration)
         variant_dir = export.write_bundle(config.output_dir / "variants" / quantization, tflite,
-                                          _bundle_config(config, quantization))
+                                          _bundle_config(config, quantization, views))
         runtime, probabilities[quantization] = litert_probabilities(variant_dir, images)
         latency = export.median_latency_ms(runtime.probabilities, images["test"][0])
         table.append({"name": quantization, "size_mb": runtime.bundle.size_mb, "latency_ms": latency,
@@ -404,22 +501,27 @@ def _model_name(config: TrainConfig) -> str:
     return f"ham10000-{config.backbone.replace('_', '-')}"
 
 
-def _bundle_config(config: TrainConfig, quantization: str, class_bias: list[float] | None = None) -> dict:
+def _bundle_config(config: TrainConfig, quantization: str, views: list[str], class_bias: list[float] | None = None) -> dict:
     return export.bundle_config(name=_model_name(config), backbone=config.backbone, spec=config.input_spec,
-                                quantization=quantization, views=list(VIEWS), class_bias=class_bias)
+                                quantization=quantization, views=views, class_bias=class_bias)
 
 
-def write_final_bundle(config: TrainConfig, split: dict, n_images: int, table: list[dict], chosen: dict,
+def write_final_bundle(config: TrainConfig, split: dict, n_images: int, table: list[dict], chosen: dict, views: list[str],
                        class_bias: list[float], images: dict, references: dict) -> Path:
-    """Bundle stage: the chosen variant with its decision rule, scored once more through the app's path, with card and plots."""
+    """Bundle stage: the chosen variant with its decision rule, scored once more through the app's path, with card and plots.
+
+    `images` and `references` hold validation and test, and the held-out site if there is one; every --external
+    folder is scored too, through training.evaluate.
+    """
     name, bundle_dir = _model_name(config), config.output_dir / "bundle"
     export.write_bundle(bundle_dir, (config.output_dir / "variants" / chosen["name"] / MODEL_FILE).read_bytes(),
-                        _bundle_config(config, chosen["name"], class_bias))
+                        _bundle_config(config, chosen["name"], views, class_bias))
     (bundle_dir / "split.json").write_text((config.output_dir / "split.json").read_text())
     _, final = litert_probabilities(bundle_dir, images)
-    test = compute_metrics(references["test"], final["test"])
-    validation = compute_metrics(references["validation"], final["validation"])
-    (bundle_dir / "eval_results.json").write_text(json.dumps({"test": test, "validation": validation, "variants": table}, indent=1))
+    scores = {name: compute_metrics(references[name], final[name]) for name in images}
+    test, validation = scores["test"], scores["validation"]
+    external = {folder.name: evaluate_bundle(bundle_dir, str(folder)) for folder in config.external}
+    (bundle_dir / "eval_results.json").write_text(json.dumps({**scores, "external": external, "variants": table}, indent=1))
     plot_confusion_matrix(test["confusion_matrix"], bundle_dir / "confusion_matrix.png", f"{name}, lesion-grouped test split")
     plot_variants(table, bundle_dir / "variants.png")
     plot_history(config.output_dir, bundle_dir / "training_curves.png")
@@ -428,7 +530,7 @@ def write_final_bundle(config: TrainConfig, split: dict, n_images: int, table: l
               f"{chosen['size_mb']:.2f} MB, {chosen['latency_ms']:.1f} ms. "
               f"With the validation-chosen class bias: validation balanced accuracy {validation['balanced_accuracy']:.3f}.")
     write_card(bundle_dir, model_name=name, test=test, size_mb=f"{chosen['size_mb']:.1f}", variants=_variant_rows(table),
-               choice=choice, views=list(VIEWS), n_images=n_images, n_train=len(split["train"]), n_val=len(split["validation"]),
+               choice=choice, views=views, n_images=n_images, n_train=len(split["train"]), n_val=len(split["validation"]),
                n_test=len(split["test"]), seed=config.seed, spec=config.input_spec, backbone=config.backbone, config=config,
                class_bias=dict(zip(CODES, class_bias)), cpu_count=os.cpu_count(), training_minutes=_training_minutes(config.output_dir),
                weights_source=_weights_source(config), command=_command(config))
@@ -444,14 +546,20 @@ def main(argv=None) -> Path:
     spec = config.input_spec
     images = {name: normalise(pixels[rows[name]].astype(np.float32), spec) for name in ("validation", "test")}
     references = {name: labels[rows[name]] for name in images}
+    views, _ = choose_views(classifier, images["validation"], references["validation"])
     calibration_rows = np.random.default_rng(config.seed).permutation(rows["train"])[:CALIBRATION_IMAGES]
-    table, probabilities = score_variants(config, classifier, images, references,
+    table, probabilities = score_variants(config, classifier, views, images, references,
                                           normalise(pixels[calibration_rows].astype(np.float32), spec))
     chosen = choose_variant(table)
-    class_bias = decision.fit_class_bias(references["validation"], probabilities[chosen["name"]]["validation"],
-                                         min_accuracy=config.min_accuracy, min_melanoma_recall=config.min_melanoma_recall)
+    class_bias = [0.0] * len(CODES)
+    if config.post_hoc_bias:
+        class_bias = decision.fit_class_bias(references["validation"], probabilities[chosen["name"]]["validation"],
+                                             min_accuracy=config.min_accuracy, min_melanoma_recall=config.min_melanoma_recall)
     log.info("chose %s; class bias %s", chosen["name"], class_bias)
-    bundle_dir = write_final_bundle(config, split, len(labels), table, chosen, class_bias, images, references)
+    if SITE_OUT in rows:
+        images[SITE_OUT] = normalise(pixels[rows[SITE_OUT]].astype(np.float32), spec)
+        references[SITE_OUT] = labels[rows[SITE_OUT]]
+    bundle_dir = write_final_bundle(config, split, len(labels), table, chosen, views, class_bias, images, references)
     log.info("bundle %s written after %.0f s in this invocation", bundle_dir, time.monotonic() - started)
     return bundle_dir
 
