@@ -3,23 +3,23 @@
     python -m training.evaluate --model lesion/bundled_model --data ../shared/data/ham10000 --split test --json test.json
     python -m training.evaluate --model lesion/bundled_model --data ../shared/examples
 
-Metrics are built on scikit-learn, whose functions the `evaluate` library's metric scripts wrap; `evaluate.load`
-fetches those scripts from the Hub at run time, which an offline machine cannot do.
+Every figure comes from the project's `evaluate` metric module, training/metrics/lesion_classification.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 from pathlib import Path
 
+import evaluate
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
-from sklearn import metrics as sk
 
 from lesion.bundle import load_bundle
 from lesion.classifier import Classifier
@@ -29,71 +29,23 @@ from training.data import image_sources, load_ham10000
 
 log = logging.getLogger(__name__)
 
-MELANOMA = CODES.index("mel")
-CALIBRATION_BINS = 15
+METRIC = Path(__file__).parent / "metrics" / "lesion_classification"
+"""The project's one `evaluate` metric module; loading it by path needs no network."""
+
+
+@functools.cache
+def _metric() -> evaluate.EvaluationModule:
+    return evaluate.load(str(METRIC), keep_in_memory=True)
 
 
 def compute_metrics(references, probabilities) -> dict:
     """Every reported number for integer labels (N,) and class probabilities (N, 7), in lesion.labels.CODES order.
 
-    Returns:
-        accuracy, balanced_accuracy (mean recall, the ISIC 2018 metric), top_2/top_3_accuracy, per_class
-        precision/recall/f1/support/auc, macro_avg and weighted_avg, macro_auc_ovr, melanoma_sensitivity,
-        melanoma_specificity, expected_calibration_error, confusion_matrix (rows: true, columns: predicted).
+    See training/metrics/lesion_classification for the keys: balanced accuracy over the classes present, per-class
+    precision/recall/F1/AUC, top-k, melanoma sensitivity/specificity/AUC, ECE and the reliability diagram, the
+    confusion matrix.
     """
-    references = np.asarray(references)
-    probabilities = np.asarray(probabilities, dtype=np.float64)
-    predictions = probabilities.argmax(axis=1)
-    labels = list(range(len(CODES)))
-    precision, recall, f1, support = sk.precision_recall_fscore_support(references, predictions, labels=labels, zero_division=0)
-    present = [c for c in labels if (references == c).any()]
-    auc = {c: float(sk.roc_auc_score(references == c, probabilities[:, c])) for c in present if (references != c).any()}
-    is_mel, said_mel = references == MELANOMA, predictions == MELANOMA
-    result = {
-        "n_images": int(len(references)),
-        "accuracy": float(sk.accuracy_score(references, predictions)),
-        "balanced_accuracy": float(recall[present].mean()),
-        "top_2_accuracy": _top_k(references, probabilities, 2),
-        "top_3_accuracy": _top_k(references, probabilities, 3),
-        "per_class": {
-            CODES[c]: {"precision": float(precision[c]), "recall": float(recall[c]), "f1": float(f1[c]),
-                       "support": int(support[c]), "auc": auc.get(c)}
-            for c in labels
-        },
-        "macro_avg": _average(precision, recall, f1, present, None),
-        "weighted_avg": _average(precision, recall, f1, present, support),
-        "macro_auc_ovr": float(np.mean(list(auc.values()))) if auc else None,
-        "melanoma_sensitivity": float(said_mel[is_mel].mean()) if is_mel.any() else None,
-        "melanoma_specificity": float((~said_mel[~is_mel]).mean()) if (~is_mel).any() else None,
-        "expected_calibration_error": expected_calibration_error(references, probabilities),
-        "confusion_matrix": sk.confusion_matrix(references, predictions, labels=labels).tolist(),
-    }
-    return result
-
-
-def _top_k(references, probabilities, k: int) -> float:
-    top = np.argsort(-probabilities, axis=1)[:, :k]
-    return float((top == references[:, None]).any(axis=1).mean())
-
-
-def _average(precision, recall, f1, present, weights) -> dict:
-    w = None if weights is None else np.asarray(weights)[present]
-    return {name: float(np.average(values[present], weights=w)) for name, values in
-            (("precision", precision), ("recall", recall), ("f1", f1))}
-
-
-def expected_calibration_error(references, probabilities, bins: int = CALIBRATION_BINS) -> float:
-    """Top-label ECE: |accuracy - confidence| averaged over equal-width confidence bins, weighted by bin size."""
-    confidence = probabilities.max(axis=1)
-    correct = probabilities.argmax(axis=1) == references
-    edges = np.linspace(0, 1, bins + 1)
-    which = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
-    error = 0.0
-    for b in range(bins):
-        inside = which == b
-        if inside.any():
-            error += inside.mean() * abs(correct[inside].mean() - confidence[inside].mean())
-    return float(error)
+    return _metric().compute(predictions=np.asarray(probabilities, np.float64), references=np.asarray(references))
 
 
 def plot_confusion_matrix(matrix, path: Path, title: str) -> None:
