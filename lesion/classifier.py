@@ -1,4 +1,8 @@
-"""The LiteRT classifier: one interpreter per process, guarded by a lock, with the bundle's test-time views."""
+"""The LiteRT classifier: one interpreter per process, guarded by a lock, with the bundle's test-time views.
+
+One inference gives three things (training/export.py makes them): the logits, turned into calibrated probabilities
+with the bundle's temperature and class bias; a class activation map per class; and the dermoscopy guard's score.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from ai_edge_litert.interpreter import Interpreter
 
 from lesion.bundle import InvalidBundleError, ModelBundle
 from lesion.labels import CODES
-from lesion.preprocess import preprocess
+from lesion.preprocess import correct_colour, fit_to_input, load_image, normalise
 
 # Lesions have no up or down, so the model sees each image as it is and mirrored; probabilities are averaged.
 # Each view acts on the last three axes (height, width, channels) of one image or a batch.
@@ -34,10 +38,26 @@ class Timings:
 
 
 @dataclass(frozen=True)
+class Inference:
+    """What the model says about one image: CODES-ordered probabilities, (rows, columns, 7) maps, the guard's score."""
+
+    probabilities: np.ndarray
+    class_maps: np.ndarray
+    guard_score: float
+
+
+@dataclass(frozen=True)
 class Prediction:
     probabilities: dict[str, float]
     timings: Timings
     notes: list[str] = field(default_factory=list)
+    guard_score: float = 0.0
+    dermoscopic: bool = True
+    """False when the guard finds the image unlike any dermoscopic image of a lesion: the probabilities then mean nothing."""
+    class_maps: np.ndarray | None = None
+    """(rows, columns, 7): each cell's contribution to each class's logit."""
+    pixels: np.ndarray | None = None
+    """The uint8 image the model saw (cropped and resized, before colour correction), for the heatmap overlay."""
 
     @property
     def top(self) -> str:
@@ -68,6 +88,10 @@ class Classifier:
         self.class_bias = np.asarray(bundle.config.get("class_bias", [0.0] * len(CODES)), np.float64)
         if self.class_bias.shape != (len(CODES),):
             raise InvalidBundleError(f"{bundle.directory}: class_bias needs {len(CODES)} values, not {self.class_bias.size}")
+        self.temperature = float(bundle.config.get("temperature", 1.0))
+        if not self.temperature > 0:
+            raise InvalidBundleError(f"{bundle.directory}: temperature must be positive, not {self.temperature}")
+        self.guard_threshold = bundle.config.get("guard", {}).get("threshold")
         self._lock = threading.Lock()
         try:
             self._interpreter = Interpreter(model_path=str(bundle.model_path), num_threads=num_threads)
@@ -77,19 +101,29 @@ class Classifier:
         except (ValueError, RuntimeError) as error:
             raise InvalidBundleError(f"{bundle.model_path} is not a loadable TFLite model: {error}") from None
         self._input = self._interpreter.get_input_details()[0]
-        self._output = self._interpreter.get_output_details()[0]
-        if self._output["shape"][-1] != len(CODES):
-            raise InvalidBundleError(f"{bundle.model_path} outputs {self._output['shape'][-1]} classes, not {len(CODES)}")
+        self._outputs = _identify_outputs(self._interpreter.get_output_details(), bundle)
 
-    def probabilities(self, image: np.ndarray) -> np.ndarray:
-        """Class probabilities (in lesion.labels.CODES order) for one normalised (height, width, 3) image."""
+    def infer(self, image: np.ndarray) -> Inference:
+        """Probabilities, class maps and guard score for one normalised (height, width, 3) image.
+
+        Logits are averaged over the test-time views; the maps and the score come from the first view, the image as it is.
+        """
         batch = np.stack([view(image) for view in self.views]).astype(np.float32)
         batch = _quantize(batch, self._input)
         with self._lock:
             self._interpreter.set_tensor(self._input["index"], batch)
             self._interpreter.invoke()
-            output = self._interpreter.get_tensor(self._output["index"])
-        return apply_class_bias(_dequantize(output, self._output).astype(np.float64).mean(axis=0), self.class_bias)
+            logits, maps, score = (_dequantize(self._interpreter.get_tensor(d["index"]), d) for d in self._outputs)
+        probabilities = calibrated_probabilities(logits.astype(np.float64).mean(axis=0), self.temperature, self.class_bias)
+        return Inference(probabilities, maps[0], float(score[0, 0]))
+
+    def probabilities(self, image: np.ndarray) -> np.ndarray:
+        """Calibrated class probabilities (in lesion.labels.CODES order) for one normalised (height, width, 3) image."""
+        return self.infer(image).probabilities
+
+    def is_dermoscopic(self, guard_score: float) -> bool:
+        """True unless the bundle has a guard threshold and the score is above it."""
+        return self.guard_threshold is None or guard_score <= self.guard_threshold
 
     def classify(self, source) -> Prediction:
         """Preprocess and classify one image (path, bytes, file, PIL image or array), timing both steps.
@@ -98,21 +132,45 @@ class Classifier:
             lesion.preprocess.InvalidImageError: the input cannot be used; the message says why.
         """
         start = time.perf_counter()
-        image, notes = preprocess(source, self.spec)
+        image, notes = load_image(source, draft_size=(self.spec.width, self.spec.height))
+        pixels = fit_to_input(image, self.spec)
+        model_input = normalise(correct_colour(pixels, self.spec).astype(np.float32), self.spec)
         prepared = time.perf_counter()
-        probabilities = self.probabilities(image)
+        inference = self.infer(model_input)
         done = time.perf_counter()
         return Prediction(
-            dict(zip(CODES, probabilities.tolist())),
+            dict(zip(CODES, inference.probabilities.tolist())),
             Timings((prepared - start) * 1e3, (done - prepared) * 1e3),
             notes,
+            guard_score=inference.guard_score,
+            dermoscopic=self.is_dermoscopic(inference.guard_score),
+            class_maps=inference.class_maps,
+            pixels=pixels,
         )
 
 
-def apply_class_bias(probabilities: np.ndarray, class_bias) -> np.ndarray:
-    """The bundle's decision rule: p * exp(bias), renormalised over the last axis."""
-    shifted = probabilities * np.exp(np.asarray(class_bias))
+def calibrated_probabilities(logits: np.ndarray, temperature: float = 1.0, class_bias=0.0) -> np.ndarray:
+    """The bundle's decision rule: softmax(logits / temperature + class_bias) over the last axis."""
+    shifted = np.asarray(logits, np.float64) / temperature + np.asarray(class_bias)
+    shifted = np.exp(shifted - shifted.max(axis=-1, keepdims=True))
     return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
+def _identify_outputs(details: list[dict], bundle: ModelBundle) -> list[dict]:
+    """The (logits, class maps, guard score) output details, told apart by shape: (N, 7), (N, rows, columns, 7), (N, 1).
+
+    Raises:
+        InvalidBundleError: the model does not have these three outputs.
+    """
+    classes = len(CODES)
+    logits = [d for d in details if len(d["shape"]) == 2 and d["shape"][-1] == classes]
+    maps = [d for d in details if len(d["shape"]) == 4 and d["shape"][-1] == classes]
+    scores = [d for d in details if len(d["shape"]) == 2 and d["shape"][-1] == 1]
+    if not (len(details) == 3 and len(logits) == len(maps) == len(scores) == 1):
+        found = [tuple(int(n) for n in d["shape"]) for d in details]
+        raise InvalidBundleError(f"{bundle.model_path} must output logits (N, {classes}), class maps (N, rows, columns, "
+                                 f"{classes}) and a guard score (N, 1); it outputs {found}. Export it with training.export.")
+    return [logits[0], maps[0], scores[0]]
 
 
 def _quantize(batch: np.ndarray, details: dict) -> np.ndarray:

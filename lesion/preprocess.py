@@ -180,6 +180,11 @@ def shades_of_gray(pixels: np.ndarray, power: int = SHADES_OF_GRAY_POWER) -> np.
     return np.clip(values * gains + 0.5, 0, 255).astype(np.uint8)
 
 
+def correct_colour(pixels: np.ndarray, spec: InputSpec) -> np.ndarray:
+    """The spec's colour constancy step on uint8 (height, width, 3) pixels."""
+    return shades_of_gray(pixels) if spec.colour_constancy == "shades_of_gray" else pixels
+
+
 def normalise(pixels, spec: InputSpec):
     """(pixels - mean) / std. Works on NumPy arrays and TensorFlow tensors alike, so training uses it too."""
     return (pixels - spec.mean) / spec.std
@@ -188,10 +193,7 @@ def normalise(pixels, spec: InputSpec):
 def prepare_pixels(source, spec: InputSpec) -> tuple[np.ndarray, list[str]]:
     """Decode, orient, convert, fit and colour-correct one image: uint8 (height, width, 3) and notes. Training caches these."""
     image, notes = load_image(source, draft_size=(spec.width, spec.height))
-    pixels = fit_to_input(image, spec)
-    if spec.colour_constancy == "shades_of_gray":
-        pixels = shades_of_gray(pixels)
-    return pixels, notes
+    return correct_colour(fit_to_input(image, spec), spec), notes
 
 
 def preprocess(source, spec: InputSpec) -> tuple[np.ndarray, list[str]]:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from lesion.labels import DIAGNOSES
+from lesion.labels import CODES, DIAGNOSES
 
 DATASET_ID = "marmal88/skin_cancer"
 """The Hub copy of HAM10000 with the same columns as the local one this model was trained on."""
@@ -17,63 +18,122 @@ TEMPLATE = """---
 
 # {{ model_name }}
 
-A {{ size_mb }} MB TFLite skin-lesion classifier for dermoscopic images: {{ backbone }} fine-tuned on HAM10000,
-scored on a test split that shares no lesion with training. It powers a research demo.
+A {{ "%.1f"|format(size_mb) }} MB TFLite skin-lesion classifier for dermoscopic images: {{ run.backbone }} fine-tuned on HAM10000 with a
+recipe chosen for how it holds up on other clinics' images. It powers a research demo.
 
 > **Not a medical device.** This model is a research demo. It has not been clinically validated and must never be
 > used to diagnose, rule out or triage skin cancer. Anyone worried about a skin lesion should see a doctor.
 
-## Results on the lesion-grouped test split ({{ test.n_images }} images)
+## Results: internal and external side by side
 
-| metric | value |
-|---|---|
-{% for name, value in headline %}| {{ name }} | {{ value }} |
+Every figure comes through the app's own preprocessing and LiteRT classifier. The internal test split shares no lesion
+with training; {% for name in externals %}{{ name }}{% if not loop.last %}, {% endif %}{% endfor %} {{ "is" if externals|length == 1 else "are" }} from other clinics and cameras, never trained on.
+Balanced accuracy (BA) is the mean recall over the classes each set has (listed). Melanoma sensitivity and specificity
+are those of the served rule (the most probable class).
+
+| set | images | classes | BA | melanoma sensitivity | melanoma specificity | melanoma AUC | macro AUC | ECE before → after calibration |
+|---|---|---|---|---|---|---|---|---|
+{% for row in sets %}| {{ row.name }} | {{ row.n_images }} | {{ row.classes }} | {{ row.ba }} | {{ row.mel_sens }} | {{ row.mel_spec }} | {{ row.mel_auc }} | {{ row.macro_auc }} | {{ row.ece }} |
 {% endfor %}
 
-| class | precision | recall | F1 | AUC | images |
-|---|---|---|---|---|---|
-{% for code, row in test.per_class.items() %}| {{ code }} | {{ "%.3f"|format(row.precision) }} | {{ "%.3f"|format(row.recall) }} | {{ "%.3f"|format(row.f1) }} | {{ "%.3f"|format(row.auc) if row.auc is not none else "-" }} | {{ row.support }} |
-{% endfor %}| macro avg | {{ "%.3f"|format(test.macro_avg.precision) }} | {{ "%.3f"|format(test.macro_avg.recall) }} | {{ "%.3f"|format(test.macro_avg.f1) }} | {{ "%.3f"|format(test.macro_auc_ovr) if test.macro_auc_ovr is not none else "-" }} | |
-| weighted avg | {{ "%.3f"|format(test.weighted_avg.precision) }} | {{ "%.3f"|format(test.weighted_avg.recall) }} | {{ "%.3f"|format(test.weighted_avg.f1) }} | | |
+Recall of each class:
 
-![Confusion matrix](confusion_matrix.png)
+| set | {% for code in codes %}{{ code }} | {% endfor %}
+|---|{% for code in codes %}---|{% endfor %}
+{% for row in recalls %}| {{ row.name }} | {% for value in row.cells %}{{ value }} | {% endfor %}
+{% endfor %}
+
+{% if by_site %}Internal test split by acquisition site (HAM10000's `sources.csv`):
+
+| site | images | classes | BA | melanoma sensitivity | melanoma specificity | melanoma AUC |
+|---|---|---|---|---|---|---|
+{% for row in by_site %}| {{ row.name }} | {{ row.n_images }} | {{ row.classes }} | {{ row.ba }} | {{ row.mel_sens }} | {{ row.mel_spec }} | {{ row.mel_auc }} |
+{% endfor %}{% endif %}
+
+![Confusion matrix on the internal test split](confusion_matrix.png)
+{% for name in externals %}![Confusion matrix on {{ name }}](confusion_matrix_{{ name }}.png)
+{% endfor %}
+
+{% if comparison %}## How the recipe was chosen
+
+{{ comparison }}
+{% endif %}
+
+## Calibrated probabilities
+
+The logits are divided by a temperature of {{ "%.2f"|format(bundle_config.temperature) }}, fitted on the validation split
+(negative log-likelihood). It never changes the top class, only how sure the probabilities sound. ECE is the top-label
+expected calibration error over 15 bins.
+
+![Reliability before and after calibration](reliability.png)
+
+## When not to trust it: the dermoscopy guard
+
+Every inference also scores how far the image's features lie from HAM10000's: the squared Mahalanobis distance to the
+nearest class mean under Gaussians with one shared covariance, fitted to the training split's features (in their
+{{ guard_dimensions }} leading principal components), divided by the dimension. Above {{ "%.2f"|format(bundle_config.guard.threshold) }}, the
+99th percentile on the validation split, the app says the image does not look like a dermoscopic image of a skin lesion.
+
+| images | flagged as not dermoscopic |
+|---|---|
+{% for row in guard_rows %}| {{ row.name }} | {{ row.value }} |
+{% endfor %}
+
+Missed photos: {{ guard.missed|join(", ") if guard.missed else "none" }}.
+Photos come from scikit-image's and matplotlib's bundled pictures, each whole and centre-cropped; they were used to
+develop the guard, so they are not an independent test. No clinical (non-dermoscopic) close-ups of skin lesions were
+available offline, so how the guard treats a phone photo of a mole is not measured here; since the model has never seen
+such photos, a flag on them is the honest answer.
 
 ## Keras and TFLite side by side
 
-Balanced accuracy (BA) and accuracy on validation (used to choose) and test (reported), with the app's
-{{ views|length }} test-time views; latency is the median wall time of LiteRT inference for one image ({{ views|length }}
-views in one batch, preprocessing not included) on the training machine's {{ cpu_count }} CPU cores.
+Balanced accuracy (BA) on validation (used to choose) and test (reported), before calibration, with
+{{ views|length }} test-time view{{ "s" if views|length > 1 else "" }}; latency is the median wall time of one LiteRT inference
+(preprocessing not included) on the training machine's {{ cpu_count }} CPU cores.
 
-| model | size (MB) | val BA | val accuracy | test BA | test accuracy | test melanoma recall | latency (ms) |
-|---|---|---|---|---|---|---|---|
-{% for row in variants %}| {{ row.name }} | {{ row.size_mb }} | {{ row.val_ba }} | {{ row.val_acc }} | {{ row.test_ba }} | {{ row.test_acc }} | {{ row.test_mel }} | {{ row.latency }} |
+| model | size (MB) | val BA | test BA | test melanoma sensitivity | latency (ms) |
+|---|---|---|---|---|---|
+{% for row in variants %}| {{ row.name }} | {{ row.size_mb }} | {{ row.val_ba }} | {{ row.test_ba }} | {{ row.test_mel }} | {{ row.latency }} |
 {% endfor %}
 
 ![Variants](variants.png)
 
-**Chosen:** {{ choice }}
+**Served:** {{ chosen.name }}, the fastest variant of at most 6 MB whose validation BA is within 0.01 of the best.
+The app also ships `browser/model.tflite`, the same int8 network with float32 input and outputs and a batch of one,
+for LiteRT.js in the browser.
+
+## Which data informed which choice
+
+| data | used for |
+|---|---|
+| HAM10000 training split | fitting the weights; the guard's Gaussians; int8 calibration ranges |
+| HAM10000 validation split | early stopping and the learning-rate schedule; the TFLite variant; test-time views ({{ views|join(", ") }}); the temperature; the guard's threshold{% if run.post_hoc_bias %}; the class bias{% endif %} |
+{% if comparison %}| held-out site and external sets ({{ externals|join(", ") }}) | choosing the recipe among the candidates above: **external, used for model selection** |
+{% endif %}| HAM10000 test split | nothing: reported only |
 
 ## Training
 
-- Data: all {{ n_images }} images of HAM10000 from `{{ config.dataset }}`, split by `lesion_id` into train {{ n_train }}, validation
-  {{ n_val }} and test {{ n_test }} images, stratified by class, seed {{ seed }}. `split.json` lists every image id.
-- Input: {{ spec.width }}x{{ spec.height }} pixels (a third of the 600x450 originals, the size of the offline copy), normalised
-  as (x - {{ spec.mean }}) / {{ spec.std }}.
-  Photos are turned to landscape, centre-cropped to 4:3 and resized, in training and serving alike (`lesion/preprocess.py`).
-- Backbone: {{ backbone }} with {{ weights_source }}.
-- Phase 1: the new head on the frozen backbone, {{ config.head_epochs }} epochs at learning rate {{ config.head_learning_rate }}.
-  Phase 2: all but the first {{ (config.frozen_fraction * 100)|round|int }}% of backbone layers fine-tuned, up to
-  {{ config.finetune_epochs }} epochs at {{ config.finetune_learning_rate }}, BatchNorm {{ "trained" if config.train_batchnorm else "frozen" }},
-  early stopping on validation balanced accuracy, ReduceLROnPlateau. Batch {{ config.batch_size }}, Adam, label smoothing
-  {{ config.label_smoothing }}.{% if training_minutes is not none %} Fitting took {{ training_minutes }} minutes on {{ cpu_count }} CPU cores.{% endif %}
-- Class imbalance (nevi are 67%): class weights in the loss of (count of the largest class / count of the class) **
-  {{ config.class_weight_power }}, so rare classes count much more, short of full balancing, which would let a hundred
-  dermatofibromas dominate the loss. Then a per-class log-probability shift chosen on validation (`class_bias` in
-  config.json) that keeps validation accuracy at least {{ config.min_accuracy }} and melanoma recall at least
-  {{ config.min_melanoma_recall }}, and within those floors maximises balanced accuracy: {{ class_bias }}.
-- Augmentation: horizontal and vertical flips, rotation by any angle (which includes quarter turns), zoom, shift, and mild
-  brightness, contrast and saturation jitter. Lesions have no up or down.
-- Test-time views: {{ views|join(", ") }}; their probabilities are averaged.
+- Data: {{ n_images }} HAM10000 images from `{{ run.dataset }}`{% if run.hold_out_site %}, without site {{ run.hold_out_site }}{% endif %},
+  split by `lesion_id` into train {{ n_train }}, validation {{ n_val }} and test {{ n_test }} images, stratified by
+  class, seed {{ run.seed }}. `split.json` lists every image id.
+- Input: {{ spec.width }}x{{ spec.height }} pixels, turned to landscape, centre-cropped to 4:3 and resized{% if spec.colour_constancy != "none" %},
+  then colour-corrected with {{ spec.colour_constancy.replace("_", " ") }} (p=6){% endif %}, and normalised as (x - {{ spec.mean }}) / {{ spec.std }},
+  in training and serving alike (`lesion/preprocess.py`).
+- Backbone: {{ run.backbone }} with {{ run.weights_source() }}.
+- Phase 1: the new head on the frozen backbone, {{ run.head_epochs }} epochs at learning rate {{ run.head_learning_rate }}.
+  Phase 2: all but the first {{ (run.frozen_fraction * 100)|round|int }}% of backbone layers fine-tuned, up to
+  {{ run.finetune_epochs }} epochs at {{ run.finetune_learning_rate }}, BatchNorm {{ "trained" if run.train_batchnorm else "frozen (ImageNet statistics)" }}{% if run.ema %},
+  with an exponential moving average of the weights{% endif %}, early stopping on validation BA, ReduceLROnPlateau.
+  Batch {{ run.batch_size }}, Adam, label smoothing {{ run.label_smoothing }}.
+  {% if training_minutes is not none %}Fitting took {{ training_minutes|round|int }} minutes on {{ cpu_count }} CPU cores.{% endif %}
+- Class imbalance (nevi are 67%): {% if run.sampling_power < 1 %}classes drawn in proportion to count ** {{ run.sampling_power }},
+  {{ run.epoch_images }} images an epoch; {% endif %}{% if run.logit_adjustment > 0 %}a logit-adjusted loss (tau {{ run.logit_adjustment }}),
+  so that the model's own most probable class balances the classes{% endif %}{% if run.class_weight_power > 0 %}; class weights
+  (largest count / count) ** {{ run.class_weight_power }}{% endif %}{% if run.post_hoc_bias %}; a per-class shift of the
+  log-probabilities chosen on validation: {{ class_bias }}{% endif %}.
+- Augmentation ({{ run.augmentation }}, `training/augment.py`): flips and rotation by any angle (lesions have no up or down){% if run.augmentation == "strong" %},
+  zoom from a close-up to a wider view, shifts, brightness, contrast, saturation, hue, gamma, blur and vignetting{% else %},
+  mild zoom, shift and colour jitter{% endif %}.
 
 ![Training curves](training_curves.png)
 
@@ -86,17 +146,18 @@ views in one batch, preprocessing not included) on the training machine's {{ cpu
 
 ## Limitations
 
-- HAM10000 comes from two centres (Vienna and Queensland) and mostly from fair-skinned patients. Expect worse results
-  on darker skin, on other dermoscopes and on clinical (non-dermoscopic) photos.
+- HAM10000 comes from two centres (Vienna and Queensland) and mostly from fair-skinned patients. The external figures
+  above show how much is lost on another clinic's images; expect worse on darker skin and other dermatoscopes.
 - Training images are 200x150 pixels: the model never sees finer detail, whatever the upload's resolution.
-- Probabilities come from a class-weighted model with a decision-rule shift: they rank classes, they are not
-  calibrated risks (expected calibration error {{ "%.3f"|format(test.expected_calibration_error) }} on test).
+- Calibration was fitted on HAM10000's validation split; on other clinics' images the probabilities are less reliable
+  (see the external ECE).
 
 ## Reproduce
 
 ```bash
-{{ command }}
-python -m training.evaluate --model {{ config.output_dir }}/bundle --data {{ config.dataset }} --split test
+{{ run.command() }}
+{% for name, data in external_data %}python -m training.evaluate --model {{ run.output_dir }}/bundle --data {{ data }}
+{% endfor %}python -m training.evaluate --model {{ run.output_dir }}/bundle --data {{ run.dataset }} --split test
 ```
 
 ## Citation and licence
@@ -104,53 +165,92 @@ python -m training.evaluate --model {{ config.output_dir }}/bundle --data {{ con
 Trained on HAM10000: Tschandl, Rosendahl and Kittler, "The HAM10000 dataset, a large collection of multi-source
 dermatoscopic images of common pigmented skin lesions", Scientific Data 5, 180161 (2018),
 doi:10.1038/sdata.2018.161. The data's CC BY-NC 4.0 licence carries over to this model: non-commercial use only.
-EfficientNet-Lite: Tan and Le, "EfficientNet: Rethinking Model Scaling for CNNs", ICML 2019 (Apache-2.0 weights).
+{% if externals %}External validation: {% for name in externals %}{{ name }}{% if not loop.last %}, {% endif %}{% endfor %} (Derm7pt: Kawahara et al., IEEE JBHI 23(2), 2019); figures only, no data.
+{% endif %}EfficientNet-Lite: Tan and Le, "EfficientNet: Rethinking Model Scaling for CNNs", ICML 2019 (Apache-2.0 weights).
 """
 
-HEADLINE = (
-    ("balanced accuracy (mean recall)", "balanced_accuracy"),
-    ("accuracy", "accuracy"),
-    ("melanoma sensitivity (recall)", "melanoma_sensitivity"),
-    ("melanoma specificity", "melanoma_specificity"),
-    ("macro one-vs-rest AUC", "macro_auc_ovr"),
-    ("macro F1", None),
-    ("top-2 accuracy", "top_2_accuracy"),
-    ("top-3 accuracy", "top_3_accuracy"),
-    ("expected calibration error", "expected_calibration_error"),
-)
+
+def _f(value, spec=".3f") -> str:
+    return "-" if value is None else format(value, spec)
 
 
-def card_data(model_name: str, test: dict) -> ModelCardData:
-    """Hub metadata, with model-index results from the test split."""
-    def result(metric_type: str, name: str, value: float) -> EvalResult:
-        return EvalResult(task_type="image-classification", dataset_type=DATASET_ID, dataset_name="HAM10000 (lesion-grouped test split)",
-                          dataset_split="test", metric_type=metric_type, metric_name=name, metric_value=round(value, 4))
+def set_row(name: str, result: dict) -> dict:
+    """One row of the internal-against-external table."""
+    ece = _f(result["expected_calibration_error"])
+    if "uncalibrated" in result:
+        ece = f"{_f(result['uncalibrated']['expected_calibration_error'])} → {ece}"
+    return {"name": name, "n_images": result["n_images"], "classes": " ".join(result["classes_present"]),
+            "ba": _f(result["balanced_accuracy"]), "mel_sens": _f(result["melanoma_sensitivity"]),
+            "mel_spec": _f(result["melanoma_specificity"]), "mel_auc": _f(result["melanoma_auc"]),
+            "macro_auc": _f(result["macro_auc_ovr"]), "ece": ece}
 
-    measured = [
-        ("balanced_accuracy", "Balanced accuracy", test["balanced_accuracy"]),
-        ("accuracy", "Accuracy", test["accuracy"]),
-        ("f1", "Macro F1", test["macro_avg"]["f1"]),
-        ("roc_auc", "Macro one-vs-rest AUC", test["macro_auc_ovr"]),
-        ("recall", "Melanoma recall", test["melanoma_sensitivity"]),
-    ]
 
+def card_data(model_name: str, test: dict, externals: dict) -> ModelCardData:
+    """Hub metadata, with model-index results from the internal test split and each external set."""
+    def result(dataset: str, split: str, metric_type: str, name: str, value: float) -> EvalResult:
+        return EvalResult(task_type="image-classification", dataset_type=DATASET_ID if split == "test" else dataset,
+                          dataset_name=dataset, dataset_split=split, metric_type=metric_type, metric_name=name,
+                          metric_value=round(value, 4))
+
+    rows = [("HAM10000 (lesion-grouped test split)", "test", test)] + [(name, "external", r) for name, r in externals.items()]
+    measured = []
+    for dataset, split, scores in rows:
+        measured += [
+            (dataset, split, "balanced_accuracy", "Balanced accuracy", scores["balanced_accuracy"]),
+            (dataset, split, "recall", "Melanoma sensitivity", scores["melanoma_sensitivity"]),
+            (dataset, split, "roc_auc", "Melanoma AUC", scores["melanoma_auc"]),
+        ]
+    measured.insert(1, ("HAM10000 (lesion-grouped test split)", "test", "accuracy", "Accuracy", test["accuracy"]))
     return ModelCardData(
         model_name=model_name,
         license="cc-by-nc-4.0",
         library_name="tflite",
         pipeline_tag="image-classification",
         datasets=[DATASET_ID],
-        metrics=["accuracy", "recall", "f1", "roc_auc"],
+        metrics=["accuracy", "recall", "roc_auc"],
         tags=["dermatology", "dermoscopy", "skin-lesion", "HAM10000", "efficientnet-lite", "tflite", "litert"],
-        eval_results=[result(*row) for row in measured if row[2] is not None],
+        eval_results=[result(*row) for row in measured if row[-1] is not None],
     )
 
 
-def write_card(directory: Path, *, model_name: str, test: dict, **fields) -> ModelCard:
-    """Render the card into directory/README.md and return it."""
-    values = [(label, test["macro_avg"]["f1"] if key is None else test[key]) for label, key in HEADLINE]
-    headline = [(label, "-" if value is None else f"{value:.3f}") for label, value in values]
-    card = ModelCard.from_template(card_data(model_name, test), template_str=TEMPLATE, model_name=model_name, test=test,
-                                   headline=headline, diagnoses=DIAGNOSES, **fields)
+def write_card(directory: Path, *, run, results: dict, chosen: dict, bundle_config: dict, cpu_count: int | None) -> ModelCard:
+    """Render the card into directory/README.md and return it.
+
+    Args:
+        run: the TrainConfig; results: eval_results.json's content; chosen: the served variant's row, with `views`.
+    """
+    from training.guard import GUARD_DIMENSIONS
+
+    externals = results["external"]
+    named = [("HAM10000 test (internal)", results["test"])]
+    if "site_out" in results:
+        named.append((f"site {run.hold_out_site} (held out)", results["site_out"]))
+    named += [(f"{name} (external)", r) for name, r in externals.items()]
+    split = json.loads((directory / "split.json").read_text())
+    guard = results["guard_photos"]
+    guard_rows = [{"name": f"{name}: dermoscopic, all should pass", "value": f"{r['guard_false_alarms']:.1%}"} for name, r in
+                  [("validation (sets the threshold)", results["validation"]), *named]]
+    guard_rows.append({"name": f"{guard['n_images']} photos that are not dermoscopy: all should be flagged", "value": f"{guard['detected']:.1%}"})
+    comparison = (directory / "comparison.md").read_text() if (directory / "comparison.md").is_file() else None
+    card = ModelCard.from_template(
+        card_data(bundle_config["name"], results["test"], externals), template_str=TEMPLATE,
+        model_name=bundle_config["name"], size_mb=chosen["size_mb"], run=run, spec=run.input_spec, externals=list(externals),
+        external_data=[(name, r["data"]) for name, r in externals.items()],
+        sets=[set_row(name, r) for name, r in named], codes=CODES,
+        recalls=[{"name": name, "cells": [_f(r["per_class"][c]["recall"]) if r["per_class"][c]["support"] else "-" for c in CODES]}
+                 for name, r in named],
+        by_site=[set_row(site, r) for site, r in results.get("test_by_site", {}).items()],
+        comparison=comparison, bundle_config=bundle_config, guard=guard, guard_rows=guard_rows, guard_dimensions=GUARD_DIMENSIONS,
+        views=chosen["views"], variants=_variant_rows(results["variants"]), chosen=chosen, cpu_count=cpu_count,
+        n_images=sum(len(split[s]) for s in ("train", "validation", "test")), n_train=len(split["train"]),
+        n_val=len(split["validation"]), n_test=len(split["test"]), training_minutes=run.training_minutes(),
+        class_bias=dict(zip(CODES, bundle_config["class_bias"])), diagnoses=DIAGNOSES,
+    )
     card.save(directory / "README.md")
     return card
+
+
+def _variant_rows(table: list[dict]) -> list[dict]:
+    return [{"name": row["name"], "size_mb": _f(row.get("size_mb"), ".2f"), "val_ba": _f(row["val"]["balanced_accuracy"]),
+             "test_ba": _f(row["test"]["balanced_accuracy"]), "test_mel": _f(row["test"]["melanoma_sensitivity"]),
+             "latency": _f(row.get("latency_ms"), ".1f")} for row in table]

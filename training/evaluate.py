@@ -81,15 +81,17 @@ def load_split(data: str, split: str, split_file: Path | None):
     return image_sources(dataset), np.array([CODES.index(dx) for dx in dataset["dx"]])
 
 
-def predict_all(classifier: Classifier, sources) -> tuple[np.ndarray, dict]:
-    """Probabilities (N, 7) for every source, and latency statistics of their classification (as the app shows)."""
+def predict_all(classifier: Classifier, sources) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Probabilities (N, 7) and the guard's verdicts (N,) for every source, and latency statistics of their
+    classification (as the app shows)."""
     stats = LatencyStats()
-    probabilities = []
+    probabilities, dermoscopic = [], []
     for source in sources:
         prediction = classifier.classify(source)
         stats.add(prediction.timings)
         probabilities.append(prediction.probabilities_array)
-    return np.stack(probabilities), stats.snapshot()
+        dermoscopic.append(prediction.dermoscopic)
+    return np.stack(probabilities), np.array(dermoscopic), stats.snapshot()
 
 
 def evaluate_bundle(model: Path, data: str, split: str = "test") -> dict:
@@ -103,14 +105,16 @@ def evaluate_bundle(model: Path, data: str, split: str = "test") -> dict:
         sources, references = load_image_folder(Path(data))
     else:
         sources, references = load_split(data, split, model / "split.json")
-    probabilities, latency = predict_all(Classifier(bundle), sources)
+    probabilities, dermoscopic, latency = predict_all(Classifier(bundle), sources)
     return {"model": bundle.name, "version": bundle.version, "data": data, "split": split,
-            **compute_metrics(references, probabilities), "latency_ms": latency}
+            **compute_metrics(references, probabilities), "guard_false_alarms": float(1 - dermoscopic.mean()),
+            "latency_ms": latency}
 
 
 def summary(result: dict) -> str:
     keys = ("n_images", "accuracy", "balanced_accuracy", "top_2_accuracy", "top_3_accuracy", "macro_auc_ovr",
-            "melanoma_sensitivity", "melanoma_specificity", "expected_calibration_error")
+            "melanoma_sensitivity", "melanoma_specificity", "melanoma_auc", "expected_calibration_error",
+            "guard_false_alarms")
     lines = [f"{key:28s} {result[key]:.4f}" if isinstance(result[key], float) else f"{key:28s} {result[key]}" for key in keys]
     lines.append(f"{'class':8s} {'precision':>9s} {'recall':>7s} {'f1':>6s} {'auc':>6s} {'support':>7s}")
     for code, row in result["per_class"].items():

