@@ -44,6 +44,8 @@ def test_auc_and_top_k_worked_by_hand():
     probabilities[:, AKIEC] = 0.05
     result = compute_metrics([MEL, MEL, NV, NV], probabilities)
     assert result["melanoma_auc"] == pytest.approx(0.75)
+    # specificity >= 0.8 of two nevi means neither may be called melanoma: above 0.4, one melanoma of two is found
+    assert result["melanoma_sensitivity_at_specificity_80"] == pytest.approx(0.5)
     assert result["macro_auc_ovr"] == pytest.approx(0.75)  # nv's AUC mirrors mel's
     assert result["top_2_accuracy"] == 1.0
     assert result["accuracy"] == pytest.approx(3 / 4)  # the first melanoma (0.5 > 0.45) and both nevi

@@ -26,7 +26,8 @@ Returns:
     n_images, accuracy, balanced_accuracy (mean recall over the classes present; the ISIC 2018 metric),
     classes_present, top_2_accuracy, top_3_accuracy, per_class ({code: precision, recall, f1, support, auc}),
     macro_avg and weighted_avg (precision, recall, f1), macro_auc_ovr, melanoma_sensitivity, melanoma_specificity,
-    melanoma_auc, expected_calibration_error, reliability ({confidence, accuracy, count} per non-empty bin),
+    melanoma_auc, melanoma_sensitivity_at_specificity_80 (the best a threshold on the melanoma probability could
+    do at specificity >= 0.8), expected_calibration_error, reliability ({confidence, accuracy, count} per non-empty bin),
     confusion_matrix (rows: true, columns: predicted).
 
 Examples:
@@ -90,9 +91,19 @@ class LesionClassification(evaluate.Metric):
             "melanoma_sensitivity": float(said_mel[is_mel].mean()) if is_mel.any() else None,
             "melanoma_specificity": float((~said_mel[~is_mel]).mean()) if (~is_mel).any() else None,
             "melanoma_auc": auc.get(MELANOMA),
+            "melanoma_sensitivity_at_specificity_80": _sensitivity_at(is_mel, probabilities[:, MELANOMA], 0.8),
             **_calibration(confidence, correct, calibration_bins),
             "confusion_matrix": sk.confusion_matrix(references, predicted, labels=labels).tolist(),
         }
+
+
+def _sensitivity_at(positive, scores, specificity):
+    """The best sensitivity of any threshold on `scores` whose specificity is at least `specificity`: what a
+    one-class rule could reach, for comparing models apart from their decision rules."""
+    if not positive.any() or positive.all():
+        return None
+    false_positive_rate, true_positive_rate, _ = sk.roc_curve(positive, scores)
+    return float(true_positive_rate[false_positive_rate <= 1 - specificity + 1e-12].max())
 
 
 def _top_k(references, probabilities, k):
