@@ -23,6 +23,7 @@ INCLUDED = (
     "requirements.txt",  # the app's own: gradio, LiteRT, Pillow, NumPy; no TensorFlow
     "lesion/*.py",
     "lesion/bundled_model/*",
+    "lesion/bundled_model/browser/*",
     "examples/*",
 )
 """Repository paths (globs) that go into the Space, besides the Space card that becomes its README.md."""

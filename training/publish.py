@@ -16,8 +16,9 @@ from huggingface_hub.errors import HfHubHTTPError
 from lesion.bundle import CONFIG_FILE, MODEL_FILE, load_bundle
 
 CARD_FILE = "README.md"
-UPLOADED = (MODEL_FILE, CONFIG_FILE, CARD_FILE, "split.json", "eval_results.json", "*.png")
-"""What a bundle publishes: the model, its config and card, the split, the numbers and the plots."""
+UPLOADED = (MODEL_FILE, CONFIG_FILE, CARD_FILE, "split.json", "eval_results.json", "comparison.md", "*.png",
+            f"browser/{MODEL_FILE}", f"browser/{CONFIG_FILE}")
+"""What a bundle publishes: the model, its config and card, the split, the numbers, the plots and the browser variant."""
 
 
 class PublishError(RuntimeError):
@@ -70,11 +71,11 @@ def publish(bundle_dir: Path, repo_id: str, *, private: bool = False, token: str
     """
     files = files_to_upload(bundle_dir)
     for path in files:
-        print(f"{'would upload' if dry_run else 'uploading'} {path.name:24s} {path.stat().st_size / 1e6:8.2f} MB -> {repo_id}")
+        print(f"{'would upload' if dry_run else 'uploading'} {path.relative_to(bundle_dir).as_posix():24s} {path.stat().st_size / 1e6:8.2f} MB -> {repo_id}")
     if dry_run:
         return None
     return upload(bundle_dir, repo_id, repo_type="model", token=token, private=private,
-                  allow_patterns=[path.name for path in files], commit_message=f"Upload {load_bundle(bundle_dir).version}")
+                  allow_patterns=[path.relative_to(bundle_dir).as_posix() for path in files], commit_message=f"Upload {load_bundle(bundle_dir).version}")
 
 
 def main(argv=None) -> None:

@@ -1,0 +1,101 @@
+"""Compare training recipes on what matters most: how they hold up on images from other sites and clinics.
+
+    python -m training.compare runs/A runs/B runs/C runs/D --markdown comparison.md --plot comparison.png
+
+Each run folder is a finished `training.train` run with --hold-out-site and --external; the table sets its validation
+figures beside the held-out site's and each external set's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+
+def load_run(run_dir: Path) -> dict:
+    """The eval_results.json of a run's bundle, named after the run folder.
+
+    Raises:
+        FileNotFoundError: the run has not finished.
+    """
+    path = run_dir / "bundle" / "eval_results.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{run_dir} has no bundle/eval_results.json; finish the run first")
+    return {"name": run_dir.name, **json.loads(path.read_text())}
+
+
+def _f(value) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def markdown(runs: list[dict]) -> str:
+    """One row per candidate: validation, held-out site, and each external set, with the command that made it."""
+    externals = sorted({name for run in runs for name in run["external"]})
+    site = runs[0]["run"]["hold_out_site"]
+    header = ["candidate", "validation BA", f"site-out ({site}) BA", "site-out melanoma AUC"]
+    for name in externals:
+        header += [f"{name} BA", f"{name} melanoma sensitivity / specificity", f"{name} melanoma AUC",
+                   f"{name} best melanoma sensitivity at specificity 0.8"]
+    header.append("training (min)")
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for run in runs:
+        cells = [run["name"], _f(run["validation"]["balanced_accuracy"]), _f(run["site_out"]["balanced_accuracy"]),
+                 _f(run["site_out"]["melanoma_auc"])]
+        for name in externals:
+            external = run["external"][name]
+            cells += [_f(external["balanced_accuracy"]),
+                      f"{_f(external['melanoma_sensitivity'])} / {_f(external['melanoma_specificity'])}",
+                      _f(external["melanoma_auc"]), _f(external["melanoma_sensitivity_at_specificity_80"])]
+        minutes = run["run"]["training_minutes"]
+        cells.append("-" if minutes is None else f"{minutes:.0f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    commands = "\n".join(f"- {run['name']}: `{run['run']['command']}`" for run in runs)
+    return "\n".join(lines) + "\n\nEach candidate was trained without the site " + site + " and scored on it. Commands:\n\n" + commands + "\n"
+
+
+def plot(runs: list[dict], path: Path) -> None:
+    """Balanced accuracy and melanoma AUC per candidate: validation, held-out site, external sets."""
+    externals = sorted({name for run in runs for name in run["external"]})
+    columns = [("validation", lambda r: r["validation"])] + [("site out", lambda r: r["site_out"])] + \
+              [(name, lambda r, n=name: r["external"][n]) for name in externals]
+    figure, axes = plt.subplots(1, 2, figsize=(10, 3.6), dpi=120)
+    width = 0.8 / len(columns)
+    x = np.arange(len(runs))
+    colours = ["#c6dbef", "#6baed6", "#08519c", "#fd8d3c"]
+    for panel, (metric, label) in zip(axes, (("balanced_accuracy", "balanced accuracy"), ("melanoma_auc", "melanoma AUC"))):
+        for i, (name, pick) in enumerate(columns):
+            values = [pick(run)[metric] or 0 for run in runs]
+            panel.bar(x + (i - (len(columns) - 1) / 2) * width, values, width, label=name, color=colours[i % len(colours)])
+        panel.set(xticks=x, xticklabels=[run["name"] for run in runs], ylim=(0, 1), ylabel=label)
+        panel.tick_params(axis="x", labelsize=7)
+    axes[0].legend(fontsize=7, loc="lower left")
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+
+
+def main(argv=None) -> str:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+", type=Path, help="Finished training runs (output folders).")
+    parser.add_argument("--markdown", type=Path, help="Write the table here.")
+    parser.add_argument("--plot", type=Path, help="Write the bar chart here (PNG).")
+    args = parser.parse_args(argv)
+    runs = [load_run(run_dir) for run_dir in args.runs]
+    table = markdown(runs)
+    print(table)
+    if args.markdown:
+        args.markdown.write_text(table)
+    if args.plot:
+        plot(runs, args.plot)
+    return table
+
+
+if __name__ == "__main__":
+    main()
