@@ -57,6 +57,7 @@ Recall of each class:
 {% if comparison %}## How the recipe was chosen
 
 {{ comparison }}
+![Recipe comparison](comparison.png)
 {% endif %}
 
 ## Calibrated probabilities

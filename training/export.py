@@ -21,6 +21,7 @@ from lesion.bundle import CONFIG_FILE, MODEL_FILE, load_bundle, sha256_of
 from lesion.classifier import VIEWS, Classifier, calibrated_probabilities
 from lesion.labels import CODES, DISPLAY_NAMES
 from lesion.preprocess import InputSpec
+from training import atomic
 from training.evaluate import compute_metrics
 from training.guard import GuardStatistics, MahalanobisScore
 
@@ -128,12 +129,11 @@ def bundle_config(*, name: str, backbone: str, spec: InputSpec, quantization: st
 
 
 def write_bundle(directory: Path, tflite: bytes, config: dict) -> Path:
-    """Write model.tflite and config.json (with the model's sha256) into directory."""
-    directory.mkdir(parents=True, exist_ok=True)
-    model_path = directory / MODEL_FILE
-    model_path.write_bytes(tflite)
-    config = {**config, "sha256": sha256_of(model_path)}
-    (directory / CONFIG_FILE).write_text(json.dumps(config, indent=1) + "\n")
+    """Write model.tflite and config.json (with the model's sha256) into directory, replacing it atomically."""
+    with atomic.staged_directory(directory) as staging:
+        (staging / MODEL_FILE).write_bytes(tflite)
+        config = {**config, "sha256": sha256_of(staging / MODEL_FILE)}
+        (staging / CONFIG_FILE).write_text(json.dumps(config, indent=1) + "\n")
     return directory
 
 

@@ -1,9 +1,10 @@
 """The dermoscopy guard: how far an image's features lie from HAM10000's, as a Mahalanobis distance.
 
-Class-conditional Gaussians with one shared covariance (Lee et al., NeurIPS 2018) are fitted to the pooled features
-of the training images, in the space of their leading principal components, whitened. The score of an image is its
-squared distance to the nearest class mean there, divided by the dimension: about 1 for a typical training image,
-far more for a cat or a document. It is computed inside the served model, from the same single inference.
+The pooled features of the training images are modelled as Gaussians, one per class, sharing one covariance (Lee et
+al., NeurIPS 2018): in full within their leading principal components, and as isotropic noise in the rest, where
+photos of anything else tend to stray. The score of an image is its squared distance to the nearest class in that
+model, divided by the number of features: about 1 for a typical training image, far more for a cat or a document.
+It is computed inside the served model, from the same single inference.
 """
 
 from __future__ import annotations
@@ -13,72 +14,74 @@ from pathlib import Path
 
 import keras
 import numpy as np
-from sklearn.covariance import LedoitWolf
 
 GUARD_DIMENSIONS = 256
-"""Principal components kept: most of the features' variance, and a projection of 1280 x 256 weights (0.3 MB in int8)."""
+"""Principal components modelled in full: two 1280 x 256 projections add 0.7 MB to the int8 model."""
 
 
 @dataclass(frozen=True)
 class GuardStatistics:
-    """The whitening projection u = features @ projection + offset, and each class's mean in u."""
-
-    projection: np.ndarray  # (features, dimensions)
-    offset: np.ndarray  # (dimensions,)
-    class_means: np.ndarray  # (classes present, dimensions)
+    mean: np.ndarray  # (F,) of the training features
+    principal: np.ndarray  # (F, D) orthonormal leading components
+    whitening: np.ndarray  # (D, D): |(x - mean) @ principal @ whitening - class mean|^2 is the Mahalanobis distance
+    class_means: np.ndarray  # (classes present, D), whitened
+    residual_variance: float  # per feature, outside the leading components
 
 
 def fit_guard(features: np.ndarray, labels: np.ndarray, dimensions: int = GUARD_DIMENSIONS) -> GuardStatistics:
-    """Fit the shared-covariance Gaussians to (N, F) pooled training features and their labels.
+    """Fit the model to (N, F) pooled training features and their labels.
 
-    Fewer dimensions are kept when there are too few images to estimate them (smoke runs): at most half the images.
+    Fewer components are kept when there are too few images to estimate them (smoke runs): at most half the images.
     """
     features = np.asarray(features, np.float64)
     dimensions = max(1, min(dimensions, features.shape[1], len(features) // 2))
     mean = features.mean(axis=0)
-    _, _, components = np.linalg.svd(features - mean, full_matrices=False)
-    principal = components[:dimensions].T  # (F, D), orthonormal columns
-    reduced = (features - mean) @ principal
+    centred = features - mean
+    _, _, components = np.linalg.svd(centred, full_matrices=False)
+    principal = components[:dimensions].T
+    reduced = centred @ principal
     classes = np.unique(labels)
     means = np.stack([reduced[labels == c].mean(axis=0) for c in classes])
     within = reduced - means[np.searchsorted(classes, labels)]
-    covariance = LedoitWolf(assume_centered=True).fit(within).covariance_
+    covariance = within.T @ within / len(within)
+    covariance += np.eye(dimensions) * 1e-6 * np.trace(covariance) / dimensions
     whitening = np.linalg.cholesky(np.linalg.inv(covariance))  # inv(cov) = L L^T, so |z L|^2 = z^T inv(cov) z
-    projection = principal @ whitening
-    return GuardStatistics(projection.astype(np.float32), (-mean @ projection).astype(np.float32),
-                           (means @ whitening).astype(np.float32))
+    residual = centred - reduced @ principal.T
+    outside = max(features.shape[1] - dimensions, 1)
+    residual_variance = max(float((residual**2).sum(axis=1).mean() / outside), 1e-6 * float(np.trace(covariance)) / dimensions)
+    return GuardStatistics(mean.astype(np.float32), principal.astype(np.float32), whitening.astype(np.float32),
+                           (means @ whitening).astype(np.float32), residual_variance)
 
 
 @keras.saving.register_keras_serializable("lesion")
 class MahalanobisScore(keras.layers.Layer):
-    """(batch, F) pooled features -> (batch, 1): squared distance to the nearest class mean, over the dimension."""
+    """(batch, F) pooled features -> (batch, 1): the guard's score (see the module's docstring)."""
 
     def __init__(self, statistics: GuardStatistics | None = None, features: int = 1280, dimensions: int = GUARD_DIMENSIONS,
-                 classes: int = 7, **kwargs):
+                 classes: int = 7, residual_variance: float = 1.0, **kwargs):
         super().__init__(trainable=False, **kwargs)
         if statistics is not None:
-            (features, dimensions), classes = statistics.projection.shape, len(statistics.class_means)
-        self.projection = self.add_weight(shape=(features, dimensions), initializer="zeros", trainable=False, name="projection")
-        self.offset = self.add_weight(shape=(dimensions,), initializer="zeros", trainable=False, name="offset")
-        self.class_means = self.add_weight(shape=(classes, dimensions), initializer="zeros", trainable=False, name="class_means")
+            (features, dimensions), classes = statistics.principal.shape, len(statistics.class_means)
+            residual_variance = statistics.residual_variance
+        self._config = {"features": features, "dimensions": dimensions, "classes": classes, "residual_variance": residual_variance}
+        shapes = {"mean": (features,), "principal": (features, dimensions), "whitening": (dimensions, dimensions),
+                  "class_means": (classes, dimensions)}
+        for name, shape in shapes.items():
+            setattr(self, name, self.add_weight(shape=shape, initializer="zeros", trainable=False, name=name))
         if statistics is not None:
-            self.set_weights([statistics.projection, statistics.offset, statistics.class_means])
-        self._config = {"features": features, "dimensions": dimensions, "classes": classes}
+            self.set_weights([getattr(statistics, name) for name in shapes])
 
     def call(self, pooled):
-        whitened = keras.ops.matmul(pooled, self.projection) + self.offset
-        squared = keras.ops.sum(keras.ops.square(whitened[:, None, :] - self.class_means[None]), axis=-1)
-        return keras.ops.min(squared, axis=-1, keepdims=True) / self._config["dimensions"]
+        centred = pooled - self.mean
+        reduced = keras.ops.matmul(centred, self.principal)
+        whitened = keras.ops.matmul(reduced, self.whitening)
+        nearest = keras.ops.min(keras.ops.sum(keras.ops.square(whitened[:, None, :] - self.class_means[None]), axis=-1), axis=-1)
+        residual = centred - keras.ops.matmul(reduced, keras.ops.transpose(self.principal))
+        outside = keras.ops.sum(keras.ops.square(residual), axis=-1) / self._config["residual_variance"]
+        return keras.ops.expand_dims((nearest + outside) / self._config["features"], -1)
 
     def get_config(self):
         return {**super().get_config(), **self._config}
-
-
-def numpy_score(statistics: GuardStatistics, pooled: np.ndarray) -> np.ndarray:
-    """The same score in NumPy, for fitting the threshold before export and for tests."""
-    whitened = pooled @ statistics.projection + statistics.offset
-    squared = ((whitened[:, None, :] - statistics.class_means[None]) ** 2).sum(axis=-1)
-    return squared.min(axis=-1) / statistics.projection.shape[1]
 
 
 PHOTOS = ("astronaut", "brick", "camera", "cell", "chelsea", "checkerboard", "clock", "coffee", "coins", "colorwheel",

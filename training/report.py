@@ -16,7 +16,7 @@ import numpy as np
 
 from lesion.bundle import MODEL_FILE, sha256_of
 from lesion.classifier import Classifier, calibrated_probabilities
-from training import export, plots
+from training import atomic, export, plots
 from training.card import write_card
 from training.evaluate import compute_metrics, load_image_folder, predict_all
 from training.guard import non_dermoscopic_photos
@@ -40,25 +40,23 @@ def write_final_bundle(run, *, chosen: dict, config: dict, served, calibration: 
         sites: image id -> site, for the per-site breakdown of the test split, if known.
     """
     bundle_dir = run.output_dir / "bundle"
-    staging = run.output_dir / "bundle.partial"
-    shutil.rmtree(staging, ignore_errors=True)
     model = (run.output_dir / "variants" / chosen["name"] / MODEL_FILE).read_bytes()
-    export.write_bundle(staging, model, config)
-    browser = export.write_bundle(staging / BROWSER_DIR, export.to_tflite(served, "int8", calibration, browser=True),
-                                  {**config, "quantization": "int8, float32 input and outputs, batch 1"})
-    (staging / "split.json").write_text((run.output_dir / "split.json").read_text())
-    if run.comparison:
-        shutil.copy(run.comparison, staging / "comparison.md")
-    results = score_bundle(staging, run, images, references, sites)
-    results["variants"] = chosen["table"]
-    results["run"] = {"command": run.command(), "training_minutes": run.training_minutes(), "hold_out_site": run.hold_out_site}
-    results["browser_model"] = {"sha256": sha256_of(browser / MODEL_FILE), "size_mb": (browser / MODEL_FILE).stat().st_size / 1e6}
-    (staging / "eval_results.json").write_text(json.dumps(results, indent=1))
-    _plots(staging, run, results)
-    write_card(staging, run=run, results=results, chosen=chosen, bundle_config=config, cpu_count=os.cpu_count())
-    if bundle_dir.exists():
-        shutil.rmtree(bundle_dir)
-    staging.rename(bundle_dir)
+    with atomic.staged_directory(bundle_dir) as staging:
+        export.write_bundle(staging, model, config)
+        browser = export.write_bundle(staging / BROWSER_DIR, export.to_tflite(served, "int8", calibration, browser=True),
+                                      {**config, "quantization": "int8, float32 input and outputs, batch 1"})
+        (staging / "split.json").write_text((run.output_dir / "split.json").read_text())
+        if run.comparison:
+            shutil.copy(run.comparison, staging / "comparison.md")
+            if run.comparison.with_suffix(".png").is_file():
+                shutil.copy(run.comparison.with_suffix(".png"), staging / "comparison.png")
+        results = score_bundle(staging, run, images, references, sites)
+        results["variants"] = chosen["table"]
+        results["run"] = {"command": run.command(), "training_minutes": run.training_minutes(), "hold_out_site": run.hold_out_site}
+        results["browser_model"] = {"sha256": sha256_of(browser / MODEL_FILE), "size_mb": (browser / MODEL_FILE).stat().st_size / 1e6}
+        (staging / "eval_results.json").write_text(json.dumps(results, indent=1))
+        _plots(staging, run, results)
+        write_card(staging, run=run, results=results, chosen=chosen, bundle_config=config, cpu_count=os.cpu_count())
     return bundle_dir
 
 

@@ -11,7 +11,6 @@ import argparse
 import dataclasses
 import json
 import logging
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ import tensorflow as tf
 from lesion.classifier import VIEWS, calibrated_probabilities
 from lesion.labels import CODES
 from lesion.preprocess import InputSpec, normalise
-from training import augment, calibrate, data, decision, export, model, report
+from training import atomic, augment, calibrate, data, decision, export, model, report
 from training.evaluate import compute_metrics
 from training.export import QUANTIZATIONS
 from training.guard import fit_guard
@@ -92,7 +91,7 @@ class TrainConfig:
     sources: Path | None = field(default=None, metadata={"help": "HAM10000's sources.csv (image_id,dataset): per-site figures, and --hold-out-site."})
     hold_out_site: str | None = field(default=None, metadata={"help": "Leave this site of --sources out of training and validation, and score on it."})
     external: list[Path] = field(default_factory=list, metadata={"help": "A labelled folder (labels.csv) to evaluate the final bundle on; repeatable. Never trained on."})
-    comparison: Path | None = field(default=None, metadata={"help": "A recipe comparison (markdown, from training.compare) for the model card."})
+    comparison: Path | None = field(default=None, metadata={"help": "A recipe comparison (markdown from training.compare, with its plot beside it as .png) for the model card."})
     quantizations: list[str] = field(default_factory=lambda: list(QUANTIZATIONS), metadata={"help": f"TFLite variants to export and score, of {QUANTIZATIONS}."})
     post_hoc_bias: bool = field(default=True, metadata={"help": "Fit a per-class shift of the log-probabilities on validation (training/decision.py)."})
     min_accuracy: float = field(default=0.8, metadata={"help": "The decision rule keeps validation accuracy at least this."})
@@ -314,7 +313,8 @@ def fit(config: TrainConfig, classifier: keras.Model, backbone: keras.Model, tra
                        verbose="auto" if sys.stdout.isatty() else 2)
         _add_training_seconds(config.output_dir, name, time.monotonic() - started)
         classifier.load_weights(phase_dir / BEST_FILE)  # the best epoch, also across resumed runs
-        classifier.save_weights(final)
+        with atomic.partial_file(final) as partial:
+            classifier.save_weights(partial)
     return classifier
 
 
@@ -323,7 +323,7 @@ def _add_training_seconds(output_dir: Path, phase: str, seconds: float) -> None:
     path = output_dir / TIMES_FILE
     times = json.loads(path.read_text()) if path.exists() else {}
     times[phase] = times.get(phase, 0.0) + seconds
-    path.write_text(json.dumps(times, indent=1))
+    atomic.write_text(path, json.dumps(times, indent=1))
 
 
 def prepare(config: TrainConfig):
@@ -359,7 +359,7 @@ def train(config: TrainConfig):
     """Fit the classifier; returns it with the split and the decoded data for the later stages."""
     split, pixels, labels, rows, backbone, classifier = prepare(config)
     config.output_dir.mkdir(parents=True, exist_ok=True)
-    (config.output_dir / "split.json").write_text(json.dumps({"seed": config.seed, **split}, indent=1))
+    atomic.write_text(config.output_dir / "split.json", json.dumps({"seed": config.seed, **split}, indent=1))
     train_labels = labels[rows["train"]]
     weights = class_weights(train_labels, config.class_weight_power)
     balancing = class_weights(labels[rows["validation"]], 1.0)
