@@ -38,6 +38,8 @@ TIMES_FILE = "training_seconds.json"
 SITE_OUT = "site_out"
 """The split.json key of the images of --hold-out-site."""
 BEST_FILE = "best.weights.h5"
+MAX_REPEATS = 4
+"""With --site-balance, the most times an image is drawn in an epoch on average; small cells would repeat endlessly."""
 EMA_MOMENTUM = 0.995
 """The average spans about 200 steps: one to two epochs."""
 
@@ -87,6 +89,11 @@ class TrainConfig:
         metadata={"help": "tau of the logit-adjusted loss (Menon et al., ICLR 2021): log(prior) * tau is added to the logits "
                   "while training only, so the served model's argmax balances the classes without a post-hoc shift. 0 is off."},
     )
+    site_balance: bool = field(
+        default=False,
+        metadata={"help": "Draw every site of --sources with the same class mix, so that a camera's look cannot predict the "
+                  "diagnosis (HAM10000's Vienna MoleMax images are 94%% nevi; Queensland's hold most keratoses)."},
+    )
     ema: bool = field(default=False, metadata={"help": "Fine-tune with an exponential moving average of the weights, which is validated and kept."})
     sources: Path | None = field(default=None, metadata={"help": "HAM10000's sources.csv (image_id,dataset): per-site figures, and --hold-out-site."})
     hold_out_site: str | None = field(default=None, metadata={"help": "Leave this site of --sources out of training and validation, and score on it."})
@@ -111,8 +118,8 @@ class TrainConfig:
             self.weights = None
         if self.cache_dir in ("none", Path("none")):
             self.cache_dir = None
-        if self.hold_out_site and not self.sources:
-            raise ValueError("--hold-out-site needs --sources")
+        if (self.hold_out_site or self.site_balance) and not self.sources:
+            raise ValueError("--hold-out-site and --site-balance need --sources")
         if not 0 <= self.sampling_power <= 1:
             raise ValueError("--sampling-power must lie in [0, 1]")
         unknown = sorted(set(self.quantizations) - set(QUANTIZATIONS))
@@ -120,6 +127,11 @@ class TrainConfig:
             raise ValueError(f"--quantizations must name some of {QUANTIZATIONS}, not {unknown}")
         if self.augmentation not in augment.STRENGTHS:
             raise ValueError(f"--augmentation must be one of {augment.STRENGTHS}, not {self.augmentation!r}")
+
+    @property
+    def samples(self) -> bool:
+        """Whether training draws from per-class (or per-site-and-class) streams instead of passing over the data."""
+        return self.sampling_power < 1 or self.site_balance
 
     @property
     def input_spec(self) -> InputSpec:
@@ -189,33 +201,63 @@ def class_weights(labels: np.ndarray, power: float) -> np.ndarray:
     return weights / (weights[labels].mean() if len(labels) else 1.0)
 
 
-def sampling_prior(labels: np.ndarray, power: float) -> np.ndarray:
-    """How often each class is drawn for training: proportional to count ** power (classes with no images: never)."""
+def sampling_plan(labels: np.ndarray, sites: np.ndarray | None, power: float, epoch_images: int) -> dict[tuple, float]:
+    """How often to draw from each (site, class) cell of the training split, in proportion; sites may be None.
+
+    Classes are drawn in proportion to count ** power. With sites, every site keeps its share of the draws but gets
+    that same class mix (over the classes it has), so that a camera's look no longer predicts the diagnosis; no image
+    is drawn more than MAX_REPEATS times an epoch on average, the rest going to the other cells.
+    """
     counts = np.bincount(labels, minlength=len(CODES)).astype(np.float64)
-    shares = np.where(counts > 0, np.maximum(counts, 1) ** power, 0.0)
-    return shares / shares.sum()
+    mix = np.where(counts > 0, np.maximum(counts, 1) ** power, 0.0)
+    if sites is None:
+        return {(None, c): mix[c] / mix.sum() for c in range(len(CODES)) if counts[c]}
+    cells = sorted({(site, int(c)) for site, c in zip(sites, labels)})
+    size = np.array([np.sum((sites == site) & (labels == c)) for site, c in cells], np.float64)
+    site_share = {site: np.mean(sites == site) for site, _ in cells}
+    site_mix = {site: sum(mix[c] for s, c in cells if s == site) for site in site_share}
+    plan = np.array([site_share[site] * mix[c] / site_mix[site] for site, c in cells])
+    cap = MAX_REPEATS * size / epoch_images
+    for _ in range(len(cells)):  # move what the caps cut off to the cells still under theirs
+        over = plan > cap + 1e-12
+        if not over.any():
+            break
+        excess = (plan[over] - cap[over]).sum()
+        plan = np.minimum(plan, cap)
+        free = plan < cap - 1e-12
+        plan[free] += excess * plan[free] / plan[free].sum()
+    return dict(zip(cells, plan / plan.sum()))
 
 
-def training_dataset(pixels, labels, weights, spec: InputSpec, config: "TrainConfig") -> tuple[tf.data.Dataset, int]:
+def class_prior(plan: dict[tuple, float]) -> np.ndarray:
+    """The share of draws of each class under a sampling plan: the prior the logit adjustment removes."""
+    prior = np.zeros(len(CODES))
+    for (_, c), share in plan.items():
+        prior[c] += share
+    return prior
+
+
+def training_dataset(pixels, labels, sites, weights, spec: InputSpec, config: "TrainConfig") -> tuple[tf.data.Dataset, int]:
     """Augmented (normalised image, one-hot label, sample weight) batches, and the steps that make one epoch.
 
-    With --sampling-power 1 an epoch is one shuffled pass over the data; below 1 each class is drawn from its own
-    endlessly reshuffled stream in proportion to sampling_prior.
+    With --sampling-power 1 and no --site-balance an epoch is one shuffled pass over the data; otherwise each cell of
+    sampling_plan is drawn from its own endlessly reshuffled stream.
     """
     seed = config.seed
-    if config.sampling_power == 1:
+    if not config.samples:
         dataset = tf.data.Dataset.from_tensor_slices((pixels, labels)).shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
-        images = len(labels)
-    else:
-        prior = sampling_prior(labels, config.sampling_power)
-        present = [c for c in range(len(CODES)) if prior[c] > 0]
-        streams = [tf.data.Dataset.from_tensor_slices((pixels[labels == c], labels[labels == c]))
-                   .shuffle(int((labels == c).sum()), seed=seed + c, reshuffle_each_iteration=True).repeat() for c in present]
-        dataset = tf.data.Dataset.sample_from_datasets(streams, weights=prior[present].tolist(), seed=seed)
-        images = config.epoch_images or len(labels)
+        steps = max(1, len(labels) // config.batch_size)
+        return _to_model(dataset.batch(config.batch_size), weights, spec, augment.augmenter(config.augmentation, seed)).repeat(), steps
+    images = config.epoch_images or len(labels)
+    plan = sampling_plan(labels, sites if config.site_balance else None, config.sampling_power, images)
+    streams = []
+    for index, (site, c) in enumerate(plan):
+        members = (labels == c) & ((sites == site) if site is not None else True)
+        streams.append(tf.data.Dataset.from_tensor_slices((pixels[members], labels[members]))
+                       .shuffle(int(members.sum()), seed=seed + index, reshuffle_each_iteration=True).repeat())
+    dataset = tf.data.Dataset.sample_from_datasets(streams, weights=list(plan.values()), seed=seed)
     steps = max(1, images // config.batch_size)
-    dataset = _to_model(dataset.batch(config.batch_size), weights, spec, augment.augmenter(config.augmentation, seed))
-    return (dataset.repeat() if config.sampling_power == 1 else dataset), steps
+    return _to_model(dataset.batch(config.batch_size), weights, spec, augment.augmenter(config.augmentation, seed)), steps
 
 
 def evaluation_dataset(pixels, labels, weights, spec: InputSpec, batch_size: int) -> tf.data.Dataset:
@@ -365,9 +407,19 @@ def train(config: TrainConfig):
     balancing = class_weights(labels[rows["validation"]], 1.0)
     log.info("class weights %s", dict(zip(CODES, np.round(weights, 2))))
     spec = config.input_spec
-    train_ds, steps = training_dataset(pixels[rows["train"]], train_labels, weights, spec, config)
+    sites = None
+    if config.sources:
+        site_of = data.read_sites(config.sources, split["train"])
+        sites = np.array([site_of[image_id] for image_id in split["train"]])
+    train_ds, steps = training_dataset(pixels[rows["train"]], train_labels, sites, weights, spec, config)
     val_ds = evaluation_dataset(pixels[rows["validation"]], labels[rows["validation"]], balancing, spec, config.batch_size)
-    prior = sampling_prior(train_labels, config.sampling_power)
+    if config.samples:
+        plan = sampling_plan(train_labels, sites if config.site_balance else None, config.sampling_power,
+                             config.epoch_images or len(train_labels))
+        prior = class_prior(plan)
+    else:
+        prior = np.bincount(train_labels, minlength=len(CODES)) / len(train_labels)
+    log.info("training draws per class %s", dict(zip(CODES, np.round(prior, 3))))
     loss = logit_adjusted_loss(prior, config.logit_adjustment, config.label_smoothing)
     fit(config, classifier, backbone, train_ds, steps, val_ds, loss)
     return classifier, split, pixels, labels, rows
