@@ -438,10 +438,14 @@ def choose_views(served: keras.Model, images: np.ndarray, references: np.ndarray
     return views
 
 
-def pooled_features(classifier: keras.Model, images: np.ndarray) -> np.ndarray:
-    """The pooled backbone features of normalised images: what the guard's Gaussians are fitted to."""
+def pooled_features(classifier: keras.Model, pixels: np.ndarray, spec: InputSpec, chunk: int = 512) -> np.ndarray:
+    """The pooled backbone features of uint8 images: what the guard's Gaussians are fitted to.
+
+    Images are normalised a chunk at a time: the whole training split as float32 would take gigabytes.
+    """
     pooled = keras.Model(classifier.input, classifier.get_layer("pool").output)
-    return pooled.predict(images, batch_size=64, verbose=0)
+    return np.concatenate([pooled.predict(normalise(pixels[start:start + chunk].astype(np.float32), spec), batch_size=64, verbose=0)
+                           for start in range(0, len(pixels), chunk)])
 
 
 def _model_name(config: TrainConfig) -> str:
@@ -461,7 +465,7 @@ def main(argv=None) -> Path:
 
     evaluated = ["validation", "test"] + [SITE_OUT] * (SITE_OUT in rows)
     images, references = {name: images_of(name) for name in evaluated}, {name: labels[rows[name]] for name in evaluated}
-    guard = fit_guard(pooled_features(classifier, images_of("train")), labels[rows["train"]])
+    guard = fit_guard(pooled_features(classifier, pixels[rows["train"]], spec), labels[rows["train"]])
     served = export.serving_model(classifier, guard)
     views = choose_views(served, images["validation"], references["validation"])
     calibration = normalise(pixels[np.random.default_rng(config.seed).permutation(rows["train"])[:CALIBRATION_IMAGES]]
