@@ -83,3 +83,34 @@ def test_class_bias_shifts_probabilities_as_configured(bundle_copy, classifier):
     before, after = classifier.classify(image).probabilities_array, shifted.classify(image).probabilities_array
     expected = before * np.exp(bias) / (before * np.exp(bias)).sum()
     assert after == pytest.approx(expected, rel=1e-6)
+
+
+def test_temperature_softens_without_changing_the_top_class(bundle_copy, classifier):
+    _rewrite_config(bundle_copy, temperature=classifier.temperature * 2)
+    softer = Classifier(load_bundle(bundle_copy))
+    image = EXAMPLES / "ISIC_0034529.jpg"
+    before, after = classifier.classify(image).probabilities_array, softer.classify(image).probabilities_array
+    expected = before ** 0.5 / (before ** 0.5).sum()  # softmax(l / 2T) is softmax(l / T) to the power 1/2, renormalised
+    assert after == pytest.approx(expected, rel=1e-5)
+    assert after.argmax() == before.argmax() and after.max() < before.max()
+
+
+def test_one_inference_gives_maps_and_a_guard_score(classifier):
+    prediction = classifier.classify(EXAMPLES / "ISIC_0034529.jpg")
+    rows, columns, classes = prediction.class_maps.shape
+    assert classes == len(CODES) and rows * columns > 1
+    assert prediction.pixels.shape == (classifier.spec.height, classifier.spec.width, 3)
+    assert prediction.dermoscopic == (prediction.guard_score <= classifier.guard_threshold)
+
+
+def test_a_model_without_the_three_outputs_is_refused(bundle_copy, tmp_path):
+    import keras
+    import tensorflow as tf
+
+    inputs = keras.Input((150, 200, 3))
+    probabilities = keras.layers.Dense(len(CODES), activation="softmax")(keras.layers.GlobalAveragePooling2D()(inputs))
+    keras.Model(inputs, probabilities).export(tmp_path / "saved", format="tf_saved_model", verbose=False)
+    (bundle_copy / "model.tflite").write_bytes(tf.lite.TFLiteConverter.from_saved_model(str(tmp_path / "saved")).convert())
+    _rewrite_config(bundle_copy, sha256=sha256_of(bundle_copy / "model.tflite"))
+    with pytest.raises(InvalidBundleError, match="must output logits"):
+        Classifier(load_bundle(bundle_copy))

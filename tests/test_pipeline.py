@@ -6,22 +6,44 @@ import numpy as np
 import pytest
 
 from lesion.bundle import load_bundle
-from lesion.classifier import VIEWS, Classifier
+from lesion.classifier import Classifier, calibrated_probabilities
 from lesion.labels import CODES
 from tests.conftest import EXAMPLES, TINY_DATASET
 from training import evaluate, export, model, publish
-from training.train import keras_probabilities
+from training.guard import fit_guard
 
 
 def test_run_writes_a_complete_bundle(tiny_run):
     bundle_dir = tiny_run / "bundle"
     bundle = load_bundle(bundle_dir)
-    for name in ("README.md", "split.json", "eval_results.json", "confusion_matrix.png", "variants.png", "training_curves.png"):
+    for name in ("README.md", "split.json", "eval_results.json", "confusion_matrix.png", "variants.png", "training_curves.png",
+                 "reliability.png", "confusion_matrix_examples.png", "browser/model.tflite"):
         assert (bundle_dir / name).is_file(), name
     assert bundle.config["quantization"] in export.QUANTIZATIONS
     assert bundle.size_mb < 6
+    assert bundle.config["temperature"] > 0 and bundle.config["guard"]["threshold"] > 0
     results = json.loads((bundle_dir / "eval_results.json").read_text())
     assert {row["name"] for row in results["variants"]} == {"keras", *export.QUANTIZATIONS}
+    assert set(results["external"]) == {"examples"} and results["external"]["examples"]["n_images"] == 21
+    assert results["guard_photos"]["n_images"] >= 40
+    assert not list(tiny_run.glob("*.partial")) and not list(tiny_run.glob("*.old"))
+
+
+def test_every_evaluated_set_reports_calibration_before_and_after(tiny_run):
+    results = json.loads((tiny_run / "bundle" / "eval_results.json").read_text())
+    for scores in (results["validation"], results["test"], results["external"]["examples"]):
+        assert 0 <= scores["uncalibrated"]["expected_calibration_error"] <= 1
+        assert 0 <= scores["guard_false_alarms"] <= 1 and scores["reliability"]["count"]
+
+
+def test_browser_variant_is_batch_one_with_float_input_and_outputs(tiny_run):
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(tiny_run / "bundle" / "browser" / "model.tflite"))
+    (image,) = interpreter.get_input_details()
+    assert list(image["shape"]) == [1, 150, 200, 3] and image["dtype"] == np.float32
+    assert all(output["dtype"] == np.float32 for output in interpreter.get_output_details())
+    assert load_bundle(tiny_run / "bundle" / "browser").config["temperature"] == load_bundle(tiny_run / "bundle").config["temperature"]
 
 
 def test_saved_split_keeps_lesions_apart(tiny_run):
@@ -44,16 +66,31 @@ def test_model_card_has_hub_metadata(tiny_run):
     assert "Not a medical device" in card.text
 
 
-def test_tflite_matches_keras(tiny_run):
+def test_tflite_matches_keras(tiny_run, tmp_path):
+    """Probabilities, class maps and guard score of the float32 TFLite model against the Keras serving model."""
     spec = model.BACKBONES["efficientnet_lite0"].input_spec()
     classifier = model.build_classifier(model.build_backbone("efficientnet_lite0", spec, weights=None))
     classifier.load_weights(tiny_run / "checkpoints" / "2-finetune" / "final.weights.h5")
-    images = np.random.default_rng(0).normal(0, 0.5, (3, spec.height, spec.width, 3)).astype(np.float32)
-    expected = keras_probabilities(classifier, images, list(VIEWS))
-    for quantization, tolerance in (("float32", 1e-4), ("float16", 1e-2), ("int8", 0.1)):
-        runtime = Classifier(load_bundle(tiny_run / "variants" / quantization))
-        got = np.stack([runtime.probabilities(image) for image in images])
-        assert np.abs(got - expected).max() < tolerance, quantization
+    rng = np.random.default_rng(0)
+    served = export.serving_model(classifier, fit_guard(rng.uniform(0, 6, (64, 1280)), rng.integers(0, 7, 64)))
+    images = rng.normal(0, 0.5, (3, spec.height, spec.width, 3)).astype(np.float32)
+    logits, maps, scores = (np.asarray(output) for output in served.predict(images, verbose=0))
+    bias = classifier.get_layer("diagnosis").get_weights()[1]
+    assert np.allclose(maps.mean(axis=(1, 2)) + bias, logits, atol=1e-4)  # the maps add up to the logits
+    config = {**load_bundle(tiny_run / "variants" / "float32").config, "test_time_views": ["identity"]}
+    runtime = Classifier(load_bundle(export.write_bundle(tmp_path / "float32", export.to_tflite(served, "float32"), config)))
+    for image, expected_logits, expected_maps, expected_score in zip(images, logits, maps, scores):
+        got = runtime.infer(image)
+        assert np.abs(got.probabilities - calibrated_probabilities(expected_logits, runtime.temperature)).max() < 1e-4
+        assert np.abs(got.class_maps - expected_maps).max() < 1e-3
+        assert got.guard_score == pytest.approx(float(expected_score[0]), rel=1e-3)
+
+
+def test_int8_variant_stays_close_to_float(tiny_run):
+    images = np.random.default_rng(1).normal(0, 0.5, (3, 150, 200, 3)).astype(np.float32)
+    float32, int8 = (Classifier(load_bundle(tiny_run / "variants" / name)) for name in ("float32", "int8"))
+    for image in images:
+        assert np.abs(float32.infer(image).probabilities - int8.infer(image).probabilities).max() < 0.1
 
 
 def test_evaluate_cli_on_the_test_split(tiny_run, tmp_path):
@@ -74,7 +111,7 @@ def test_evaluate_cli_on_an_image_folder(tiny_run):
 def test_publish_dry_run_lists_the_bundle(tiny_run, capsys):
     publish.main(["--bundle", str(tiny_run / "bundle"), "--repo-id", "someone/ham10000-test", "--dry-run"])
     printed = capsys.readouterr().out
-    for name in ("model.tflite", "config.json", "README.md", "split.json", "confusion_matrix.png"):
+    for name in ("model.tflite", "config.json", "README.md", "split.json", "confusion_matrix.png", "browser/model.tflite"):
         assert f"would upload {name}" in printed
     assert "checkpoints" not in printed
 
