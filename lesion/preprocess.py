@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,6 +35,8 @@ EXIF_TRANSPOSE = {
 }
 """EXIF orientation -> the transpose that brings the stored pixels upright (as in ImageOps.exif_transpose)."""
 SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I")
+CORRUPT_FILE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError, struct.error)
+"""What Pillow's decoders raise on a damaged file (found by tests/test_fuzz.py; Image.open itself catches most)."""
 COLOUR_CONSTANCY = ("none", "shades_of_gray")
 """Shades of Gray (Finlayson and Trezzi 2004) estimates each photo's light colour and removes it, so that the model
 sees the lesion rather than the dermatoscope's colour cast (Barata et al. 2015 for dermoscopy)."""
@@ -127,23 +130,35 @@ def load_image(source, *, draft_size: tuple[int, int] | None = None) -> tuple[Im
         raise InvalidImageError(
             f"The image is only {width}x{height} pixels; at least {MIN_SIDE}x{MIN_SIDE} is needed. Please upload a larger photo."
         )
-    if getattr(image, "n_frames", 1) > 1:
-        notes.append(f"Animated image with {image.n_frames} frames: only the first frame was classified.")
-        image.seek(0)
-    if draft_size and image.format == "JPEG":
-        image.draft("RGB", draft_size)
+    try:
+        frames = getattr(image, "n_frames", 1)
+        if frames > 1:
+            notes.append(f"Animated image with {frames} frames: only the first frame was classified.")
+            image.seek(0)
+        if draft_size and image.format == "JPEG":
+            image.draft("RGB", draft_size)
+    except CORRUPT_FILE_ERRORS as error:
+        raise _corrupt(error) from None
     factor = _reduction_factor(image.size, draft_size)
     reduced_pixels = -(-image.width // factor) * -(-image.height // factor)
     with DECODE_BUDGET.reserve((width * height + reduced_pixels) * BYTES_PER_PIXEL):
         try:
             image.load()
             transpose = EXIF_TRANSPOSE.get(image.getexif().get(EXIF_ORIENTATION, 1))
-        except (OSError, SyntaxError, ValueError) as error:
-            raise InvalidImageError(f"The image file is corrupt or truncated ({error}); please upload it again.") from None
+        except CORRUPT_FILE_ERRORS as error:
+            raise _corrupt(error) from None
         if transpose is not None:
             notes.append("Rotated upright using the photo's EXIF orientation.")
-        image = _to_rgb(image, notes, factor)
+        try:
+            image = _to_rgb(image, notes, factor)
+        except ValueError:
+            raise InvalidImageError(f"Images in Pillow's {image.mode} mode cannot be converted to RGB; "
+                                    "please upload a JPEG or PNG photo.") from None
     return (image.transpose(transpose) if transpose is not None else image), notes
+
+
+def _corrupt(error: Exception) -> InvalidImageError:
+    return InvalidImageError(f"The image file is corrupt or truncated ({error or type(error).__name__}); please upload it again.")
 
 
 def _open(source) -> Image.Image:
@@ -188,7 +203,7 @@ def _to_rgb(image: Image.Image, notes: list[str], factor: int = 1) -> Image.Imag
         return image
     if mode in SIXTEEN_BIT_MODES:
         notes.append("16-bit image: scaled to 8 bits.")
-        peak = 65535.0 if image.getextrema()[1] > 255 else 255.0
+        peak = 65535.0 if max(int(np.asarray(band).max()) for _, band in _bands(image, STRIP_ROWS)) > 255 else 255.0
         return _shrink(image, factor, lambda strip: _to_8_bit(strip, peak)).convert("RGB")
     if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in image.info):
         premultiplied = _shrink(image, factor, lambda strip: strip.convert("RGBA").convert("RGBa"))
@@ -208,18 +223,23 @@ def _to_8_bit(strip: Image.Image, peak: float) -> Image.Image:
 
 
 def _shrink(image: Image.Image, factor: int, convert) -> Image.Image:
-    """convert(band), then `Image.reduce(factor)`, STRIP_ROWS rows at a time: the same pixels as converting and
+    """convert(band), then `Image.reduce(factor)`, a band of rows at a time: the same pixels as converting and
     reducing the whole image, without ever holding a converted full-size copy when factor > 1."""
-    rows = factor * max(1, STRIP_ROWS // factor)
     reduced = None
-    for top in range(0, image.height, rows):
-        band = convert(image.crop((0, top, image.width, min(top + rows, image.height))))
+    for top, band in _bands(image, factor * max(1, STRIP_ROWS // factor)):
+        band = convert(band)
         if factor > 1:
             band = band.reduce(factor)
         if reduced is None:
             reduced = Image.new(band.mode, (-(-image.width // factor), -(-image.height // factor)))
         reduced.paste(band, (0, top // factor))
     return reduced
+
+
+def _bands(image: Image.Image, rows: int):
+    """(top row, a copy of the next `rows` rows) down the image."""
+    for top in range(0, image.height, rows):
+        yield top, image.crop((0, top, image.width, min(top + rows, image.height)))
 
 
 def fit_to_input(image: Image.Image, spec: InputSpec) -> np.ndarray:

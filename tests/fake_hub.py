@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from lesion.bundle import BUNDLED_DIR, CONFIG_FILE, MODEL_FILE
@@ -139,10 +138,3 @@ def _handler(hub: FakeHub):
 
     return Handler
 
-
-def wait_until(predicate, timeout: float) -> bool:
-    """Poll predicate every 50 ms for up to timeout seconds; its last value."""
-    end = time.monotonic() + timeout
-    while not predicate() and time.monotonic() < end:
-        time.sleep(0.05)
-    return predicate()
