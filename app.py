@@ -20,7 +20,7 @@ from lesion.bundle import InvalidBundleError
 from lesion.classifier import Prediction
 from lesion.hub import ModelServer, ModelSource
 from lesion.labels import BY_CODE, DIAGNOSES, read_labelled_folder
-from lesion.memory import return_large_buffers
+from lesion.memory import limit_heap_growth
 from lesion.preprocess import InvalidImageError
 from lesion.timing import STEPS, LatencyStats
 
@@ -232,7 +232,7 @@ def launch(demo: gr.Blocks, **kwargs):
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    return_large_buffers()
+    limit_heap_growth()
     try:
         demo = build_demo()
     except InvalidBundleError as error:
