@@ -14,8 +14,12 @@ from tests.conftest import free_port, serving
 from tests.fake_hub import REPO, FakeHub
 from tests.test_hub import DEADLINE_S, FAULTS, INTERNALS, hub_cache, point_at  # noqa: F401 (fixture)
 
-FIRST_ANSWER_SLACK_S = 8.0
-"""Building the page, starting the server, a client's handshake and one classification, on a busy 2-core machine."""
+STARTUP_SLACK_S = 2.0
+"""Loading the fallback model after the deadline."""
+FIRST_ANSWER_SLACK_S = 30.0
+"""Building the page, starting the server, a client's handshake and one classification: 3 s on an idle 2-core
+machine, up to 14 s on one shared with a training run. Without the deadline these faults took 69 s, 398 s or
+forever (issue 11)."""
 EXAMPLE = str(app.EXAMPLES_DIR / "ISIC_0034525.jpg")
 
 
@@ -45,12 +49,13 @@ def test_first_request_is_answered_within_the_deadline_whatever_the_hub_does(hub
         point_at(monkeypatch, endpoint)
         began = time.monotonic()
         models = ModelServer.start()  # what app.build_demo() does, reading the same environment
+        started = time.monotonic() - began
         with serving(app.build_demo(models)) as url:
             result = Client(url, verbose=False).predict(handle_file(EXAMPLE), api_name="/classify")
             took = time.monotonic() - began
             page, panel = page_text(url), startup_panel(url)
         models.stop()
-    assert took < DEADLINE_S + FIRST_ANSWER_SLACK_S
+    assert started < DEADLINE_S + STARTUP_SLACK_S and took < DEADLINE_S + FIRST_ANSWER_SLACK_S, (started, took)
     model = result["model"]
     assert model["source"] == BUNDLED and model["name"] and model["version"]
     assert model["reason"] in panel and "serves" in model["reason"]
