@@ -188,8 +188,15 @@ def build_demo(models: ModelServer | None = None) -> gr.Blocks:
             return examples[selection.index][0]
 
         example_gallery.select(pick_example, None, lesion_image, api_visibility="private")
-        demo.load(lambda: timing_markdown(None, stats.snapshot(), models.current), None, timing_panel,
-                  api_visibility="private")  # the model serving now, which may have changed since startup
+        built_with = models.current
+
+        def refresh_model():
+            """On page load, only after a swap: the panel then names the model serving now, not the one at startup
+            (updating it always could overwrite a classification whose answer arrived first)."""
+            source = models.current
+            return gr.skip() if source is built_with else timing_markdown(None, stats.snapshot(), source)
+
+        demo.load(refresh_model, None, timing_panel, api_visibility="private")
         page_outputs = [diagnosis_probabilities, result_verdict, conversion_notes, timing_panel]
         gr.on([lesion_image.change, classify_button.click], show, inputs=lesion_image, outputs=page_outputs,
               api_visibility="private", concurrency_limit=CONCURRENCY, concurrency_id="classify")
