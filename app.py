@@ -3,7 +3,8 @@
     python app.py        # serves http://127.0.0.1:7860 (on Spaces: 0.0.0.0:7860)
 
 Set LESION_MODEL_REPO (and optionally LESION_MODEL_REVISION) to serve a model from the Hugging Face Hub;
-without it, or when the Hub cannot provide a valid model, the bundled model is served.
+without it, or when the Hub cannot provide a valid model within LESION_HUB_TIMEOUT seconds (default 10), a
+cached copy or the bundled model is served while the Hub is tried again in the background.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ import gradio as gr
 
 from lesion.bundle import InvalidBundleError
 from lesion.classifier import Prediction
-from lesion.hub import ModelSource, resolve_model
+from lesion.hub import ModelServer, ModelSource
 from lesion.labels import BY_CODE, DIAGNOSES, read_labelled_folder
+from lesion.memory import limit_heap_growth
 from lesion.preprocess import InvalidImageError
 from lesion.timing import STEPS, LatencyStats
 
@@ -106,32 +108,33 @@ def about_markdown() -> str:
             "of anything else still gets one of these labels.\n\n| class | | what it is |\n|---|---|---|\n" + rows)
 
 
-def build_demo(source: ModelSource | None = None) -> gr.Blocks:
-    """The whole app. Loads the model once (from the Hub or the bundle) unless a source is given."""
-    source = source or resolve_model()
-    classifier = source.classifier
+def build_demo(models: ModelServer | None = None) -> gr.Blocks:
+    """The whole app. Starts serving a model (from the Hub, its cache or the bundle) unless a ModelServer is given."""
+    models = models or ModelServer.start()
     stats = LatencyStats()
 
-    def run(image_path: str | None) -> Prediction:
+    def run(image_path: str | None) -> tuple[Prediction, ModelSource]:
+        """Classify with the model serving now; a model swapped in meanwhile serves the next request."""
         if image_path is None:
             raise gr.Error("Please upload an image first.", title="No image")
+        source = models.current
         try:
-            prediction = classifier.classify(image_path)
+            prediction = source.classifier.classify(image_path)
         except InvalidImageError as error:
             raise gr.Error(str(error), title="This image cannot be classified") from None
         stats.add(prediction.timings)
-        return prediction
+        return prediction, source
 
     def predict(image: str | None) -> dict[str, float]:
         """Classify a dermoscopic image. Returns the probability of each of the 7 HAM10000 diagnoses, keyed by
         display name, for example "Melanoma (mel)". A research demo, not a diagnosis."""
-        return label_output(run(image))
+        return label_output(run(image)[0])
 
     def classify(image: str | None) -> dict:
         """Classify a dermoscopic image and return plain JSON: every class's probability, the top class,
         timings in milliseconds with running statistics since startup, notes on how the image was converted,
-        and the model's name and version."""
-        prediction = run(image)
+        and the model that answered: name, version, where it comes from and why."""
+        prediction, source = run(image)
         top = BY_CODE[prediction.top]
         return {
             "probabilities": prediction.probabilities,
@@ -140,7 +143,7 @@ def build_demo(source: ModelSource | None = None) -> gr.Blocks:
                            "total": prediction.timings.total_ms},
             "notes": prediction.notes,
             "model": {"name": source.bundle.name, "version": source.bundle.version, "source": source.origin,
-                      "revision": source.revision},
+                      "revision": source.revision, "reason": source.reason},
             "statistics_since_startup": stats.snapshot(),
             "disclaimer": "Research demo, not a diagnosis.",
         }
@@ -148,14 +151,14 @@ def build_demo(source: ModelSource | None = None) -> gr.Blocks:
     def show(image: str | None):
         """The page's own event: label, verdict, notes and timing panel from one classification."""
         if image is None:
-            return None, "", "", timing_markdown(None, stats.snapshot(), source)
-        prediction = run(image)
+            return None, "", "", timing_markdown(None, stats.snapshot(), models.current)
+        prediction, source = run(image)
         return (label_output(prediction), verdict(prediction), notes_markdown(prediction.notes),
                 timing_markdown(prediction, stats.snapshot(), source))
 
     with gr.Blocks(title="Skin lesion classifier (research demo)") as demo:
         gr.Markdown("# Skin lesion classifier\nUpload a **dermoscopic** photo of a skin lesion, or pick an example below. "
-                    f"A small CNN ({source.bundle.config.get('backbone', 'unknown backbone')}) trained on HAM10000 gives "
+                    f"A small CNN ({models.current.bundle.config.get('backbone', 'unknown backbone')}) trained on HAM10000 gives "
                     "the probability of each of seven diagnoses.")
         gr.Markdown(DISCLAIMER, elem_classes=["disclaimer"])
         with gr.Row(equal_height=False):
@@ -168,7 +171,7 @@ def build_demo(source: ModelSource | None = None) -> gr.Blocks:
                 diagnosis_probabilities = gr.Label(label="Probability of each diagnosis", num_top_classes=len(DIAGNOSES))
                 result_verdict = gr.Markdown()
                 with gr.Accordion("Timing and model", open=True):
-                    timing_panel = gr.Markdown(timing_markdown(None, stats.snapshot(), source), elem_id="timing-panel")
+                    timing_panel = gr.Markdown(timing_markdown(None, stats.snapshot(), models.current), elem_id="timing-panel")
         examples = load_examples()
         gr.Markdown("### Examples\nClick one. ISIC 2018 test images, never seen in training, captioned with their true diagnosis.")
         example_gallery = gr.Gallery(
@@ -185,6 +188,15 @@ def build_demo(source: ModelSource | None = None) -> gr.Blocks:
             return examples[selection.index][0]
 
         example_gallery.select(pick_example, None, lesion_image, api_visibility="private")
+        built_with = models.current
+
+        def refresh_model():
+            """On page load, only after a swap: the panel then names the model serving now, not the one at startup
+            (updating it always could overwrite a classification whose answer arrived first)."""
+            source = models.current
+            return gr.skip() if source is built_with else timing_markdown(None, stats.snapshot(), source)
+
+        demo.load(refresh_model, None, timing_panel, api_visibility="private")
         page_outputs = [diagnosis_probabilities, result_verdict, conversion_notes, timing_panel]
         gr.on([lesion_image.change, classify_button.click], show, inputs=lesion_image, outputs=page_outputs,
               api_visibility="private", concurrency_limit=CONCURRENCY, concurrency_id="classify")
@@ -227,6 +239,7 @@ def launch(demo: gr.Blocks, **kwargs):
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    limit_heap_growth()
     try:
         demo = build_demo()
     except InvalidBundleError as error:

@@ -7,19 +7,36 @@ from __future__ import annotations
 
 import io
 import os
+import struct
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 MIN_SIDE = 32
 """Smaller images hold no usable detail; they are refused, not upscaled."""
 MAX_PIXELS = 40_000_000
 """Above this (a 7,300x5,500 photo) decoding alone would cost the server too much memory."""
-
-
+BYTES_PER_PIXEL = 4
+"""What Pillow holds per decoded pixel in RGB, RGBA, CMYK, I or F mode (the largest); libjpeg's buffers are smaller."""
+REDUCING_GAP = 2
+"""Whole-factor reduction stops at twice the size the image is resized to, which Lanczos then finishes
+(Pillow's `reducing_gap`): the result differs from a full-size resize by about one grey level."""
+STRIP_ROWS = 64
+"""Rows converted at a time while reducing: a few MB even for the widest image accepted."""
 EXIF_ORIENTATION = 0x0112
+EXIF_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+"""EXIF orientation -> the transpose that brings the stored pixels upright (as in ImageOps.exif_transpose)."""
+SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I")
+CORRUPT_FILE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError, struct.error)
+"""What Pillow's decoders raise on a damaged file (found by tests/test_fuzz.py; Image.open itself catches most)."""
 COLOUR_CONSTANCY = ("none", "shades_of_gray")
 """Shades of Gray (Finlayson and Trezzi 2004) estimates each photo's light colour and removes it, so that the model
 sees the lesion rather than the dermatoscope's colour cast (Barata et al. 2015 for dermoscopy)."""
@@ -53,12 +70,47 @@ class InputSpec:
                 "colour_constancy": self.colour_constancy}
 
 
+class DecodeBudget:
+    """Bytes of decoded pixels that all requests together may hold; a decode that would go over waits its turn.
+
+    A decode larger than the whole budget runs alone.
+    """
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self._used = 0
+        self._changed = threading.Condition()
+
+    @contextmanager
+    def reserve(self, size: int):
+        size = min(size, self.limit)
+        with self._changed:
+            self._changed.wait_for(lambda: self._used + size <= self.limit)
+            self._used += size
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._used -= size
+                self._changed.notify_all()
+
+
+DECODE_BUDGET = DecodeBudget(256 * 2**20)
+"""256 MB of decoded pixels at once in the whole process: one image of MAX_PIXELS takes 160 MB, plus its reduced
+copy, so a second one that large waits. Decoding is the only step whose memory grows with the upload."""
+
+
 def load_image(source, *, draft_size: tuple[int, int] | None = None) -> tuple[Image.Image, list[str]]:
-    """Decode an image and bring it upright in RGB.
+    """Decode an image and bring it upright in RGB, within a fixed memory budget.
+
+    The size in the file's header is checked before anything is decoded, and DECODE_BUDGET bounds what all
+    decodes in the process hold at once. With draft_size, the image is shrunk while decoding (JPEG draft mode)
+    and then by whole factors (`Image.reduce`, a band of rows at a time) to about twice that size, converting to
+    8-bit RGB on the way: no copy of the full-size image is made.
 
     Args:
         source: a path, raw bytes, a binary file object, a PIL image or an HxW(x3/4) uint8 array.
-        draft_size: for JPEGs, let the decoder shrink by a power of two while staying at least this big.
+        draft_size: (width, height) the image is about to be resized to; the result stays at least this big.
 
     Returns:
         The RGB image and notes on what was converted, for the user to see.
@@ -78,22 +130,39 @@ def load_image(source, *, draft_size: tuple[int, int] | None = None) -> tuple[Im
         raise InvalidImageError(
             f"The image is only {width}x{height} pixels; at least {MIN_SIDE}x{MIN_SIDE} is needed. Please upload a larger photo."
         )
-    if getattr(image, "n_frames", 1) > 1:
-        notes.append(f"Animated image with {image.n_frames} frames: only the first frame was classified.")
-        image.seek(0)
-    if draft_size and image.format == "JPEG":
-        image.draft("RGB", draft_size)
     try:
-        image.load()
-        if image.getexif().get(EXIF_ORIENTATION, 1) != 1:
-            image = ImageOps.exif_transpose(image)
+        frames = getattr(image, "n_frames", 1)
+        if frames > 1:
+            notes.append(f"Animated image with {frames} frames: only the first frame was classified.")
+            image.seek(0)
+        if draft_size and image.format == "JPEG":
+            image.draft("RGB", draft_size)
+    except CORRUPT_FILE_ERRORS as error:
+        raise _corrupt(error) from None
+    factor = _reduction_factor(image.size, draft_size)
+    reduced_pixels = -(-image.width // factor) * -(-image.height // factor)
+    with DECODE_BUDGET.reserve((width * height + reduced_pixels) * BYTES_PER_PIXEL):
+        try:
+            image.load()
+            transpose = EXIF_TRANSPOSE.get(image.getexif().get(EXIF_ORIENTATION, 1))
+        except CORRUPT_FILE_ERRORS as error:
+            raise _corrupt(error) from None
+        if transpose is not None:
             notes.append("Rotated upright using the photo's EXIF orientation.")
-    except (OSError, SyntaxError, ValueError) as error:
-        raise InvalidImageError(f"The image file is corrupt or truncated ({error}); please upload it again.") from None
-    return _to_rgb(image, notes), notes
+        try:
+            image = _to_rgb(image, notes, factor)
+        except ValueError:
+            raise InvalidImageError(f"Images in Pillow's {image.mode} mode cannot be converted to RGB; "
+                                    "please upload a JPEG or PNG photo.") from None
+    return (image.transpose(transpose) if transpose is not None else image), notes
+
+
+def _corrupt(error: Exception) -> InvalidImageError:
+    return InvalidImageError(f"The image file is corrupt or truncated ({error or type(error).__name__}); please upload it again.")
 
 
 def _open(source) -> Image.Image:
+    """The image, opened from its header only: nothing is decoded yet."""
     if isinstance(source, Image.Image):
         return source
     if isinstance(source, np.ndarray):
@@ -102,10 +171,11 @@ def _open(source) -> Image.Image:
         path = Path(source)
         if not path.is_file():
             raise InvalidImageError(f"No image file at {path}.")
-        source = path.read_bytes()
-    if isinstance(source, (bytes, bytearray)):
-        source = io.BytesIO(source)
-    data = source.read()
+        data = path.read_bytes()
+    elif isinstance(source, (bytes, bytearray)):
+        data = bytes(source)
+    else:
+        data = source.read()
     if not data:
         raise InvalidImageError("The file is empty; please choose an image file (JPEG or PNG).")
     try:
@@ -116,26 +186,60 @@ def _open(source) -> Image.Image:
         raise InvalidImageError(f"The image is too large to decode safely ({error}); please upload a smaller copy.") from None
 
 
-def _to_rgb(image: Image.Image, notes: list[str]) -> Image.Image:
+def _reduction_factor(size: tuple[int, int], draft_size: tuple[int, int] | None) -> int:
+    """The largest whole factor that keeps the image at least REDUCING_GAP times draft_size, in either orientation."""
+    if not draft_size:
+        return 1
+    long_side, short_side = max(size), min(size)
+    return max(1, min(long_side // (REDUCING_GAP * max(draft_size)), short_side // (REDUCING_GAP * min(draft_size))))
+
+
+def _to_rgb(image: Image.Image, notes: list[str], factor: int = 1) -> Image.Image:
+    """8-bit RGB, reduced by factor; transparent areas become black, 16-bit values are scaled to 8 bits."""
     mode = image.mode
+    if mode in ("RGB", "L") and factor > 1:
+        image, factor = image.reduce(factor), 1  # Pillow reduces these modes directly, making only the small copy
     if mode == "RGB":
         return image
-    if mode in ("I;16", "I;16B", "I;16L", "I"):
+    if mode in SIXTEEN_BIT_MODES:
         notes.append("16-bit image: scaled to 8 bits.")
-        values = np.asarray(image, dtype=np.float64)
-        peak = 65535.0 if values.max() > 255 else 255.0
-        return Image.fromarray(np.clip(values / peak * 255.0 + 0.5, 0, 255).astype(np.uint8)).convert("RGB")
+        peak = 65535.0 if max(int(np.asarray(band).max()) for _, band in _bands(image, STRIP_ROWS)) > 255 else 255.0
+        return _shrink(image, factor, lambda strip: _to_8_bit(strip, peak)).convert("RGB")
     if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        if rgba.getchannel("A").getextrema()[0] < 255:
+        premultiplied = _shrink(image, factor, lambda strip: strip.convert("RGBA").convert("RGBa"))
+        if premultiplied.getextrema()[3][0] < 255:
             notes.append("Transparent areas were filled with black, like the dark corners of a dermoscope.")
-        background = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
+        return Image.merge("RGB", premultiplied.split()[:3])  # premultiplied colours are the image over black
     if mode in ("L", "1"):
         notes.append("Grayscale image: the model was trained on colour photos, so expect less reliable results.")
     elif mode == "CMYK":
         notes.append("CMYK image: converted to RGB.")
-    return image.convert("RGB")
+    return _shrink(image, factor, lambda strip: strip.convert("RGB"))
+
+
+def _to_8_bit(strip: Image.Image, peak: float) -> Image.Image:
+    values = np.asarray(strip, dtype=np.float64)
+    return Image.fromarray(np.clip(values / peak * 255.0 + 0.5, 0, 255).astype(np.uint8))
+
+
+def _shrink(image: Image.Image, factor: int, convert) -> Image.Image:
+    """convert(band), then `Image.reduce(factor)`, a band of rows at a time: the same pixels as converting and
+    reducing the whole image, without ever holding a converted full-size copy when factor > 1."""
+    reduced = None
+    for top, band in _bands(image, factor * max(1, STRIP_ROWS // factor)):
+        band = convert(band)
+        if factor > 1:
+            band = band.reduce(factor)
+        if reduced is None:
+            reduced = Image.new(band.mode, (-(-image.width // factor), -(-image.height // factor)))
+        reduced.paste(band, (0, top // factor))
+    return reduced
+
+
+def _bands(image: Image.Image, rows: int):
+    """(top row, a copy of the next `rows` rows) down the image."""
+    for top in range(0, image.height, rows):
+        yield top, image.crop((0, top, image.width, min(top + rows, image.height)))
 
 
 def fit_to_input(image: Image.Image, spec: InputSpec) -> np.ndarray:

@@ -1,9 +1,14 @@
+import io
+import threading
+import time
+
 import numpy as np
 import pytest
 from PIL import Image
 
-from lesion.preprocess import InputSpec, InvalidImageError, _centre_crop_box, fit_to_input, load_image, normalise, preprocess
-from tests import bad_images
+from lesion.preprocess import (DecodeBudget, InputSpec, InvalidImageError, _centre_crop_box, _to_rgb, fit_to_input, load_image,
+                               normalise, prepare_pixels, preprocess)
+from tests import bad_images, huge_images
 
 SPEC = InputSpec()
 
@@ -104,3 +109,80 @@ def test_transparent_areas_become_black():
 def test_missing_file():
     with pytest.raises(InvalidImageError, match="No image file"):
         load_image("/nonexistent/lesion.jpg")
+
+
+# Bounded decoding (issue 11): refuse by header, reduce while decoding, 8-bit RGB before any float array.
+
+def _photo(size) -> Image.Image:
+    """Smooth colours with some texture, like a photo (not a flat test card)."""
+    rng = np.random.default_rng(1)
+    y, x = np.mgrid[0:size[1], 0:size[0]]
+    base = np.stack([x * 200 / size[0], y * 200 / size[1], (x + y) * 100 / sum(size)], axis=-1)
+    return Image.fromarray(np.clip(base + rng.normal(0, 8, base.shape), 0, 255).astype(np.uint8))
+
+
+def test_huge_images_come_out_near_the_model_size():
+    image, notes = load_image(huge_images.zero_png("16-bit grayscale"), draft_size=(SPEC.width, SPEC.height))
+    assert image.mode == "RGB" and image.size == (420, 420)  # 6300 / 15, at least twice 200x150
+    assert notes == ["16-bit image: scaled to 8 bits."]
+
+
+def test_reducing_large_images_changes_the_model_input_by_about_one_level():
+    photo = _photo((1600, 1200))  # reduced 4x, then Lanczos
+    full_size = fit_to_input(photo, SPEC).astype(int)  # Lanczos from the full image, as before
+    pixels, _ = prepare_pixels(bad_images.encode(photo, "PNG", compress_level=1), SPEC)
+    assert np.abs(pixels.astype(int) - full_size).mean() < 1 and np.abs(pixels.astype(int) - full_size).max() <= 8
+
+
+def test_dataset_jpegs_decode_as_before():
+    content = bad_images.encode(_photo((600, 450)), "JPEG", quality=90)  # HAM10000's size and format
+    drafted = Image.open(io.BytesIO(content))
+    drafted.draft("RGB", (SPEC.width, SPEC.height))
+    assert np.array_equal(np.asarray(load_image(content, draft_size=(SPEC.width, SPEC.height))[0]), np.asarray(drafted.convert("RGB")))
+
+
+@pytest.mark.parametrize("factor", [1, 3, 7])
+def test_transparency_over_black_matches_alpha_compositing(factor):
+    rgba = _photo((301, 203)).convert("RGBA")
+    rgba.putalpha(Image.fromarray(np.random.default_rng(2).integers(0, 256, (203, 301), dtype=np.uint8)))
+    expected = Image.alpha_composite(Image.new("RGBA", rgba.size, (0, 0, 0, 255)), rgba).convert("RGB").reduce(factor)
+    converted = _to_rgb(rgba, [], factor)
+    assert converted.size == expected.size
+    assert np.abs(np.asarray(converted, int) - np.asarray(expected, int)).max() <= 1 + (factor > 1)
+
+
+@pytest.mark.parametrize("mode", ["I;16", "I;16B", "I;16L", "I"])
+def test_every_sixteen_bit_layout_is_scaled(mode):
+    values = (np.arange(64 * 48).reshape(48, 64) * 20).astype(np.uint16)
+    image = Image.fromarray(values).convert("I") if mode == "I" else Image.frombytes(
+        mode, (64, 48), values.astype(">u2" if mode == "I;16B" else "<u2").tobytes())
+    converted = np.asarray(_to_rgb(image, []), int)[..., 0]
+    assert np.abs(converted - np.round(values / 65535 * 255)).max() <= 1
+
+
+def test_unconvertible_modes_are_refused():
+    with pytest.raises(InvalidImageError, match="cannot be converted"):
+        load_image(Image.new("La", (64, 48)))
+
+
+def test_damaged_animation_is_refused():  # found by tests/test_fuzz.py: Pillow raised IndexError counting frames
+    content = bad_images.encode(bad_images._lesion(), "GIF")[:-1] + b"!"
+    with pytest.raises(InvalidImageError, match="corrupt or truncated"):
+        load_image(content)
+
+
+def test_decode_budget_makes_large_decodes_wait_their_turn():
+    budget, order = DecodeBudget(100), []
+
+    def decode(name, size, hold):
+        with budget.reserve(size):
+            order.append(f"{name} starts")
+            time.sleep(hold)
+            order.append(f"{name} ends")
+
+    first = threading.Thread(target=decode, args=("first", 80, 0.3))
+    first.start()
+    time.sleep(0.1)
+    decode("second", 500, 0)  # bigger than the whole budget: waits, then runs alone
+    first.join()
+    assert order == ["first starts", "first ends", "second starts", "second ends"]

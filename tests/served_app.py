@@ -1,0 +1,75 @@
+"""`python app.py` as a subprocess on a loopback port, with its resident memory read from /proc (Linux)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import ROOT, free_port
+
+START_TIMEOUT_S = 120
+"""Importing Gradio on a busy 2-core machine takes a while; a server that is not up by then has failed."""
+
+
+class ServedApp:
+    """A running `python app.py`: its URL, its process, and its memory."""
+
+    def __init__(self, process: subprocess.Popen, url: str, log: Path):
+        self.process, self.url, self.log = process, url, log
+
+    def _status_mb(self, field: str) -> float:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+        raise RuntimeError(f"/proc/{self.process.pid}/status has no {field}")
+
+    def rss_mb(self) -> float:
+        """Resident memory now."""
+        return self._status_mb("VmRSS")
+
+    def peak_rss_mb(self) -> float:
+        """Highest resident memory since start or since the last reset_peak()."""
+        return self._status_mb("VmHWM")
+
+    def reset_peak(self) -> None:
+        """Start a new peak measurement from the current resident memory (Linux's clear_refs)."""
+        Path(f"/proc/{self.process.pid}/clear_refs").write_text("5")
+
+    def alive(self) -> bool:
+        return self.process.poll() is None and httpx.get(self.url, timeout=10).status_code == 200
+
+
+@contextmanager
+def served_app(log_dir: Path, env: dict[str, str] | None = None):
+    """Start `python app.py` offline on the bundled model (unless env says otherwise); yield it once it answers HTTP."""
+    port = free_port()
+    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False", "PORT": str(port),
+                "LESION_MODEL_REPO": "", **(env or {})}
+    log = log_dir / f"app-{port}.log"
+    with open(log, "w") as out:
+        process = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the app did not start:\n{log.read_text()}")
+            try:
+                if httpx.get(url, timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        yield ServedApp(process, url, log)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
