@@ -185,16 +185,31 @@ def normalise(pixels, spec: InputSpec):
     return (pixels - spec.mean) / spec.std
 
 
-def prepare_pixels(source, spec: InputSpec) -> tuple[np.ndarray, list[str]]:
-    """Decode, orient, convert, fit and colour-correct one image: uint8 (height, width, 3) and notes. Training caches these."""
-    image, notes = load_image(source, draft_size=(spec.width, spec.height))
+def decode(source, spec: InputSpec) -> tuple[Image.Image, list[str]]:
+    """load_image, letting a JPEG decode at the smallest scale that still covers the model's input."""
+    return load_image(source, draft_size=(spec.width, spec.height))
+
+
+def fit_pixels(image: Image.Image, spec: InputSpec) -> np.ndarray:
+    """Fit one decoded image to the input and colour-correct it: uint8 (height, width, 3)."""
     pixels = fit_to_input(image, spec)
     if spec.colour_constancy == "shades_of_gray":
         pixels = shades_of_gray(pixels)
-    return pixels, notes
+    return pixels
+
+
+def prepare_pixels(source, spec: InputSpec) -> tuple[np.ndarray, list[str]]:
+    """Decode, orient, convert, fit and colour-correct one image: uint8 (height, width, 3) and notes. Training caches these."""
+    image, notes = decode(source, spec)
+    return fit_pixels(image, spec), notes
+
+
+def model_input(image: Image.Image, spec: InputSpec) -> np.ndarray:
+    """fit_pixels, then normalise: the model's float32 (height, width, 3) input for one decoded image."""
+    return normalise(fit_pixels(image, spec).astype(np.float32), spec)
 
 
 def preprocess(source, spec: InputSpec) -> tuple[np.ndarray, list[str]]:
-    """prepare_pixels, then normalise: the model's float32 (height, width, 3) input, and notes."""
-    pixels, notes = prepare_pixels(source, spec)
-    return normalise(pixels.astype(np.float32), spec), notes
+    """decode, then model_input: the model's float32 (height, width, 3) input, and notes."""
+    image, notes = decode(source, spec)
+    return model_input(image, spec), notes
