@@ -29,8 +29,10 @@ from lesion.timing import STEPS, LatencyStats
 log = logging.getLogger("app")
 
 EXAMPLES_DIR = Path(__file__).parent / "examples"
-MAX_FILE_SIZE = "20mb"
-"""Uploads above this are refused by Gradio before they reach the model; dermoscopy photos are 0.2-10 MB."""
+MAX_IMAGE_MB = 20
+"""Larger files are refused with a sentence beside the input, like every other bad file; dermoscopy photos are 0.2-10 MB."""
+UPLOAD_LIMIT = "50mb"
+"""Gradio itself turns away uploads above this, with its own message, before they are stored."""
 CONCURRENCY = 4
 """Requests in flight at once: decoding and resizing run in parallel; the interpreter itself takes one at a time."""
 QUEUE_SIZE = 64
@@ -61,7 +63,7 @@ class LesionImage(gr.Image):
 
     def api_info_as_input(self) -> dict:
         return {**super().api_info_as_input(),
-                "additional_description": f"a dermoscopic photo of one skin lesion, JPEG or PNG, at most {MAX_FILE_SIZE}"}
+                "additional_description": f"a dermoscopic photo of one skin lesion, JPEG or PNG, at most {MAX_IMAGE_MB} MB"}
 
 
 class ProbabilitiesOutput(gr.Label):
@@ -209,6 +211,9 @@ def build_demo(source: ModelSource | None = None) -> gr.Blocks:
     examples = load_examples()
 
     def run(image_path: str) -> Prediction:
+        size_mb = os.path.getsize(image_path) / 2**20 if os.path.isfile(image_path) else 0
+        if size_mb > MAX_IMAGE_MB:
+            raise InvalidImageError(i18n.message("file_too_large", "en", size_mb=size_mb, limit_mb=MAX_IMAGE_MB))
         prediction = classifier.classify(image_path)
         stats.add(prediction.timings)
         return prediction
@@ -402,7 +407,7 @@ THEME = gr.themes.Soft(primary_hue="rose", neutral_hue="slate")
 
 def launch(demo: gr.Blocks, **kwargs):
     """Launch with the project's theme, CSS, languages, upload limit and MCP server; keyword arguments go to Blocks.launch."""
-    return demo.launch(theme=THEME, css=CSS, i18n=I18N, max_file_size=MAX_FILE_SIZE, footer_links=["api", "gradio"],
+    return demo.launch(theme=THEME, css=CSS, i18n=I18N, max_file_size=UPLOAD_LIMIT, footer_links=["api", "gradio"],
                        allowed_paths=[str(EXAMPLES_DIR)], mcp_server=True, **kwargs)
 
 

@@ -154,6 +154,7 @@ MESSAGES = {
         "too_large": "The image is {width}x{height} pixels, too large: at most {megapixels} megapixels are accepted; "
                      "please upload a smaller copy.",
         "bomb": "The image is too large to decode safely ({detail}); please upload a smaller copy.",
+        "file_too_large": "The file is {size_mb:.0f} MB, over the {limit_mb} MB limit; please upload a smaller copy.",
         "title_too_small": "Too small",
         "too_small": "The image is only {width}x{height} pixels; at least {min_width}x{min_height} is needed. "
                      "Please upload a larger photo.",
@@ -192,6 +193,7 @@ MESSAGES = {
         "too_large": "Gambar berukuran {width}x{height} piksel, terlalu besar: paling banyak {megapixels} megapiksel "
                      "yang diterima; silakan unggah salinan yang lebih kecil.",
         "bomb": "Gambar terlalu besar untuk didekode dengan aman ({detail}); silakan unggah salinan yang lebih kecil.",
+        "file_too_large": "Berkas berukuran {size_mb} MB, melebihi batas {limit_mb} MB; silakan unggah salinan yang lebih kecil.",
         "title_too_small": "Terlalu kecil",
         "too_small": "Gambar hanya berukuran {width}x{height} piksel; dibutuhkan minimal {min_width}x{min_height}. "
                      "Silakan unggah foto yang lebih besar.",
@@ -230,6 +232,7 @@ MESSAGES = {
         "too_large": "La imagen mide {width}x{height} píxeles, demasiado grande: se aceptan como máximo {megapixels} "
                      "megapíxeles; suba una copia más pequeña.",
         "bomb": "La imagen es demasiado grande para decodificarla con seguridad ({detail}); suba una copia más pequeña.",
+        "file_too_large": "El archivo ocupa {size_mb} MB, más que el límite de {limit_mb} MB; suba una copia más pequeña.",
         "title_too_small": "Demasiado pequeña",
         "too_small": "La imagen mide solo {width}x{height} píxeles; se necesitan al menos {min_width}x{min_height}. "
                      "Suba una foto más grande.",
@@ -243,11 +246,11 @@ MESSAGES = {
         "cmyk": "Imagen CMYK: convertida a RGB.",
     },
 }
-"""Text made per request. The English refusal and note templates are lesion.preprocess's sentences, and the
-reasons for the model served are lesion.hub's."""
+"""Text made per request. The English refusal and note templates are lesion.preprocess's sentences (and the app's
+own file size limit), and the reasons for the model served are lesion.hub's."""
 
 REFUSALS = {"missing": "missing", "empty": "empty", "not_image": "not_image", "corrupt": "corrupt",
-            "too_large": "too_large", "bomb": "too_large", "too_small": "too_small"}
+            "too_large": "too_large", "bomb": "too_large", "file_too_large": "too_large", "too_small": "too_small"}
 """Refusal message key -> the key of its title (title_...)."""
 NOTES = ("animated", "exif", "sixteen_bit", "transparent", "grayscale", "cmyk")
 MODEL_REASONS = ("no_repo", "hub_failed", "downloaded")
@@ -284,7 +287,7 @@ def refusal(sentence: str, language: str) -> tuple[str, str]:
     if matched is None:
         return message("title_refused", language), sentence
     key, values = matched
-    return message(f"title_{REFUSALS[key]}", language), message(key, language, **values)
+    return message(f"title_{REFUSALS[key]}", language), _refill(sentence, key, values, language)
 
 
 def note(sentence: str, language: str) -> str:
@@ -299,7 +302,14 @@ def model_reason(sentence: str, language: str) -> str:
 
 def _translate(sentence: str, keys: tuple[str, ...], language: str) -> str:
     matched = _match(sentence, keys)
-    return sentence if matched is None else message(matched[0], language, **matched[1])
+    return sentence if matched is None else _refill(sentence, *matched, language)
+
+
+def _refill(sentence: str, key: str, values: dict[str, str], language: str) -> str:
+    """The template `key` in `language` filled with the text matched in the English `sentence` (kept as it is in English)."""
+    if language == DEFAULT:
+        return sentence
+    return re.sub(r"\{(\w+)[^}]*\}", r"{\1}", MESSAGES[language][key]).format(**values)
 
 
 def _match(sentence: str, keys: tuple[str, ...]) -> tuple[str, dict[str, str]] | None:

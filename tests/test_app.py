@@ -125,11 +125,16 @@ def test_awkward_files_are_classified_with_a_note(client, tmp_path, name):
     assert any(phrase in note for note in result["notes"]), result["notes"]
 
 
-def test_uploads_over_the_size_limit_are_refused(client, server, tmp_path):
-    big = tmp_path / "huge.jpg"
-    big.write_bytes(b"\xff\xd8" + b"\0" * (21 * 1024 * 1024))
-    with pytest.raises(Exception, match="413|too large|exceeds"):
+def test_files_over_the_size_limit_are_refused_with_a_sentence(client, server, tmp_path):
+    big = tmp_path / "big.jpg"
+    big.write_bytes(b"\xff\xd8" + b"\0" * ((app.MAX_IMAGE_MB + 1) * 2**20))
+    with pytest.raises(AppError, match=f"over the {app.MAX_IMAGE_MB} MB limit") as error:
         client.predict(handle_file(str(big)), api_name="/predict")
+    assert error.value.title == "Too large"
+    huge = tmp_path / "huge.jpg"
+    huge.write_bytes(b"\xff\xd8" + b"\0" * (int(app.UPLOAD_LIMIT.removesuffix("mb")) + 1) * 2**20)
+    with pytest.raises(Exception, match="413|too large|exceeds"):
+        client.predict(handle_file(str(huge)), api_name="/predict")
     assert httpx.get(server).status_code == 200
 
 

@@ -72,6 +72,14 @@ def test_refusal_titles_say_what_happened():
     assert i18n.refusal("No image file at /tmp/x.jpg.", "es") == ("Falta el archivo", "No hay ningún archivo de imagen en /tmp/x.jpg.")
 
 
+@pytest.mark.parametrize("language", i18n.LANGUAGES)
+def test_the_apps_size_limit_is_a_refusal_too(language):
+    sentence = i18n.message("file_too_large", "en", size_mb=23.4, limit_mb=20)
+    title, translated = i18n.refusal(sentence, language)
+    assert title == i18n.message("title_too_large", language)
+    assert "23" in translated and "20" in translated
+
+
 def test_an_unknown_refusal_keeps_its_sentence():
     assert i18n.refusal("Something new went wrong.", "id") == ("Tidak dapat diklasifikasikan", "Something new went wrong.")
 
