@@ -149,12 +149,13 @@ def timing_markdown(timings: Timings | None, stats: dict, source: ModelSource, l
     """The timing panel: this image's milliseconds beside the running statistics since startup, by step, and the model."""
     count = stats["total_ms"]["count"]
     lines = [i18n.message("count", language, count=count), ""]
-    rows = ([("this_image", [getattr(timings, step) for step in STEPS])] if timings is not None else []) + (
-        [(key, [stats[step][key] for step in STEPS]) for key in ("mean", "p50", "p95", "min", "max")] if count else [])
+    rows = [("this_image", [getattr(timings, step) for step in STEPS])] if timings is not None else []
+    if count:
+        rows += [(key, [stats[step][key] for step in STEPS]) for key in ("mean", "p50", "p95", "min", "max")]
     if rows:
         lines += ["| ms | " + " | ".join(i18n.message(step, language) for step in STEPS) + " |",
                   "|---|" + "---:|" * len(STEPS)]
-        lines += [f"| {i18n.MESSAGES[language].get(key, key)} | " + " | ".join(_ms(value, language) for value in values) + " |"
+        lines += [f"| {i18n.message(key, language)} | " + " | ".join(_ms(value, language) for value in values) + " |"
                   for key, values in rows]
         lines.append("")
     bundle = source.bundle

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import base64
+from concurrent.futures import ThreadPoolExecutor
 
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
@@ -29,10 +30,12 @@ async def _session_calls(url: str, calls: list[tuple[str, dict]]):
 
 
 def test_mcp_lists_the_classifier_and_classifies_an_example(app_url):
-    tools, (classified, refused) = asyncio.run(_session_calls(app_url, [
-        ("classify", {"image": _data_url(EXAMPLE.read_bytes(), "image/jpeg")}),
-        ("classify", {"image": _data_url(b"name,dx\n", "image/png")}),
-    ]))
+    # In its own thread: Playwright's sync API, once a browser test has run, keeps an event loop in this one.
+    with ThreadPoolExecutor(1) as thread:
+        tools, (classified, refused) = thread.submit(asyncio.run, _session_calls(app_url, [
+            ("classify", {"image": _data_url(EXAMPLE.read_bytes(), "image/jpeg")}),
+            ("classify", {"image": _data_url(b"name,dx\n", "image/png")}),
+        ])).result()
     by_name = {tool.name: tool for tool in tools}
     assert set(by_name) == {"predict", "classify"}
     for tool in tools:
