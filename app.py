@@ -424,12 +424,17 @@ def server_address(environ=os.environ) -> tuple[str, int]:
     if name is None:
         return host, DEFAULT_PORT
     try:
-        port = int(environ[name])
+        return host, port_number(environ[name])
     except ValueError:
-        port = 0
+        raise ValueError(f"{name}={environ[name]!r} is not a port number; set it to one from 1 to 65535, or unset it") from None
+
+
+def port_number(text: str) -> int:
+    """A TCP port from 1 to 65535; ValueError otherwise."""
+    port = int(text)
     if not 0 < port < 65536:
-        raise ValueError(f"{name}={environ[name]!r} is not a port number; set it to one from 1 to 65535, or unset it")
-    return host, port
+        raise ValueError(f"{port} is outside 1-65535")
+    return port
 
 
 ENVIRONMENT_HELP = f"""environment:
@@ -452,7 +457,7 @@ def parse_args(argv=None, environ=os.environ) -> argparse.Namespace:
     except ValueError as error:
         parser.error(str(error))
     parser.add_argument("--host", default=host, help=f"host to listen on (now: {host})")
-    parser.add_argument("--port", type=int, default=port, help=f"port to listen on (now: {port})")
+    parser.add_argument("--port", type=port_number, default=port, help=f"port to listen on (now: {port})")
     return parser.parse_args(argv)
 
 

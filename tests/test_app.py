@@ -231,3 +231,10 @@ def test_app_serves_where_gradio_server_name_and_port_say():
     finally:
         process.terminate()
         process.communicate(timeout=30)
+
+
+def test_command_line_options_override_the_environment():
+    args = app.parse_args(["--host", "0.0.0.0", "--port", "9001"], {"GRADIO_SERVER_PORT": "8002"})
+    assert (args.host, args.port) == ("0.0.0.0", 9001)
+    with pytest.raises(SystemExit):
+        app.parse_args(["--port", "0"], {})
