@@ -158,6 +158,15 @@ def embed_page(running_space, tmp_path_factory) -> str:
     server.shutdown()
 
 
+def _first_examples_loaded(root, count: int = 7) -> None:
+    """Wait until the first row of example thumbnails has loaded (they load lazily), for a screenshot worth seeing."""
+    images = root.locator("#examples img")
+    for index in range(count):
+        images.nth(index).wait_for()
+        images.nth(index).evaluate("image => image.complete && image.naturalWidth > 0 || new Promise("
+                                   "(resolve, reject) => { image.onload = resolve; image.onerror = reject; })")
+
+
 def test_embed_page_web_component_classifies_an_example(embed_page, browser):
     page = browser.new_page(viewport={"width": 1200, "height": 1600})
     failed = []
@@ -170,6 +179,7 @@ def test_embed_page_web_component_classifies_an_example(embed_page, browser):
     component.locator("#timing-panel").get_by_text("this image").wait_for(timeout=30_000)
     assert "Melanoma (mel)" in component.locator("#probabilities").inner_text()
     assert not [url for url in failed if "gradio.s3" in url or "/assets/" in url], failed
+    _first_examples_loaded(component)
     component.screenshot(path=ARTIFACTS / "embedded-web-component.png")
     page.close()
 
@@ -181,5 +191,6 @@ def test_embed_page_iframe_classifies_an_example(embed_page, running_space, brow
     frame = page.frame_locator("#lesion-demo")
     frame.locator("#lesion-image input[type=file]").set_input_files(str(out / "examples" / "ISIC_0034529.jpg"))
     frame.get_by_text("this image").wait_for(timeout=30_000)
+    _first_examples_loaded(frame)
     page.locator("#lesion-demo").screenshot(path=ARTIFACTS / "embedded.png")
     page.close()
