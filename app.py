@@ -1,44 +1,51 @@
 """Skin lesion classifier: a Gradio research demo of an EfficientNet-Lite model trained on HAM10000.
 
-    python app.py        # serves http://127.0.0.1:7860 (on Spaces: 0.0.0.0:7860)
+    python app.py             # serves http://127.0.0.1:7860; python app.py --help lists the options
 
 Set LESION_MODEL_REPO (and optionally LESION_MODEL_REVISION) to serve a model from the Hugging Face Hub;
-without it, or when the Hub cannot provide a valid model within LESION_HUB_TIMEOUT seconds (default 10), a
-cached copy or the bundled model is served while the Hub is tried again in the background.
+without it, or when the Hub cannot provide a valid model within LESION_HUB_TIMEOUT seconds, the cached or bundled
+model is served and the Hub is tried again in the background.
 """
 
 from __future__ import annotations
 
+import argparse
+import html
 import logging
 import os
 import sys
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import gradio as gr
 
+from lesion import i18n
 from lesion.bundle import InvalidBundleError
-from lesion.classifier import Prediction
-from lesion.hub import ModelServer, ModelSource
-from lesion.labels import BY_CODE, DIAGNOSES, read_labelled_folder
+from lesion.classifier import Prediction, Timings
+from lesion.hub import REPO_ENV, REVISION_ENV, TIMEOUT_ENV, ModelServer, ModelSource
 from lesion.memory import limit_heap_growth
+from lesion.labels import BY_CODE, CODES, read_labelled_folder
 from lesion.preprocess import InvalidImageError
 from lesion.timing import STEPS, LatencyStats
 
+log = logging.getLogger("app")
+
 EXAMPLES_DIR = Path(__file__).parent / "examples"
-MAX_FILE_SIZE = "20mb"
-"""Uploads above this are refused by Gradio before they reach the model; dermoscopy photos are 0.2-10 MB."""
+MAX_IMAGE_MB = 20
+"""Larger files are refused with a sentence beside the input, like every other bad file; dermoscopy photos are 0.2-10 MB."""
+UPLOAD_LIMIT = "50mb"
+"""Gradio itself turns away uploads above this, with its own message, before they are stored."""
 CONCURRENCY = 4
 """Requests in flight at once: decoding and resizing run in parallel; the interpreter itself takes one at a time."""
 QUEUE_SIZE = 64
 """Further requests are turned away with "queue full" instead of waiting minutes."""
 UNSURE_BELOW = 0.6
 """Under this top probability the page says plainly that the model is unsure."""
-
-DISCLAIMER = (
-    "**Research demo, not a diagnosis.** This model has not been clinically validated. It can be wrong, and it is "
-    "often unsure. It must never be used to diagnose, rule out or triage skin cancer. If a spot on your skin worries "
-    "you, changes, bleeds or itches, see a doctor."
-)
+TIMING_REFRESH_S = 5
+"""Every open page refreshes its timing panel this often, so each visitor sees everyone's classifications."""
+DEFAULT_PORT = 7860
+I18N = gr.I18n(**i18n.PAGE)
+"""The page's static text in English, Indonesian and Spanish; the browser's language picks one."""
 
 
 class LesionImage(gr.Image):
@@ -52,95 +59,209 @@ class LesionImage(gr.Image):
             return payload.path
         return super().preprocess(payload)
 
+    def example_payload(self) -> dict:
+        """What "Use via API" shows as the input: a local file, not Gradio's picture of a bus."""
+        return {"path": "lesion.jpg", "url": "lesion.jpg", "orig_name": "lesion.jpg", "meta": {"_type": "gradio.FileData"}}
+
+    def api_info_as_input(self) -> dict:
+        return {**super().api_info_as_input(),
+                "additional_description": f"a dermoscopic photo of one skin lesion, JPEG or PNG, at most {MAX_IMAGE_MB} MB"}
+
+
+class ProbabilitiesOutput(gr.Label):
+    """/predict's output, described for "Use via API" and agents."""
+
+    is_template = True
+
+    def api_info_as_output(self) -> dict:
+        return {**super().api_info_as_output(),
+                "description": "the most likely diagnosis (label) and the probability of each of the seven "
+                               "(confidences), keyed by display name such as \"Melanoma (mel)\""}
+
+
+CLASSIFICATION_SCHEMA = {
+    "type": "object",
+    "description": "every class's probability, the top class, timings, conversion notes, the model and running "
+                   "statistics; a research demo, not a diagnosis",
+    "properties": {
+        "probabilities": {"type": "object", "additionalProperties": {"type": "number"},
+                          "description": f"probability of each HAM10000 code ({', '.join(CODES)}), summing to 1"},
+        "top": {"type": "object", "properties": {"code": {"type": "string"}, "name": {"type": "string"},
+                                                 "probability": {"type": "number"}}},
+        "timings_ms": {"type": "object", "properties": {step.removesuffix("_ms"): {"type": "number"} for step in STEPS},
+                       "description": "milliseconds this image took: decode, preprocess, inference, total"},
+        "notes": {"type": "array", "items": {"type": "string"}, "description": "how the image was converted"},
+        "model": {"type": "object", "properties": {"name": {"type": "string"}, "version": {"type": "string"},
+                                                   "source": {"type": "string"},
+                                                   "revision": {"anyOf": [{"type": "string"}, {"type": "null"}]}}},
+        "statistics_since_startup": {"type": "object", "additionalProperties": {"type": "object"},
+                                     "description": "per step: count, mean, std, p50, p95, min and max in ms"},
+        "disclaimer": {"type": "string"},
+    },
+}
+
+
+class ClassificationOutput(gr.JSON):
+    """/classify's output: plain JSON with a schema for "Use via API" and agents."""
+
+    is_template = True
+
+    def api_info(self) -> dict:
+        return CLASSIFICATION_SCHEMA
+
 
 def load_examples(folder: Path = EXAMPLES_DIR) -> list[tuple[str, str]]:
     """(image path, true diagnosis code) for each example."""
     return [(str(path), dx) for path, dx in read_labelled_folder(folder)]
 
 
-def label_output(prediction: Prediction) -> dict[str, float]:
+def gallery_items(examples: list[tuple[str, str]], language: str) -> list[tuple[str, str]]:
+    """The examples captioned with their true diagnosis."""
+    return [(path, i18n.diagnosis_name(dx, language)) for path, dx in examples]
+
+
+def label_output(prediction: Prediction, language: str = i18n.DEFAULT) -> dict[str, float]:
     """{"Melanoma (mel)": 0.12, ...} for all seven classes."""
-    return {BY_CODE[code].display_name: p for code, p in prediction.probabilities.items()}
+    return {i18n.diagnosis_name(code, language): p for code, p in prediction.probabilities.items()}
 
 
-def verdict(prediction: Prediction) -> str:
+def verdict(prediction: Prediction, language: str = i18n.DEFAULT) -> str:
     """A plain sentence about the result that never hides how unsure it is."""
     ranked = sorted(prediction.probabilities.items(), key=lambda item: -item[1])
     (first, p1), (second, p2) = ranked[0], ranked[1]
-    top = BY_CODE[first]
-    if p1 < UNSURE_BELOW:
-        text = (f"**The model is unsure.** Its best guess is {top.display_name} at {p1:.0%}, "
-                f"but {BY_CODE[second].display_name} gets {p2:.0%}.")
-    else:
-        text = f"The model's best guess is **{top.display_name}** at {p1:.0%}; the runner-up, {BY_CODE[second].display_name}, gets {p2:.0%}."
+    names = {"top": i18n.diagnosis_name(first, language), "second": i18n.diagnosis_name(second, language)}
+    parts = [i18n.message("unsure" if p1 < UNSURE_BELOW else "best_guess", language, p1=p1, p2=p2, **names)]
     malignant = sum(p for code, p in prediction.probabilities.items() if BY_CODE[code].malignant)
-    text += f" The malignant and pre-malignant classes (akiec, bcc, mel) together get {malignant:.0%}."
+    parts.append(i18n.message("malignant_share", language, share=malignant))
     if malignant >= 0.2:
-        text += " Whatever the model says, only a doctor can tell: please have the lesion checked."
-    return text
+        parts.append(i18n.message("see_a_doctor", language))
+    return " ".join(parts)
 
 
-def notes_markdown(notes: list[str]) -> str:
-    return "\n".join(f"- {note}" for note in notes)
+def notes_markdown(notes: list[str], language: str = i18n.DEFAULT) -> str:
+    return "\n".join(f"- {i18n.note(note, language)}" for note in notes)
 
 
-def timing_markdown(prediction: Prediction | None, stats: dict, source: ModelSource) -> str:
-    """The timing panel: this classification, running statistics since startup, and which model runs."""
-    bundle = source.bundle
-    rows = ["| | preprocessing | inference | total |", "|---|---:|---:|---:|"]
-    if prediction is not None:
-        t = prediction.timings
-        rows.append(f"| this image | {t.preprocess_ms:.1f} ms | {t.inference_ms:.1f} ms | {t.total_ms:.1f} ms |")
+def refusal_html(title: str, sentence: str) -> str:
+    """What a refused file shows next to the input until the next upload."""
+    return f'<div role="alert"><strong>{html.escape(title)}</strong><p>{html.escape(sentence)}</p></div>'
+
+
+def timing_markdown(timings: Timings | None, stats: dict, source: ModelSource, language: str = i18n.DEFAULT) -> str:
+    """The timing panel: this image's milliseconds beside the running statistics since startup, by step, and the model."""
     count = stats["total_ms"]["count"]
+    lines = [i18n.message("count", language, count=count), ""]
+    rows = [("this_image", [getattr(timings, step) for step in STEPS])] if timings is not None else []
     if count:
-        for label, key in (("mean", "mean"), ("std. deviation", "std"), ("min", "min"), ("max", "max")):
-            cells = " | ".join(f"{stats[step][key]:.1f} ms" for step in STEPS)
-            rows.append(f"| {label} | {cells} |")
-    model = (f"**Model:** {bundle.name} {bundle.version} ({bundle.config['quantization']}, {bundle.size_mb:.1f} MB), "
-             f"from {source.origin}" + (f" at revision {source.revision[:12]}" if source.revision else "") + f": {source.reason}.")
-    return "\n".join([f"**Classifications since startup:** {count}", "", *rows, "", model])
+        rows += [(key, [stats[step][key] for step in STEPS]) for key in ("mean", "p50", "p95", "min", "max")]
+    if rows:
+        lines += ["| ms | " + " | ".join(i18n.message(step, language) for step in STEPS) + " |",
+                  "|---|" + "---:|" * len(STEPS)]
+        lines += [f"| {i18n.message(key, language)} | " + " | ".join(_ms(value, language) for value in values) + " |"
+                  for key, values in rows]
+        lines.append("")
+    bundle = source.bundle
+    model = f"{bundle.name} {bundle.version} ({bundle.config['quantization']}, {bundle.size_mb:.1f} MB)"
+    revision = i18n.message("revision", language, revision=source.revision[:12]) if source.revision else ""
+    lines.append(i18n.message("model_line", language, model=model, origin=i18n.message(f"origin_{source.origin}", language),
+                              revision=revision, reason=i18n.model_reason(source.reason, language)))
+    return "\n".join(lines)
 
 
-def about_markdown() -> str:
-    rows = "\n".join(f"| {d.display_name} | {'malignant or pre-malignant' if d.malignant else 'benign'} | {d.explanation} |"
-                     for d in DIAGNOSES)
-    return ("The model tells apart the seven diagnoses of the HAM10000 dataset. It knows nothing else: a photo "
-            "of anything else still gets one of these labels.\n\n| class | | what it is |\n|---|---|---|\n" + rows)
+def _ms(value: float, language: str) -> str:
+    text = f"{value:.1f}"
+    return text if language == i18n.DEFAULT else text.replace(".", ",")
+
+
+@dataclass(frozen=True)
+class ResultPanel:
+    """The result column: everything one classification shows. New result views join it here."""
+
+    probabilities: gr.Label
+    verdict: gr.Markdown
+    timing: gr.Markdown
+
+    @property
+    def outputs(self) -> list:
+        return [self.probabilities, self.verdict, self.timing]
+
+
+def result_panel(initial_timing: str) -> ResultPanel:
+    """The result column's components, created in the current layout."""
+    probabilities = gr.Label(label=I18N("probabilities_label"), num_top_classes=len(CODES), elem_id="probabilities")
+    verdict_text = gr.Markdown(elem_id="verdict")
+    with gr.Accordion(I18N("timing_accordion"), open=True):
+        timing = gr.Markdown(initial_timing, elem_id="timing-panel")
+    return ResultPanel(probabilities, verdict_text, timing)
+
+
+def result_values(prediction: Prediction | None, timing: str, language: str) -> tuple:
+    """Values for ResultPanel.outputs: one prediction's result beside the timing panel, or an empty panel."""
+    if prediction is None:
+        return None, "", timing
+    return label_output(prediction, language), verdict(prediction, language), timing
+
+
+def request_language(request: gr.Request | None) -> str:
+    return i18n.request_language(request.headers.get("accept-language") if request else None)
 
 
 def build_demo(models: ModelServer | None = None) -> gr.Blocks:
     """The whole app. Starts serving a model (from the Hub, its cache or the bundle) unless a ModelServer is given."""
     models = models or ModelServer.start()
     stats = LatencyStats()
+    examples = load_examples()
 
-    def run(image_path: str | None) -> tuple[Prediction, ModelSource]:
+    def run(image_path: str) -> tuple[Prediction, ModelSource]:
         """Classify with the model serving now; a model swapped in meanwhile serves the next request."""
-        if image_path is None:
-            raise gr.Error("Please upload an image first.", title="No image")
+        size_mb = os.path.getsize(image_path) / 2**20 if os.path.isfile(image_path) else 0
+        if size_mb > MAX_IMAGE_MB:
+            raise InvalidImageError(i18n.message("file_too_large", "en", size_mb=size_mb, limit_mb=MAX_IMAGE_MB))
         source = models.current
-        try:
-            prediction = source.classifier.classify(image_path)
-        except InvalidImageError as error:
-            raise gr.Error(str(error), title="This image cannot be classified") from None
+        prediction = source.classifier.classify(image_path)
         stats.add(prediction.timings)
         return prediction, source
 
+    def run_for_api(image_path: str | None) -> tuple[Prediction, ModelSource]:
+        if image_path is None:
+            raise gr.Error(i18n.message("no_image", "en"), title=i18n.message("title_no_image", "en"), print_exception=False)
+        try:
+            return run(image_path)
+        except InvalidImageError as error:
+            log.warning("Refused an image sent to the API: %s", error)
+            raise gr.Error(str(error), title=i18n.refusal(str(error), "en")[0], print_exception=False) from None
+
     def predict(image: str | None) -> dict[str, float]:
-        """Classify a dermoscopic image. Returns the probability of each of the 7 HAM10000 diagnoses, keyed by
-        display name, for example "Melanoma (mel)". A research demo, not a diagnosis."""
-        return label_output(run(image)[0])
+        """Classify a dermoscopic image of a skin lesion into the seven HAM10000 diagnoses. Research demo, not a
+        diagnosis: the model has not been clinically validated, is often unsure and can be wrong.
+
+        Args:
+            image: a dermoscopic photo of one skin lesion (JPEG or PNG).
+
+        Returns:
+            The most likely diagnosis and the probability of each of the seven, keyed by display name such as
+            "Melanoma (mel)".
+        """
+        return label_output(run_for_api(image)[0])
 
     def classify(image: str | None) -> dict:
-        """Classify a dermoscopic image and return plain JSON: every class's probability, the top class,
-        timings in milliseconds with running statistics since startup, notes on how the image was converted,
-        and the model that answered: name, version, where it comes from and why."""
-        prediction, source = run(image)
-        top = BY_CODE[prediction.top]
+        """Classify a dermoscopic image of a skin lesion and return plain JSON: every class's probability, the top
+        class, timings in milliseconds (decode, preprocess, inference) with running statistics since startup, notes
+        on how the image was converted, and the model that answered (name, version, where it came from and why). Research demo, not a diagnosis: the model
+        has not been clinically validated, is often unsure and can be wrong; only a doctor can diagnose a lesion.
+
+        Args:
+            image: a dermoscopic photo of one skin lesion (JPEG or PNG).
+
+        Returns:
+            JSON with probabilities, top, timings_ms, notes, model, statistics_since_startup and disclaimer.
+        """
+        prediction, source = run_for_api(image)
+        top = prediction.top
         return {
             "probabilities": prediction.probabilities,
-            "top": {"code": top.code, "name": top.name, "probability": prediction.probabilities[top.code]},
-            "timings_ms": {"preprocess": prediction.timings.preprocess_ms, "inference": prediction.timings.inference_ms,
-                           "total": prediction.timings.total_ms},
+            "top": {"code": top, "name": BY_CODE[top].name, "probability": prediction.probabilities[top]},
+            "timings_ms": {step.removesuffix("_ms"): getattr(prediction.timings, step) for step in STEPS},
             "notes": prediction.notes,
             "model": {"name": source.bundle.name, "version": source.bundle.version, "source": source.origin,
                       "revision": source.revision, "reason": source.reason},
@@ -148,61 +269,99 @@ def build_demo(models: ModelServer | None = None) -> gr.Blocks:
             "disclaimer": "Research demo, not a diagnosis.",
         }
 
-    def show(image: str | None):
-        """The page's own event: label, verdict, notes and timing panel from one classification."""
+    def timing_now(timings: Timings | None, language: str, source: ModelSource | None = None) -> str:
+        """The timing panel, naming the model that answered (or, with no answer, the one serving now)."""
+        return timing_markdown(timings, stats.snapshot(), source or models.current, language)
+
+    def page_values(prediction: Prediction | None, language: str, refusal: tuple[str, str] | None = None,
+                    source: ModelSource | None = None) -> tuple:
+        """Values of the page's outputs: the refusal (title, sentence) if any, notes, result panel, this image's timings."""
+        timings = prediction.timings if prediction else None
+        return (gr.update(value=refusal_html(*refusal) if refusal else "", visible=refusal is not None),
+                notes_markdown(prediction.notes, language) if prediction else "",
+                *result_values(prediction, timing_now(timings, language, source), language),
+                asdict(timings) if timings else None)
+
+    def classify_for_page(image: str, language: str) -> tuple[bool, tuple]:
+        """(refused, page values) for one image."""
+        try:
+            prediction, source = run(image)
+        except InvalidImageError as error:
+            log.warning("Refused an upload: %s", error)
+            return True, page_values(None, language, i18n.refusal(str(error), language))
+        return False, page_values(prediction, language, source=source)
+
+    def on_upload(image: str | None, request: gr.Request):
+        """A visitor's upload, photo, paste or clearing: the result, or the refusal with no broken image left behind."""
+        language = request_language(request)
         if image is None:
-            return None, "", "", timing_markdown(None, stats.snapshot(), models.current)
-        prediction, source = run(image)
-        return (label_output(prediction), verdict(prediction), notes_markdown(prediction.notes),
-                timing_markdown(prediction, stats.snapshot(), source))
+            return gr.skip(), *page_values(None, language)
+        refused, values = classify_for_page(image, language)
+        return (None if refused else gr.skip()), *values
+
+    def on_classify_click(image: str | None, request: gr.Request):
+        language = request_language(request)
+        if image is None:
+            no_image = i18n.message("title_no_image", language), i18n.message("no_image", language)
+            return gr.skip(), *page_values(None, language, no_image)
+        return on_upload(image, request)
+
+    def on_example(selection: gr.SelectData, request: gr.Request):
+        path = examples[selection.index][0]
+        return path, *classify_for_page(path, request_language(request))[1]
+
+    def on_load(request: gr.Request):
+        """The running statistics, and the example captions in the visitor's language."""
+        language = request_language(request)
+        captions = gr.skip() if language == i18n.DEFAULT else gallery_items(examples, language)
+        return timing_now(None, language), captions
+
+    def on_tick(timings: dict | None, request: gr.Request) -> str:
+        return timing_now(Timings(**timings) if timings else None, request_language(request))
 
     with gr.Blocks(title="Skin lesion classifier (research demo)") as demo:
-        gr.Markdown("# Skin lesion classifier\nUpload a **dermoscopic** photo of a skin lesion, or pick an example below. "
-                    f"A small CNN ({models.current.bundle.config.get('backbone', 'unknown backbone')}) trained on HAM10000 gives "
-                    "the probability of each of seven diagnoses.")
-        gr.Markdown(DISCLAIMER, elem_classes=["disclaimer"])
+        gr.Markdown(I18N("intro"))
+        gr.Markdown(I18N("disclaimer"), elem_classes=["disclaimer"])
         with gr.Row(equal_height=False):
             with gr.Column(min_width=300):
-                lesion_image = LesionImage(label="Dermoscopic image", type="filepath", image_mode=None,
-                                           sources=["upload", "webcam", "clipboard"], height=340)
-                classify_button = gr.Button("Classify", variant="primary")
-                conversion_notes = gr.Markdown()
+                lesion_image = LesionImage(label=I18N("image_label"), type="filepath", image_mode=None,
+                                           sources=["upload", "webcam", "clipboard"], height=340, elem_id="lesion-image")
+                refusal = gr.HTML(visible=False, elem_id="refusal")
+                classify_button = gr.Button(I18N("classify_button"), variant="primary")
+                conversion_notes = gr.Markdown(elem_id="conversion-notes")
             with gr.Column(min_width=300):
-                diagnosis_probabilities = gr.Label(label="Probability of each diagnosis", num_top_classes=len(DIAGNOSES))
-                result_verdict = gr.Markdown()
-                with gr.Accordion("Timing and model", open=True):
-                    timing_panel = gr.Markdown(timing_markdown(None, stats.snapshot(), models.current), elem_id="timing-panel")
-        examples = load_examples()
-        gr.Markdown("### Examples\nClick one. ISIC 2018 test images, never seen in training, captioned with their true diagnosis.")
+                results = result_panel(timing_now(None, i18n.DEFAULT))
+        gr.Markdown(I18N("examples_heading"))
         example_gallery = gr.Gallery(
-            value=[(path, BY_CODE[dx].display_name) for path, dx in examples], label="Examples", show_label=False,
-            columns=7, height="auto", allow_preview=False, object_fit="cover", interactive=False, buttons=[],
-            elem_id="examples",
+            value=gallery_items(examples, i18n.DEFAULT), label="Examples", show_label=False, columns=7,
+            allow_preview=False, object_fit="cover", interactive=False, buttons=[], elem_id="examples",
         )
-        with gr.Accordion("The seven diagnoses", open=False):
-            gr.Markdown(about_markdown())
-        with gr.Accordion("Use it from Python", open=False):
+        with gr.Accordion(I18N("diagnoses_accordion"), open=False):
+            gr.Markdown(I18N("about"))
+        with gr.Accordion(I18N("api_accordion"), open=False):
+            gr.Markdown(I18N("api_intro"))
             gr.Markdown(API_HELP)
+        # This image's timings, kept in the page for the timer: a hidden component, not a gr.State, because any
+        # gr.State makes @gradio/client (2.7.0) hold a heartbeat connection open, so README's Node example never exits.
+        last_timings = gr.JSON(visible=False)
+        refresh_timer = gr.Timer(TIMING_REFRESH_S)
+        api_image = LesionImage(label="dermoscopic image", type="filepath", image_mode=None, visible=False)
+        api_probabilities = ProbabilitiesOutput(label="probabilities of the seven diagnoses", visible=False)
+        api_classification = ClassificationOutput(label="classification as JSON", visible=False)
 
-        def pick_example(selection: gr.SelectData) -> str:
-            return examples[selection.index][0]
-
-        example_gallery.select(pick_example, None, lesion_image, api_visibility="private")
-        built_with = models.current
-
-        def refresh_model():
-            """On page load, only after a swap: the panel then names the model serving now, not the one at startup
-            (updating it always could overwrite a classification whose answer arrived first)."""
-            source = models.current
-            return gr.skip() if source is built_with else timing_markdown(None, stats.snapshot(), source)
-
-        demo.load(refresh_model, None, timing_panel, api_visibility="private")
-        page_outputs = [diagnosis_probabilities, result_verdict, conversion_notes, timing_panel]
-        gr.on([lesion_image.change, classify_button.click], show, inputs=lesion_image, outputs=page_outputs,
-              api_visibility="private", concurrency_limit=CONCURRENCY, concurrency_id="classify")
-        gr.on([], predict, inputs=lesion_image, outputs=diagnosis_probabilities, api_name="predict",
+        page_outputs = [refusal, conversion_notes, *results.outputs, last_timings]
+        page_events = dict(api_visibility="private", concurrency_limit=CONCURRENCY, concurrency_id="classify",
+                           show_progress_on=results.probabilities)
+        lesion_image.input(on_upload, lesion_image, [lesion_image, *page_outputs], **page_events)
+        classify_button.click(on_classify_click, lesion_image, [lesion_image, *page_outputs], **page_events)
+        example_gallery.select(on_example, None, [lesion_image, *page_outputs], **page_events)
+        demo.load(on_load, None, [results.timing, example_gallery], api_visibility="private", queue=False,
+                  show_progress="hidden")
+        refresh_timer.tick(on_tick, last_timings, results.timing, api_visibility="private", queue=False,
+                           show_progress="hidden")
+        gr.on([], predict, inputs=api_image, outputs=api_probabilities, api_name="predict",
               concurrency_limit=CONCURRENCY, concurrency_id="classify")
-        gr.on([], classify, inputs=lesion_image, outputs=gr.JSON(visible=False), api_name="classify",
+        gr.on([], classify, inputs=api_image, outputs=api_classification, api_name="classify",
               concurrency_limit=CONCURRENCY, concurrency_id="classify")
     demo.queue(max_size=QUEUE_SIZE)
     return demo
@@ -212,19 +371,40 @@ API_HELP = """```python
 from gradio_client import Client, handle_file
 
 client = Client("http://127.0.0.1:7860/")   # or the Space id
-result = client.predict(handle_file("lesion.jpg"), api_name="/predict")
-print(result["label"], result["confidences"])
-details = client.predict(handle_file("lesion.jpg"), api_name="/classify")   # plain JSON with timings
-```"""
+details = client.predict(handle_file("lesion.jpg"), api_name="/classify")
+print(details["top"], details["timings_ms"])
+```
+
+```js
+import { Client, handle_file } from "@gradio/client";
+
+const client = await Client.connect("http://127.0.0.1:7860/");
+const { data } = await client.predict("/classify", { image: handle_file("lesion.jpg") });
+console.log(data[0].top);
+client.close();
+```
+
+MCP (streamable HTTP): `http://127.0.0.1:7860/gradio_api/mcp/`"""
 
 CSS = """
 .disclaimer { border-left: 4px solid var(--color-accent); padding: 0.25rem 0.75rem; background: var(--block-background-fill); }
-#timing-panel table { font-variant-numeric: tabular-nums; }
-#timing-panel th, #timing-panel td { white-space: nowrap; }
-#examples .caption-label { white-space: normal; max-width: 94%; font-size: 0.72em; line-height: 1.25; }
-@media (max-width: 500px) {
+#refusal [role=alert] { border-left: 4px solid var(--error-border-color, #dc2626); padding: 0.5rem 0.75rem;
+  background: var(--error-background-fill, #fef2f2); color: var(--error-text-color, inherit); border-radius: var(--radius-md); }
+#refusal [role=alert] p { margin: 0.25rem 0 0; }
+#timing-panel table { font-variant-numeric: tabular-nums; display: block; overflow-x: auto; width: fit-content; max-width: 100%; }
+#timing-panel th, #timing-panel td { white-space: nowrap; padding: 4px 8px; }
+#examples .grid-wrap { max-height: none; min-height: 0; height: auto; overflow: visible; }
+#examples .grid-container { grid-template-columns: repeat(7, minmax(0, 1fr)); grid-template-rows: none; grid-auto-rows: auto; }
+#examples .thumbnail-lg { display: flex; flex-direction: column; aspect-ratio: auto; }
+#examples .thumbnail-lg > img { aspect-ratio: 1; height: auto; flex: none; }
+#examples .caption-label { position: static; max-width: none; white-space: normal; border: none; border-radius: 0;
+  text-align: center; font-size: 0.72em; line-height: 1.25; padding: 4px 2px; flex: 1; }
+@media (max-width: 1000px) { #examples .grid-container { grid-template-columns: repeat(5, minmax(0, 1fr)); } }
+@media (max-width: 640px) {
+  #examples .grid-container { grid-template-columns: repeat(3, minmax(0, 1fr)); }
   #timing-panel table { font-size: 0.75em; }
-  #timing-panel th, #timing-panel td { white-space: normal; padding: 4px; }
+  #timing-panel th, #timing-panel td { padding: 3px 4px; }
+  #timing-panel td:first-child { white-space: normal; }
 }
 """
 
@@ -232,17 +412,69 @@ THEME = gr.themes.Soft(primary_hue="rose", neutral_hue="slate")
 
 
 def launch(demo: gr.Blocks, **kwargs):
-    """Launch with the project's theme, CSS and upload limit; keyword arguments go to Blocks.launch."""
-    return demo.launch(theme=THEME, css=CSS, max_file_size=MAX_FILE_SIZE, footer_links=["api", "gradio"],
-                       allowed_paths=[str(EXAMPLES_DIR)], **kwargs)
+    """Launch with the project's theme, CSS, languages, upload limit and MCP server; keyword arguments go to Blocks.launch."""
+    return demo.launch(theme=THEME, css=CSS, i18n=I18N, max_file_size=UPLOAD_LIMIT, footer_links=["api", "gradio"],
+                       allowed_paths=[str(EXAMPLES_DIR)], mcp_server=True, **kwargs)
+
+
+def server_address(environ=os.environ) -> tuple[str, int]:
+    """(host, port) to serve on, from Gradio's own GRADIO_SERVER_NAME and GRADIO_SERVER_PORT, else PORT; on Spaces
+    (SPACE_ID set) every interface, elsewhere only this machine.
+
+    Raises:
+        ValueError: a port that is not a number from 1 to 65535; the message names the variable.
+    """
+    host = environ.get("GRADIO_SERVER_NAME") or ("0.0.0.0" if environ.get("SPACE_ID") else "127.0.0.1")
+    name = next((name for name in ("GRADIO_SERVER_PORT", "PORT") if environ.get(name)), None)
+    if name is None:
+        return host, DEFAULT_PORT
+    try:
+        return host, port_number(environ[name])
+    except ValueError:
+        raise ValueError(f"{name}={environ[name]!r} is not a port number; set it to one from 1 to 65535, or unset it") from None
+
+
+def port_number(text: str) -> int:
+    """A TCP port from 1 to 65535; ValueError otherwise."""
+    port = int(text)
+    if not 0 < port < 65536:
+        raise ValueError(f"{port} is outside 1-65535")
+    return port
+
+
+ENVIRONMENT_HELP = f"""environment:
+  {REPO_ENV}       Hub model repo to serve (for example your-name/ham10000-efficientnet-lite0);
+                          unset, or when the Hub cannot provide a valid model: the bundled model
+  {REVISION_ENV}   branch, tag or commit of that repo
+  {TIMEOUT_ENV}      seconds the app waits for the Hub at startup (default 10); it then serves the cached
+                          or bundled model and keeps trying the Hub in the background
+  HF_HUB_OFFLINE=1        use only models already in the Hugging Face cache
+  GRADIO_SERVER_NAME      host to listen on (default 127.0.0.1; 0.0.0.0 on Spaces)
+  GRADIO_SERVER_PORT      port to listen on (default {DEFAULT_PORT}); PORT is read when it is unset
+
+The page is at http://HOST:PORT/, its API at /gradio_api/ (see "Use via API" on the page), and its MCP server
+(streamable HTTP) at /gradio_api/mcp/."""
+
+
+def parse_args(argv=None, environ=os.environ) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python app.py", description=__doc__.split("\n\n")[0],
+                                     epilog=ENVIRONMENT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    try:
+        host, port = server_address(environ)
+    except ValueError as error:
+        parser.error(str(error))
+    parser.add_argument("--host", default=host, help=f"host to listen on (now: {host})")
+    parser.add_argument("--port", type=port_number, default=port, help=f"port to listen on (now: {port})")
+    return parser.parse_args(argv)
 
 
 if __name__ == "__main__":
+    args = parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     limit_heap_growth()
     try:
         demo = build_demo()
     except InvalidBundleError as error:
         sys.exit(f"Cannot start: {error}")
-    on_spaces = bool(os.environ.get("SPACE_ID"))
-    launch(demo, server_name="0.0.0.0" if on_spaces else None, server_port=int(os.environ.get("PORT", 7860)))
+    launch(demo, server_name=args.host, server_port=args.port)

@@ -15,7 +15,7 @@ from ai_edge_litert.interpreter import Interpreter
 
 from lesion.bundle import InvalidBundleError, ModelBundle
 from lesion.labels import CODES
-from lesion.preprocess import correct_colour, fit_to_input, load_image, normalise
+from lesion.preprocess import correct_colour, decode, fit_to_input, normalise
 
 # Lesions have no up or down, so the model sees each image as it is and mirrored; probabilities are averaged.
 # Each view acts on the last three axes (height, width, channels) of one image or a batch.
@@ -29,12 +29,15 @@ VIEWS = {
 
 @dataclass(frozen=True)
 class Timings:
+    """Milliseconds spent on one image: decoding the file, preparing the model's input, and the model itself."""
+
+    decode_ms: float
     preprocess_ms: float
     inference_ms: float
 
     @property
     def total_ms(self) -> float:
-        return self.preprocess_ms + self.inference_ms
+        return self.decode_ms + self.preprocess_ms + self.inference_ms
 
 
 @dataclass(frozen=True)
@@ -126,13 +129,14 @@ class Classifier:
         return self.guard_threshold is None or guard_score <= self.guard_threshold
 
     def classify(self, source) -> Prediction:
-        """Preprocess and classify one image (path, bytes, file, PIL image or array), timing both steps.
+        """Decode, preprocess and classify one image (path, bytes, file, PIL image or array), timing each step.
 
         Raises:
             lesion.preprocess.InvalidImageError: the input cannot be used; the message says why.
         """
         start = time.perf_counter()
-        image, notes = load_image(source, draft_size=(self.spec.width, self.spec.height))
+        image, notes = decode(source, self.spec)
+        decoded = time.perf_counter()
         pixels = fit_to_input(image, self.spec)
         model_input = normalise(correct_colour(pixels, self.spec).astype(np.float32), self.spec)
         prepared = time.perf_counter()
@@ -140,7 +144,7 @@ class Classifier:
         done = time.perf_counter()
         return Prediction(
             dict(zip(CODES, inference.probabilities.tolist())),
-            Timings((prepared - start) * 1e3, (done - prepared) * 1e3),
+            Timings((decoded - start) * 1e3, (prepared - decoded) * 1e3, (done - prepared) * 1e3),
             notes,
             guard_score=inference.guard_score,
             dermoscopic=self.is_dermoscopic(inference.guard_score),

@@ -294,9 +294,14 @@ def normalise(pixels, spec: InputSpec):
     return (pixels - spec.mean) / spec.std
 
 
+def decode(source, spec: InputSpec) -> tuple[Image.Image, list[str]]:
+    """load_image, letting a JPEG decode at the smallest scale that still covers the model's input."""
+    return load_image(source, draft_size=(spec.width, spec.height))
+
+
 def prepare_pixels(source, spec: InputSpec) -> tuple[np.ndarray, list[str]]:
     """Decode, orient, convert, fit and colour-correct one image: uint8 (height, width, 3) and notes. Training caches these."""
-    image, notes = load_image(source, draft_size=(spec.width, spec.height))
+    image, notes = decode(source, spec)
     return correct_colour(fit_to_input(image, spec), spec), notes
 
 

@@ -1,23 +1,38 @@
-"""Running latency statistics since startup: count, mean, standard deviation, min and max (Welford's algorithm)."""
+"""Running latency statistics since startup, by step: count, mean, standard deviation, p50, p95, min and max.
+
+Memory stays fixed however many images are classified: the mean and deviation are running sums (Welford's
+algorithm), and the percentiles come from a histogram with logarithmic bins, each 2% wider than the last.
+"""
 
 from __future__ import annotations
 
 import math
 import threading
-from dataclasses import dataclass
+
+import numpy as np
 
 from lesion.classifier import Timings
 
-STEPS = ("preprocess_ms", "inference_ms", "total_ms")
+STEPS = ("decode_ms", "preprocess_ms", "inference_ms", "total_ms")
+PERCENTILES = {"p50": 0.50, "p95": 0.95}
+SMALLEST_MS = 0.001
+"""The first bin's lower edge; faster steps count in the first bin."""
+BIN_GROWTH = 1.02
+"""Each bin is 2% wider than the one before, so a percentile is off by at most 1% of its value."""
+BINS = math.ceil(math.log(1e6 / SMALLEST_MS) / math.log(BIN_GROWTH))
+"""Enough bins to reach 1,000 s; slower steps count in the last bin."""
 
 
-@dataclass
 class Summary:
-    count: int = 0
-    mean: float = 0.0
-    _m2: float = 0.0
-    min: float = math.inf
-    max: float = -math.inf
+    """Statistics of one step's times, in a fixed amount of memory."""
+
+    def __init__(self):
+        self.count = 0
+        self.mean = 0.0
+        self._m2 = 0.0
+        self.min = math.inf
+        self.max = -math.inf
+        self._histogram = np.zeros(BINS, np.int64)
 
     def add(self, value: float) -> None:
         self.count += 1
@@ -25,15 +40,37 @@ class Summary:
         self.mean += delta / self.count
         self._m2 += delta * (value - self.mean)
         self.min, self.max = min(self.min, value), max(self.max, value)
+        self._histogram[_bin(value)] += 1
 
     @property
     def std(self) -> float:
         """Sample standard deviation; 0 for fewer than two values."""
         return math.sqrt(self._m2 / (self.count - 1)) if self.count > 1 else 0.0
 
+    def percentile(self, fraction: float) -> float:
+        """The nearest-rank percentile, to within 1% (the middle of its bin, kept within min and max); 0 when empty."""
+        if not self.count:
+            return 0.0
+        rank = max(1, math.ceil(fraction * self.count))
+        index = int(np.searchsorted(np.cumsum(self._histogram), rank))
+        middle = SMALLEST_MS * BIN_GROWTH ** (index + 0.5)
+        return min(max(middle, self.min), self.max)
+
+    def as_dict(self) -> dict[str, float]:
+        empty = not self.count
+        return {"count": self.count, "mean": self.mean, "std": self.std,
+                **{name: self.percentile(fraction) for name, fraction in PERCENTILES.items()},
+                "min": 0.0 if empty else self.min, "max": 0.0 if empty else self.max}
+
+
+def _bin(value: float) -> int:
+    if value <= SMALLEST_MS:
+        return 0
+    return min(int(math.log(value / SMALLEST_MS) / math.log(BIN_GROWTH)), BINS - 1)
+
 
 class LatencyStats:
-    """Thread-safe statistics of every classification's preprocessing, inference and total time."""
+    """Thread-safe statistics of every classification's decode, preprocessing, inference and total time."""
 
     def __init__(self):
         self._lock = threading.Lock()
@@ -45,9 +82,6 @@ class LatencyStats:
                 summary.add(getattr(timings, step))
 
     def snapshot(self) -> dict[str, dict[str, float]]:
-        """{step: {count, mean, std, min, max}} in milliseconds."""
+        """{step: {count, mean, std, p50, p95, min, max}} in milliseconds; all 0 before the first classification."""
         with self._lock:
-            return {
-                step: {"count": s.count, "mean": s.mean, "std": s.std, "min": s.min, "max": s.max}
-                for step, s in self._summaries.items()
-            }
+            return {step: summary.as_dict() for step, summary in self._summaries.items()}

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import re
+import subprocess
+import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -12,9 +17,10 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
 import app
+from lesion import i18n
 from lesion.labels import BY_CODE, CODES, DISPLAY_NAMES
 from tests import bad_images
-from tests.conftest import ROOT, serving
+from tests.conftest import ROOT, free_port, serving
 
 README_URL = "http://127.0.0.1:7860/"
 MIN_EXAMPLES_CORRECT = 9
@@ -63,15 +69,27 @@ def test_classify_returns_plain_json(client):
     assert result["top"]["code"] == max(result["probabilities"], key=result["probabilities"].get)
     assert result["top"]["name"] == BY_CODE[result["top"]["code"]].name
     timings = result["timings_ms"]
-    assert 0 < timings["inference"] < timings["total"]
-    assert timings["total"] == pytest.approx(timings["preprocess"] + timings["inference"])
+    assert 0 < timings["decode"] and 0 < timings["preprocess"] and 0 < timings["inference"] < timings["total"]
+    assert timings["total"] == pytest.approx(timings["decode"] + timings["preprocess"] + timings["inference"])
+    statistics = result["statistics_since_startup"]
+    assert set(statistics) == {"decode_ms", "preprocess_ms", "inference_ms", "total_ms"}
+    assert statistics["total_ms"]["min"] <= statistics["total_ms"]["p50"] <= statistics["total_ms"]["p95"] <= statistics["total_ms"]["max"]
     assert result["model"]["source"] in ("hub", "bundled") and result["model"]["version"]
     assert "not a diagnosis" in result["disclaimer"]
 
 
-def test_api_is_documented(client):
+def test_api_is_documented_for_people_and_agents(client, server):
     endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
     assert set(endpoints) == {"/predict", "/classify"}
+    info = httpx.get(server + "gradio_api/info").json()["named_endpoints"]
+    for name, endpoint in info.items():
+        assert "Research demo, not a diagnosis" in endpoint["description"], name
+        for item in endpoint["parameters"] + endpoint["returns"]:
+            # Gradio's fallbacks are "parameter_<id>" and "value_<id>"; translated labels would show "__i18n__".
+            assert not re.match(r"(parameter|value)_\d+$|__i18n__", item["label"]), (name, item["label"])
+            assert len(item["label"].split()) >= 2 and item["python_type"]["description"], (name, item)
+    assert "timings_ms" in info["/classify"]["returns"][0]["python_type"]["type"]
+    assert "lesion" in info["/predict"]["parameters"][0]["python_type"]["description"]
 
 
 def test_bundled_model_gets_most_examples_right(client):
@@ -83,11 +101,20 @@ def test_bundled_model_gets_most_examples_right(client):
 
 
 @pytest.mark.parametrize("name", bad_images.REFUSED)
-def test_bad_files_get_a_clear_error_and_the_app_keeps_serving(client, tmp_path, name):
+def test_bad_files_get_a_clear_error_and_the_app_keeps_serving(client, tmp_path, name, caplog, capfd):
     content, phrase = bad_images.REFUSED[name]
-    with pytest.raises(AppError, match=phrase):
+    with caplog.at_level(logging.WARNING, logger="app"), pytest.raises(AppError, match=phrase) as error:
         client.predict(handle_file(_write(tmp_path, name, content)), api_name="/predict")
+    assert error.value.title == i18n.refusal(str(error.value), "en")[0] != "Error"
+    refusals = [record for record in caplog.records if record.name == "app"]
+    assert len(refusals) == 1 and phrase in refusals[0].getMessage() and "\n" not in refusals[0].getMessage()
+    assert "Traceback" not in capfd.readouterr().err
     assert client.predict(handle_file(str(app.EXAMPLES_DIR / "ISIC_0034525.jpg")), api_name="/predict")["label"]
+
+
+def test_no_image_gets_a_clear_error(client):
+    with pytest.raises(AppError, match="upload an image first"):
+        client.predict(None, api_name="/classify")
 
 
 @pytest.mark.parametrize("name", bad_images.ACCEPTED)
@@ -98,11 +125,16 @@ def test_awkward_files_are_classified_with_a_note(client, tmp_path, name):
     assert any(phrase in note for note in result["notes"]), result["notes"]
 
 
-def test_uploads_over_the_size_limit_are_refused(client, server, tmp_path):
-    big = tmp_path / "huge.jpg"
-    big.write_bytes(b"\xff\xd8" + b"\0" * (21 * 1024 * 1024))
-    with pytest.raises(Exception, match="413|too large|exceeds"):
+def test_files_over_the_size_limit_are_refused_with_a_sentence(client, server, tmp_path):
+    big = tmp_path / "big.jpg"
+    big.write_bytes(b"\xff\xd8" + b"\0" * ((app.MAX_IMAGE_MB + 1) * 2**20))
+    with pytest.raises(AppError, match=f"over the {app.MAX_IMAGE_MB} MB limit") as error:
         client.predict(handle_file(str(big)), api_name="/predict")
+    assert error.value.title == "Too large"
+    huge = tmp_path / "huge.jpg"
+    huge.write_bytes(b"\xff\xd8" + b"\0" * (int(app.UPLOAD_LIMIT.removesuffix("mb")) + 1) * 2**20)
+    with pytest.raises(Exception, match="413|too large|exceeds"):
+        client.predict(handle_file(str(huge)), api_name="/predict")
     assert httpx.get(server).status_code == 200
 
 
@@ -117,11 +149,15 @@ def test_concurrent_requests_all_succeed(server):
     assert parallel == [call(path) for path in paths]
 
 
-def test_page_says_it_is_a_research_demo_and_shows_the_model(server):
+def test_page_says_it_is_a_research_demo_in_three_languages_and_shows_the_model(server):
     config = httpx.get(server + "config").json()
+    translations = config["i18n_translations"]
+    assert set(translations) == {"en", "id", "es"}
+    assert "Research demo, not a diagnosis" in translations["en"]["disclaimer"]
+    assert "Demo penelitian, bukan diagnosis" in translations["id"]["disclaimer"]
+    assert "no un diagnóstico" in translations["es"]["disclaimer"]
     text = " ".join(str(c.get("props", {}).get("value", "")) for c in config["components"])
-    assert "Research demo, not a diagnosis" in text
-    assert "Classifications since startup:** 0" in text
+    assert "Classifications since startup:** " in text
     assert "from bundled" in text or "from hub" in text
 
 
@@ -132,3 +168,73 @@ def test_examples_are_not_cached_into_the_statistics(monkeypatch):
     with serving(app.build_demo()) as url:
         result = Client(url, verbose=False).predict(handle_file(str(app.EXAMPLES_DIR / "ISIC_0034525.jpg")), api_name="/classify")
     assert result["statistics_since_startup"]["total_ms"]["count"] == 1
+
+
+@pytest.mark.parametrize("environ, address", [
+    ({}, ("127.0.0.1", 7860)),
+    ({"SPACE_ID": "someone/demo"}, ("0.0.0.0", 7860)),
+    ({"PORT": "8001"}, ("127.0.0.1", 8001)),
+    ({"GRADIO_SERVER_PORT": "8002", "PORT": "8001"}, ("127.0.0.1", 8002)),
+    ({"GRADIO_SERVER_NAME": "0.0.0.0"}, ("0.0.0.0", 7860)),
+    ({"GRADIO_SERVER_NAME": "localhost", "GRADIO_SERVER_PORT": "9000", "SPACE_ID": "a/b"}, ("localhost", 9000)),
+])
+def test_server_address_honours_gradio_variables_and_port(environ, address):
+    assert app.server_address(environ) == address
+
+
+@pytest.mark.parametrize("environ", [{"GRADIO_SERVER_PORT": "web"}, {"PORT": "70000"}, {"GRADIO_SERVER_PORT": "0"}])
+def test_a_bad_port_says_which_variable(environ):
+    (name, value), = environ.items()
+    with pytest.raises(ValueError, match=f"{name}='{value}' is not a port number"):
+        app.server_address(environ)
+
+
+def _run_app(*args: str, env: dict, **options) -> subprocess.Popen:
+    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), "HF_HUB_OFFLINE": "1",
+           "GRADIO_ANALYTICS_ENABLED": "False", **env}
+    return subprocess.Popen([sys.executable, "app.py", *args], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **options)
+
+
+def test_help_is_quiet_and_useful():
+    process = _run_app("--help", env={})
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 0 and err == ""
+    assert out.startswith("usage: python app.py")
+    for name in ("--host", "--port", "GRADIO_SERVER_NAME", "GRADIO_SERVER_PORT", "PORT", "LESION_MODEL_REPO",
+                 "HF_HUB_OFFLINE", "/gradio_api/mcp/"):
+        assert name in out, name
+    assert "TensorFlow" not in out and "INFO" not in out
+
+
+def test_a_bad_port_variable_stops_the_app_with_one_sentence():
+    # A GRADIO_SERVER_PORT that is not a number already fails inside `import gradio`; PORT is the app's own.
+    process = _run_app(env={"PORT": "web"})
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 2 and "PORT='web' is not a port number" in err
+    assert "Traceback" not in err
+
+
+def test_app_serves_where_gradio_server_name_and_port_say():
+    port = free_port()
+    process = _run_app(env={"GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port), "PORT": "1"})
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        else:
+            pytest.fail(f"nothing served on port {port}:\n{process.communicate(timeout=5)}")
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)
+
+
+def test_command_line_options_override_the_environment():
+    args = app.parse_args(["--host", "0.0.0.0", "--port", "9001"], {"GRADIO_SERVER_PORT": "8002"})
+    assert (args.host, args.port) == ("0.0.0.0", 9001)
+    with pytest.raises(SystemExit):
+        app.parse_args(["--port", "0"], {})

@@ -1,63 +1,175 @@
-"""A real browser (Debian's headless Chromium, driven by Playwright) uses the page as a visitor would."""
+"""A real browser (Debian's headless Chromium, driven by Playwright) uses the page as a visitor would.
+
+Screenshots land in test-artifacts/ to be looked at.
+"""
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
+from contextlib import contextmanager
 
 import pytest
+from gradio_client import Client, handle_file
 
 import app
+from lesion import i18n
 from tests.conftest import ARTIFACTS
 
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 900}
+EXAMPLE = app.EXAMPLES_DIR / "ISIC_0034529.jpg"
+FIRST_MELANOMA = 12
+"""Gallery position of the first melanoma example."""
 
-@pytest.fixture(scope="module")
-def page_url(app_url):
-    return app_url
 
-
-def _classify_upload(page, url: str, image: Path) -> None:
+@contextmanager
+def visit(browser, url: str, viewport: dict = DESKTOP, locale: str = "en-US"):
+    """A fresh visitor's page, loaded until the example gallery shows."""
+    context = browser.new_context(viewport=viewport, locale=locale, is_mobile=viewport["width"] < 500)
+    page = context.new_page()
     page.goto(url)
-    page.get_by_text("Research demo, not a diagnosis").first.wait_for()
-    page.locator("input[type=file]").first.set_input_files(str(image))
-    page.get_by_text("this image").wait_for(timeout=30_000)
+    page.locator("#examples img").first.wait_for()
+    try:
+        yield page
+    finally:
+        context.close()
 
 
-def test_upload_shows_label_and_timing(browser, page_url):
-    page = browser.new_page(viewport={"width": 1280, "height": 1400})
-    _classify_upload(page, page_url, app.EXAMPLES_DIR / "ISIC_0034529.jpg")
-    label = page.locator(".output-class, [data-testid='label-output-value']").first
-    label.wait_for()
-    assert "(" in label.inner_text()  # a display name such as "Melanoma (mel)"
-    timing = page.locator("#timing-panel").inner_text()
-    assert "inference" in timing and "this image" in timing
-    assert int(re.search(r"Classifications since startup: (\d+)", timing).group(1)) >= 1
-    assert "Melanoma (mel)" in page.content()  # the examples show their true diagnosis
-    page.screenshot(path=ARTIFACTS / "app.png", full_page=True)
+def _upload(page, path) -> None:
+    page.locator("#lesion-image input[type=file]").set_input_files(str(path))
 
 
-def test_clicking_an_example_classifies_it(browser, page_url):
-    page = browser.new_page(viewport={"width": 1280, "height": 1400})
-    page.goto(page_url)
-    page.locator("#examples img").nth(12).click()  # the first melanoma
-    page.get_by_text("this image").wait_for(timeout=30_000)
-    page.screenshot(path=ARTIFACTS / "example-clicked.png", full_page=True)
+def _wait_for_result(page) -> None:
+    page.locator("#timing-panel tbody tr").nth(5).wait_for(timeout=30_000)
+    page.locator("#probabilities").get_by_text("(").first.wait_for()
 
 
-def test_bad_file_shows_a_clear_message(browser, page_url, tmp_path):
+def _count(page) -> int:
+    return int(re.search(r":\s*(\d+)", page.locator("#timing-panel").inner_text()).group(1))
+
+
+def _no_sideways_scroll(page, viewport: dict) -> None:
+    assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"] + 1, "the page scrolls sideways"
+
+
+def test_upload_shows_label_verdict_and_this_images_timing_beside_the_running_ones(browser, app_url):
+    with visit(browser, app_url) as page:
+        _upload(page, EXAMPLE)
+        _wait_for_result(page)
+        assert "(" in page.locator("#probabilities").inner_text()  # a display name such as "Melanoma (mel)"
+        assert "malignant" in page.locator("#verdict").inner_text()
+        timing = page.locator("#timing-panel")
+        header = timing.locator("thead").inner_text().split()
+        assert header == ["ms", "decode", "preprocess", "inference", "total"]
+        rows = [row.split("\t")[0] for row in timing.locator("tbody").inner_text().splitlines()]
+        assert rows == ["this image", "mean", "p50", "p95", "min", "max"]
+        assert _count(page) >= 1
+        page.screenshot(path=ARTIFACTS / "app.png", full_page=True)
+
+
+@pytest.mark.parametrize("viewport, columns", [(PHONE, 3), (DESKTOP, 7)], ids=["phone", "desktop"])
+def test_gallery_shows_all_21_examples_with_their_true_diagnosis(browser, app_url, viewport, columns):
+    examples = app.load_examples()
+    with visit(browser, app_url, viewport) as page:
+        thumbnails = page.locator("#examples button.thumbnail-item")
+        assert thumbnails.count() == len(examples) == 21
+        lefts = set()
+        for index, (_, dx) in enumerate(examples):
+            thumbnail = thumbnails.nth(index)
+            thumbnail.scroll_into_view_if_needed()
+            box = thumbnail.bounding_box()
+            assert box["x"] >= 0 and box["x"] + box["width"] <= viewport["width"], f"example {index} is cut off"
+            assert box["width"] >= 80 and box["height"] >= 80, f"example {index} is too small: {box}"
+            # Nothing covers or clips it: the browser hits this thumbnail at its image's centre.
+            image_box = thumbnail.locator("img").bounding_box()
+            hit = page.evaluate("([x, y]) => document.elementFromPoint(x, y)?.closest('button.thumbnail-item')"
+                                "?.getAttribute('aria-label')",
+                                [image_box["x"] + image_box["width"] / 2, image_box["y"] + image_box["height"] / 2])
+            assert hit == f"Thumbnail {index + 1} of 21", f"example {index} is hidden"
+            assert thumbnail.inner_text().strip() == i18n.diagnosis_name(dx, "en")
+            lefts.add(round(box["x"]))
+        assert len(lefts) == columns
+        _no_sideways_scroll(page, viewport)
+        page.screenshot(path=ARTIFACTS / f"gallery-{viewport['width']}px.png", full_page=True)
+
+
+def test_clicking_an_example_classifies_it(browser, app_url):
+    with visit(browser, app_url) as page:
+        page.locator("#examples img").nth(FIRST_MELANOMA).click()
+        _wait_for_result(page)
+        assert page.locator("#lesion-image img").count() == 1
+        page.screenshot(path=ARTIFACTS / "example-clicked.png", full_page=True)
+
+
+def test_a_refused_file_says_why_until_the_next_upload_with_no_broken_image(browser, app_url, tmp_path):
     bad = tmp_path / "notes.png"
     bad.write_bytes(b"this is not a picture")
-    page = browser.new_page()
-    page.goto(page_url)
-    page.locator("input[type=file]").first.set_input_files(str(bad))
-    page.get_by_text("not an image that can be read").first.wait_for(timeout=30_000)
-    page.screenshot(path=ARTIFACTS / "bad-file.png")
+    with visit(browser, app_url, PHONE) as page:
+        _upload(page, bad)
+        alert = page.locator("#refusal [role=alert]")
+        alert.wait_for(timeout=30_000)
+        assert alert.locator("strong").inner_text() == "Not an image"
+        assert "not an image that can be read" in alert.inner_text()
+        page.wait_for_timeout(app.TIMING_REFRESH_S * 1000 + 1500)  # a refresh of the timing panel leaves it alone
+        assert alert.is_visible()
+        assert page.locator("#lesion-image img").count() == 0, "a broken image stayed"
+        page.screenshot(path=ARTIFACTS / "bad-file.png", full_page=True)
+        _upload(page, EXAMPLE)
+        _wait_for_result(page)
+        assert not alert.is_visible()
 
 
-@pytest.mark.parametrize("theme, viewport", [("dark", {"width": 1280, "height": 1400}), ("light", {"width": 390, "height": 844})])
-def test_dark_theme_and_phone_screens(browser, page_url, theme, viewport):
-    page = browser.new_page(viewport=viewport, is_mobile=viewport["width"] < 500)
-    _classify_upload(page, page_url + f"?__theme={theme}", app.EXAMPLES_DIR / "ISIC_0034525.jpg")
-    width = page.evaluate("document.documentElement.scrollWidth")
-    assert width <= viewport["width"] + 1, "the page scrolls sideways"
-    page.screenshot(path=ARTIFACTS / f"app-{theme}-{viewport['width']}px.png", full_page=True)
+def test_timing_panel_is_filled_on_load_and_follows_other_visitors(browser, app_url):
+    Client(app_url, verbose=False).predict(handle_file(str(EXAMPLE)), api_name="/classify")
+    with visit(browser, app_url) as page:
+        page.locator("#timing-panel tbody tr").nth(4).wait_for()
+        rows = [row.split("\t")[0] for row in page.locator("#timing-panel tbody").inner_text().splitlines()]
+        assert rows == ["mean", "p50", "p95", "min", "max"]  # the running statistics, and no image of its own yet
+        before = _count(page)
+        assert before >= 1
+        Client(app_url, verbose=False).predict(handle_file(str(EXAMPLE)), api_name="/classify")
+        page.wait_for_function(f"() => /: {before + 1}\\b/.test(document.querySelector('#timing-panel').innerText)",
+                               timeout=(app.TIMING_REFRESH_S + 10) * 1000)
+
+
+@pytest.mark.parametrize("locale, viewport", [("en-US", DESKTOP), ("id-ID", PHONE), ("es-ES", DESKTOP)])
+def test_the_page_follows_the_browsers_language(browser, app_url, tmp_path, locale, viewport):
+    language = locale.split("-")[0]
+    examples = app.load_examples()
+    with visit(browser, app_url, viewport, locale) as page:
+        disclaimer = i18n.PAGE[language]["disclaimer"].split("**")[1]
+        page.get_by_text(disclaimer).wait_for()
+        first_caption = page.locator("#examples button.thumbnail-item").first
+        page.wait_for_function("([element, caption]) => element.innerText.trim() === caption",
+                               arg=[first_caption.element_handle(), i18n.diagnosis_name(examples[0][1], language)])
+        page.locator("#examples img").nth(FIRST_MELANOMA).click()
+        _wait_for_result(page)
+        assert i18n.diagnosis_name("mel", language) in page.locator("#probabilities").inner_text()
+        assert "(akiec, bcc, mel)" in page.locator("#verdict").inner_text()
+        assert i18n.message("inference_ms", language) in page.locator("#timing-panel thead").inner_text()
+        assert i18n.message("this_image", language) in page.locator("#timing-panel tbody").inner_text()
+        _no_sideways_scroll(page, viewport)
+        page.screenshot(path=ARTIFACTS / f"app-{locale}-{viewport['width']}px.png", full_page=True)
+        bad = tmp_path / "notes.png"
+        bad.write_bytes(b"this is not a picture")
+        _upload(page, bad)
+        page.locator("#refusal [role=alert] strong").get_by_text(i18n.message("title_not_image", language)).wait_for()
+        assert page.locator("#refusal").inner_text().count(i18n.message("not_image", language)) == 1
+
+
+def test_dark_theme(browser, app_url):
+    with visit(browser, app_url + "?__theme=dark") as page:
+        _upload(page, EXAMPLE)
+        _wait_for_result(page)
+        _no_sideways_scroll(page, DESKTOP)
+        page.screenshot(path=ARTIFACTS / "app-dark-1280px.png", full_page=True)
+
+
+def test_use_via_api_names_every_output(browser, app_url):
+    with visit(browser, app_url) as page:
+        page.get_by_text("Use via API").click()
+        page.get_by_text("Python", exact=True).first.click()
+        for text in ('"probabilities of the seven diagnoses" Label', '"classification as JSON" Json',
+                     '"dermoscopic image" Image', "handle_file('lesion.jpg')", "timings_ms: dict(decode: float"):
+            page.get_by_text(text).first.wait_for()
+        page.screenshot(path=ARTIFACTS / "use-via-api.png", full_page=True)

@@ -1,15 +1,20 @@
 """The Space: built into a folder, installed into a clean virtual environment from its own requirements,
-started as a subprocess offline, and used through gradio_client and through an iframe in a real browser."""
+started as a subprocess offline, and used through gradio_client, and in a real browser through Gradio's web
+component and an iframe."""
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import subprocess
 import sys
+import threading
 import time
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import gradio
 import httpx
 import pytest
 import yaml
@@ -19,6 +24,9 @@ from space import build
 from tests.conftest import ARTIFACTS, ROOT, free_port
 
 SPACE_URL = "https://lesion-demo-skin-lesion-classifier.hf.space"
+EMBED_PAGE = Path(build.__file__).parent / "embed.html"
+FRONTEND = Path(gradio.__file__).parent / "templates" / "frontend"
+"""The gradio wheel's own web frontend: gradio.js and its assets, what the CDN serves for this version."""
 
 
 def _pin(package: str) -> str:
@@ -112,13 +120,77 @@ def test_built_space_runs_from_its_own_folder(running_space):
     assert sum(result["probabilities"].values()) == pytest.approx(1, abs=1e-6)
 
 
-def test_embed_page_iframe_classifies_an_example(running_space, browser, tmp_path):
-    url, out = running_space
-    page_file = tmp_path / "embed.html"
-    page_file.write_text((Path(build.__file__).parent / "embed.html").read_text().replace(SPACE_URL, url.rstrip("/")))
+def _gradio_js() -> str:
+    return f"https://gradio.s3-us-west-2.amazonaws.com/{_pin('gradio')}/gradio.js"
+
+
+def test_embed_page_and_readme_load_the_pinned_gradio_js():
+    readme = (ROOT / "README.md").read_text()
+    assert f'<script type="module" src="{_gradio_js()}"></script>' in EMBED_PAGE.read_text()
+    assert f'<script type="module" src="{_gradio_js()}"></script>' in readme
+
+
+class _StaticFiles(SimpleHTTPRequestHandler):
+    def end_headers(self):
+        self.send_header("Access-Control-Allow-Origin", "*")  # as the CDN does, for the module script's imports
+        super().end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def embed_page(running_space, tmp_path_factory) -> str:
+    """space/embed.html served from a local server beside gradio.js and its assets (standing in for the CDN),
+    pointed at the running Space."""
+    url, _ = running_space
+    root = tmp_path_factory.mktemp("cdn")
+    for entry in FRONTEND.iterdir():
+        (root / entry.name).symlink_to(entry)
+    port = free_port()
+    static = f"http://127.0.0.1:{port}"
+    # gradio.js sits at the server's root: its assets preload "./assets/..." relative to the embedding page.
+    (root / "embed.html").write_text(EMBED_PAGE.read_text().replace(_gradio_js(), f"{static}/gradio.js")
+                                     .replace(SPACE_URL, url.rstrip("/")))
+    server = ThreadingHTTPServer(("127.0.0.1", port), functools.partial(_StaticFiles, directory=str(root)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"{static}/embed.html"
+    server.shutdown()
+
+
+def _first_examples_loaded(root, count: int = 7) -> None:
+    """Wait until the first row of example thumbnails has loaded (they load lazily), for a screenshot worth seeing."""
+    images = root.locator("#examples img")
+    for index in range(count):
+        images.nth(index).wait_for()
+        images.nth(index).evaluate("image => image.complete && image.naturalWidth > 0 || new Promise("
+                                   "(resolve, reject) => { image.onload = resolve; image.onerror = reject; })")
+
+
+def test_embed_page_web_component_classifies_an_example(embed_page, browser):
     page = browser.new_page(viewport={"width": 1200, "height": 1600})
-    page.goto(page_file.as_uri())
+    failed = []
+    page.on("requestfailed", lambda request: failed.append(request.url))
+    page.on("response", lambda response: failed.append(response.url) if response.status >= 400 else None)
+    page.goto(embed_page)
+    component = page.locator("gradio-app")
+    component.get_by_text("Research demo, not a diagnosis").first.wait_for(timeout=60_000)
+    component.locator("#examples img").nth(12).click()  # the first melanoma
+    component.locator("#timing-panel").get_by_text("this image").wait_for(timeout=30_000)
+    assert "Melanoma (mel)" in component.locator("#probabilities").inner_text()
+    assert not [url for url in failed if "gradio.s3" in url or "/assets/" in url], failed
+    _first_examples_loaded(component)
+    component.screenshot(path=ARTIFACTS / "embedded-web-component.png")
+    page.close()
+
+
+def test_embed_page_iframe_classifies_an_example(embed_page, running_space, browser):
+    _, out = running_space
+    page = browser.new_page(viewport={"width": 1200, "height": 1600})
+    page.goto(embed_page)
     frame = page.frame_locator("#lesion-demo")
-    frame.locator("input[type=file]").first.set_input_files(str(out / "examples" / "ISIC_0034529.jpg"))
+    frame.locator("#lesion-image input[type=file]").set_input_files(str(out / "examples" / "ISIC_0034529.jpg"))
     frame.get_by_text("this image").wait_for(timeout=30_000)
+    _first_examples_loaded(frame)
     page.locator("#lesion-demo").screenshot(path=ARTIFACTS / "embedded.png")
+    page.close()

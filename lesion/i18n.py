@@ -1,0 +1,343 @@
+"""The page in English, Indonesian and Spanish.
+
+Static text reaches the browser through `gr.I18n` (PAGE), whose front end picks the language from
+navigator.language. Text made per request (results, refusals, conversion notes, the timing panel and the example
+captions) is translated here on the server, in the language of the request's first Accept-Language tag: the same
+browser setting, read the same way. The API speaks English whatever the caller's language.
+
+English diagnosis names and explanations are defined once, in lesion.labels; refusals and conversion notes are
+written in English by lesion.preprocess and matched here by their English templates (gettext style).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+
+from lesion.labels import BY_CODE, CODES
+
+LANGUAGES = ("en", "id", "es")
+DEFAULT = "en"
+
+DIAGNOSES = {
+    "id": {
+        "akiec": ("Keratosis aktinik / karsinoma intraepitelial",
+                  "Kerusakan kulit akibat sinar matahari yang kasar dan bersisik (keratosis aktinik) atau penyakit Bowen; "
+                  "dapat berkembang menjadi karsinoma sel skuamosa."),
+        "bcc": ("Karsinoma sel basal",
+                "Kanker kulit yang paling sering ditemukan; tumbuh lambat dan jarang menyebar, tetapi perlu diobati."),
+        "bkl": ("Keratosis jinak",
+                "Keratosis seboroik, lentigo solaris, atau keratosis mirip liken planus: tidak berbahaya, tetapi dapat "
+                "menyerupai melanoma."),
+        "df": ("Dermatofibroma", "Benjolan padat yang tidak berbahaya di kulit, sering di tungkai."),
+        "mel": ("Melanoma", "Kanker berbahaya pada sel pigmen; bila ditemukan dini, biasanya dapat disembuhkan."),
+        "nv": ("Nevus melanositik", "Tahi lalat biasa: pertumbuhan jinak sel pigmen."),
+        "vasc": ("Lesi vaskular",
+                 "Angioma ceri, angiokeratoma, granuloma piogenik, atau perdarahan: lesi pembuluh darah yang jinak."),
+    },
+    "es": {
+        "akiec": ("Queratosis actínica / carcinoma intraepitelial",
+                  "Lesión áspera y descamativa por daño solar (queratosis actínica) o enfermedad de Bowen; puede "
+                  "evolucionar a un carcinoma epidermoide (de células escamosas)."),
+        "bcc": ("Carcinoma basocelular",
+                "El cáncer de piel más frecuente; crece despacio y rara vez se disemina, pero necesita tratamiento."),
+        "bkl": ("Queratosis benigna",
+                "Queratosis seborreica, léntigo solar o queratosis liquenoide: inofensiva, pero puede parecerse a un "
+                "melanoma."),
+        "df": ("Dermatofibroma", "Un nódulo firme e inofensivo de la piel, a menudo en las piernas."),
+        "mel": ("Melanoma",
+                "Un cáncer peligroso de las células del pigmento; si se detecta a tiempo, suele ser curable."),
+        "nv": ("Nevus melanocítico", "Un lunar común: un crecimiento benigno de células del pigmento."),
+        "vasc": ("Lesión vascular",
+                 "Angioma rubí, angioqueratoma, granuloma piógeno o hemorragia: lesiones benignas de los vasos "
+                 "sanguíneos."),
+    },
+}
+"""(name, explanation) of each diagnosis; English ones are lesion.labels'."""
+
+_STATIC = {
+    "en": {
+        "intro": "# Skin lesion classifier\nUpload a **dermoscopic** photo of a skin lesion, or pick an example below. "
+                 "A small convolutional network trained on HAM10000 gives the probability of each of seven diagnoses.",
+        "disclaimer": "**Research demo, not a diagnosis.** This model has not been clinically validated. It can be "
+                      "wrong, and it is often unsure. It must never be used to diagnose, rule out or triage skin "
+                      "cancer. If a spot on your skin worries you, changes, bleeds or itches, see a doctor.",
+        "image_label": "Dermoscopic image",
+        "classify_button": "Classify",
+        "probabilities_label": "Probability of each diagnosis",
+        "timing_accordion": "Timing and model",
+        "examples_heading": "### Examples\nClick one. ISIC 2018 test images, never seen in training, captioned with "
+                            "their true diagnosis.",
+        "diagnoses_accordion": "The seven diagnoses",
+        "about_intro": "The model tells apart the seven diagnoses of the HAM10000 dataset. It knows nothing else: a "
+                       "photo of anything else still gets one of these labels.",
+        "about_header": "| class | | what it is |",
+        "malignant": "malignant or pre-malignant",
+        "benign": "benign",
+        "api_accordion": "Use it from Python, JavaScript or an AI agent",
+        "api_intro": "Two endpoints: `/predict` gives the probability of each diagnosis, `/classify` plain JSON with "
+                     "timings and the model's version. Both are tools of the app's MCP server too.",
+    },
+    "id": {
+        "intro": "# Pengklasifikasi lesi kulit\nUnggah foto **dermoskopi** sebuah lesi kulit, atau pilih salah satu "
+                 "contoh di bawah. Sebuah jaringan konvolusional kecil yang dilatih dengan HAM10000 memberikan "
+                 "probabilitas untuk masing-masing dari tujuh diagnosis.",
+        "disclaimer": "**Demo penelitian, bukan diagnosis.** Model ini belum divalidasi secara klinis. Model ini bisa "
+                      "salah, dan sering kali tidak yakin. Model ini sama sekali tidak boleh digunakan untuk "
+                      "mendiagnosis, menyingkirkan kemungkinan, atau melakukan triase kanker kulit. Jika ada bercak "
+                      "pada kulit Anda yang mengkhawatirkan, berubah, berdarah, atau gatal, periksakan diri ke dokter.",
+        "image_label": "Gambar dermoskopi",
+        "classify_button": "Klasifikasikan",
+        "probabilities_label": "Probabilitas tiap diagnosis",
+        "timing_accordion": "Waktu proses dan model",
+        "examples_heading": "### Contoh\nKlik salah satu. Gambar uji ISIC 2018 yang tidak pernah dipakai dalam "
+                            "pelatihan, dengan keterangan diagnosis sebenarnya.",
+        "diagnoses_accordion": "Tujuh diagnosis",
+        "about_intro": "Model ini membedakan tujuh diagnosis dalam dataset HAM10000. Model tidak mengenal hal lain: "
+                       "foto apa pun tetap akan diberi salah satu label ini.",
+        "about_header": "| kelas | | penjelasan |",
+        "malignant": "ganas atau pra-ganas",
+        "benign": "jinak",
+        "api_accordion": "Gunakan dari Python, JavaScript, atau agen AI",
+        "api_intro": "Dua endpoint: `/predict` memberikan probabilitas tiap diagnosis, `/classify` JSON biasa dengan "
+                     "waktu proses dan versi model. Keduanya juga tersedia sebagai tool di server MCP aplikasi ini.",
+    },
+    "es": {
+        "intro": "# Clasificador de lesiones cutáneas\nSuba una foto **dermatoscópica** de una lesión de la piel o "
+                 "elija un ejemplo más abajo. Una pequeña red neuronal convolucional entrenada con HAM10000 da la "
+                 "probabilidad de cada uno de siete diagnósticos.",
+        "disclaimer": "**Demostración de investigación, no un diagnóstico.** Este modelo no ha sido validado "
+                      "clínicamente. Puede equivocarse y a menudo no está seguro. Nunca debe usarse para "
+                      "diagnosticar, descartar ni priorizar (triaje) un cáncer de piel. Si una mancha en la piel le "
+                      "preocupa, cambia, sangra o le pica, consulte a un médico.",
+        "image_label": "Imagen dermatoscópica",
+        "classify_button": "Clasificar",
+        "probabilities_label": "Probabilidad de cada diagnóstico",
+        "timing_accordion": "Tiempos y modelo",
+        "examples_heading": "### Ejemplos\nHaga clic en uno. Imágenes de prueba de ISIC 2018, nunca vistas en el "
+                            "entrenamiento, con su diagnóstico real.",
+        "diagnoses_accordion": "Los siete diagnósticos",
+        "about_intro": "El modelo distingue los siete diagnósticos del conjunto de datos HAM10000. No sabe nada más: "
+                       "la foto de cualquier otra cosa también recibe una de estas etiquetas.",
+        "about_header": "| clase | | qué es |",
+        "malignant": "maligna o premaligna",
+        "benign": "benigna",
+        "api_accordion": "Úselo desde Python, JavaScript o un agente de IA",
+        "api_intro": "Dos endpoints: `/predict` da la probabilidad de cada diagnóstico, `/classify` JSON simple con "
+                     "los tiempos y la versión del modelo. Ambos son también herramientas del servidor MCP de la "
+                     "aplicación.",
+    },
+}
+
+MESSAGES = {
+    "en": {
+        "unsure": "**The model is unsure.** Its best guess is {top} at {p1:.0%}, but {second} gets {p2:.0%}.",
+        "best_guess": "The model's best guess is **{top}** at {p1:.0%}; the runner-up, {second}, gets {p2:.0%}.",
+        "malignant_share": "The malignant and pre-malignant classes (akiec, bcc, mel) together get {share:.0%}.",
+        "see_a_doctor": "Whatever the model says, only a doctor can tell: please have the lesion checked.",
+        "count": "**Classifications since startup:** {count}",
+        "this_image": "this image", "mean": "mean", "p50": "p50", "p95": "p95", "min": "min", "max": "max",
+        "decode_ms": "decode", "preprocess_ms": "preprocess", "inference_ms": "inference", "total_ms": "total",
+        "model_line": "**Model:** {model}, from {origin}{revision}: {reason}.",
+        "origin_bundled": "bundled", "origin_hub": "hub", "revision": " at revision {revision}",
+        "no_repo": "no Hub model configured (set {variable} to serve one)",
+        "hub_failed": "the Hub model {repo} could not be used ({detail})",
+        "downloaded": "downloaded {repo} at revision {revision}",
+        "title_no_image": "No image", "no_image": "Please upload an image first.",
+        "title_missing": "No image file", "missing": "No image file at {path}.",
+        "title_empty": "Empty file", "empty": "The file is empty; please choose an image file (JPEG or PNG).",
+        "title_not_image": "Not an image",
+        "not_image": "The file is not an image that can be read; please upload a JPEG or PNG photo.",
+        "title_corrupt": "Damaged file",
+        "corrupt": "The image file is corrupt or truncated ({detail}); please upload it again.",
+        "title_too_large": "Too large",
+        "too_large": "The image is {width}x{height} pixels, too large: at most {megapixels} megapixels are accepted; "
+                     "please upload a smaller copy.",
+        "bomb": "The image is too large to decode safely ({detail}); please upload a smaller copy.",
+        "file_too_large": "The file is {size_mb:.0f} MB, over the {limit_mb} MB limit; please upload a smaller copy.",
+        "title_too_small": "Too small",
+        "too_small": "The image is only {width}x{height} pixels; at least {min_width}x{min_height} is needed. "
+                     "Please upload a larger photo.",
+        "title_refused": "Cannot be classified",
+        "animated": "Animated image with {frames} frames: only the first frame was classified.",
+        "exif": "Rotated upright using the photo's EXIF orientation.",
+        "sixteen_bit": "16-bit image: scaled to 8 bits.",
+        "transparent": "Transparent areas were filled with black, like the dark corners of a dermoscope.",
+        "grayscale": "Grayscale image: the model was trained on colour photos, so expect less reliable results.",
+        "cmyk": "CMYK image: converted to RGB.",
+    },
+    "id": {
+        "unsure": "**Model tidak yakin.** Tebakan terbaiknya adalah {top} dengan {p1:.0%}, tetapi {second} mendapat "
+                  "{p2:.0%}.",
+        "best_guess": "Tebakan terbaik model adalah **{top}** dengan {p1:.0%}; urutan kedua, {second}, mendapat "
+                      "{p2:.0%}.",
+        "malignant_share": "Kelas ganas dan pra-ganas (akiec, bcc, mel) bersama-sama mendapat {share:.0%}.",
+        "see_a_doctor": "Apa pun hasil model ini, hanya dokter yang dapat memastikannya: periksakan lesi ini ke dokter.",
+        "count": "**Klasifikasi sejak server dimulai:** {count}",
+        "this_image": "gambar ini", "mean": "rata-rata", "p50": "p50", "p95": "p95", "min": "min", "max": "maks",
+        "decode_ms": "dekode", "preprocess_ms": "praproses", "inference_ms": "inferensi", "total_ms": "total",
+        "model_line": "**Model:** {model}, dari {origin}{revision}: {reason}.",
+        "origin_bundled": "salinan bawaan aplikasi", "origin_hub": "Hugging Face Hub",
+        "revision": " pada revisi {revision}",
+        "no_repo": "tidak ada model Hub yang diatur (atur {variable} untuk menyajikannya)",
+        "hub_failed": "model Hub {repo} tidak dapat digunakan ({detail})",
+        "downloaded": "{repo} diunduh pada revisi {revision}",
+        "title_no_image": "Tidak ada gambar", "no_image": "Silakan unggah gambar terlebih dahulu.",
+        "title_missing": "Berkas gambar tidak ada", "missing": "Tidak ada berkas gambar di {path}.",
+        "title_empty": "Berkas kosong", "empty": "Berkas ini kosong; silakan pilih berkas gambar (JPEG atau PNG).",
+        "title_not_image": "Bukan gambar",
+        "not_image": "Berkas ini bukan gambar yang dapat dibaca; silakan unggah foto JPEG atau PNG.",
+        "title_corrupt": "Berkas rusak",
+        "corrupt": "Berkas gambar rusak atau terpotong ({detail}); silakan unggah ulang.",
+        "title_too_large": "Terlalu besar",
+        "too_large": "Gambar berukuran {width}x{height} piksel, terlalu besar: paling banyak {megapixels} megapiksel "
+                     "yang diterima; silakan unggah salinan yang lebih kecil.",
+        "bomb": "Gambar terlalu besar untuk didekode dengan aman ({detail}); silakan unggah salinan yang lebih kecil.",
+        "file_too_large": "Berkas berukuran {size_mb} MB, melebihi batas {limit_mb} MB; silakan unggah salinan yang lebih kecil.",
+        "title_too_small": "Terlalu kecil",
+        "too_small": "Gambar hanya berukuran {width}x{height} piksel; dibutuhkan minimal {min_width}x{min_height}. "
+                     "Silakan unggah foto yang lebih besar.",
+        "title_refused": "Tidak dapat diklasifikasikan",
+        "animated": "Gambar animasi dengan {frames} bingkai: hanya bingkai pertama yang diklasifikasikan.",
+        "exif": "Diputar tegak sesuai orientasi EXIF foto.",
+        "sixteen_bit": "Gambar 16-bit: diskalakan ke 8 bit.",
+        "transparent": "Area transparan diisi hitam, seperti sudut gelap pada dermoskop.",
+        "grayscale": "Gambar skala abu-abu: model dilatih dengan foto berwarna, jadi hasilnya kurang dapat diandalkan.",
+        "cmyk": "Gambar CMYK: dikonversi ke RGB.",
+    },
+    "es": {
+        "unsure": "**El modelo no está seguro.** Su mejor estimación es {top} con {p1:.0%}, pero {second} obtiene "
+                  "{p2:.0%}.",
+        "best_guess": "La mejor estimación del modelo es **{top}** con {p1:.0%}; la segunda, {second}, obtiene "
+                      "{p2:.0%}.",
+        "malignant_share": "Las clases malignas y premalignas (akiec, bcc, mel) suman en conjunto {share:.0%}.",
+        "see_a_doctor": "Diga lo que diga el modelo, solo un médico puede saberlo: haga revisar la lesión.",
+        "count": "**Clasificaciones desde el inicio del servidor:** {count}",
+        "this_image": "esta imagen", "mean": "media", "p50": "p50", "p95": "p95", "min": "mín.", "max": "máx.",
+        "decode_ms": "decodif.", "preprocess_ms": "preproceso", "inference_ms": "inferencia", "total_ms": "total",
+        "model_line": "**Modelo:** {model}, de {origin}{revision}: {reason}.",
+        "origin_bundled": "la copia incluida en la aplicación", "origin_hub": "Hugging Face Hub",
+        "revision": " en la revisión {revision}",
+        "no_repo": "no hay ningún modelo del Hub configurado (defina {variable} para servir uno)",
+        "hub_failed": "el modelo del Hub {repo} no se pudo usar ({detail})",
+        "downloaded": "{repo} descargado en la revisión {revision}",
+        "title_no_image": "Sin imagen", "no_image": "Primero suba una imagen.",
+        "title_missing": "Falta el archivo", "missing": "No hay ningún archivo de imagen en {path}.",
+        "title_empty": "Archivo vacío", "empty": "El archivo está vacío; elija un archivo de imagen (JPEG o PNG).",
+        "title_not_image": "No es una imagen",
+        "not_image": "El archivo no es una imagen legible; suba una foto JPEG o PNG.",
+        "title_corrupt": "Archivo dañado",
+        "corrupt": "El archivo de imagen está dañado o incompleto ({detail}); vuelva a subirlo.",
+        "title_too_large": "Demasiado grande",
+        "too_large": "La imagen mide {width}x{height} píxeles, demasiado grande: se aceptan como máximo {megapixels} "
+                     "megapíxeles; suba una copia más pequeña.",
+        "bomb": "La imagen es demasiado grande para decodificarla con seguridad ({detail}); suba una copia más pequeña.",
+        "file_too_large": "El archivo ocupa {size_mb} MB, más que el límite de {limit_mb} MB; suba una copia más pequeña.",
+        "title_too_small": "Demasiado pequeña",
+        "too_small": "La imagen mide solo {width}x{height} píxeles; se necesitan al menos {min_width}x{min_height}. "
+                     "Suba una foto más grande.",
+        "title_refused": "No se puede clasificar",
+        "animated": "Imagen animada con {frames} fotogramas: solo se clasificó el primero.",
+        "exif": "Se enderezó según la orientación EXIF de la foto.",
+        "sixteen_bit": "Imagen de 16 bits: convertida a 8 bits.",
+        "transparent": "Las zonas transparentes se rellenaron de negro, como las esquinas oscuras de un dermatoscopio.",
+        "grayscale": "Imagen en escala de grises: el modelo se entrenó con fotos en color, así que los resultados "
+                     "serán menos fiables.",
+        "cmyk": "Imagen CMYK: convertida a RGB.",
+    },
+}
+"""Text made per request. The English refusal and note templates are lesion.preprocess's sentences (and the app's
+own file size limit), and the reasons for the model served are lesion.hub's."""
+
+REFUSALS = {"missing": "missing", "empty": "empty", "not_image": "not_image", "corrupt": "corrupt",
+            "too_large": "too_large", "bomb": "too_large", "file_too_large": "too_large", "too_small": "too_small"}
+"""Refusal message key -> the key of its title (title_...)."""
+NOTES = ("animated", "exif", "sixteen_bit", "transparent", "grayscale", "cmyk")
+MODEL_REASONS = ("no_repo", "hub_failed", "downloaded")
+
+
+def request_language(accept_language: str | None) -> str:
+    """The page's language for an Accept-Language header: its first tag, as Gradio's front end reads navigator.language
+    ("es-MX" -> "es"), and English when that language is not offered."""
+    first = (accept_language or "").split(",")[0].split(";")[0].strip().lower()
+    primary = first.split("-")[0]
+    return primary if primary in LANGUAGES else DEFAULT
+
+
+def message(key: str, language: str, **values) -> str:
+    """One per-request text in `language`, formatted with `values`."""
+    return MESSAGES[language][key].format(**values)
+
+
+def diagnosis_name(code: str, language: str) -> str:
+    """The label users see, for example "Melanoma (mel)" or "Nevus melanocítico (nv)"."""
+    if language == DEFAULT:
+        return BY_CODE[code].display_name
+    return f"{DIAGNOSES[language][code][0]} ({code})"
+
+
+def diagnosis_explanation(code: str, language: str) -> str:
+    return BY_CODE[code].explanation if language == DEFAULT else DIAGNOSES[language][code][1]
+
+
+def refusal(sentence: str, language: str) -> tuple[str, str]:
+    """(title, sentence) in `language` for the English sentence of a refused image; the sentence itself is kept in
+    English, and the title is generic, when it matches no known refusal."""
+    matched = _match(sentence, tuple(REFUSALS))
+    if matched is None:
+        return message("title_refused", language), sentence
+    key, values = matched
+    return message(f"title_{REFUSALS[key]}", language), _refill(sentence, key, values, language)
+
+
+def note(sentence: str, language: str) -> str:
+    """A conversion note of lesion.preprocess in `language`; unknown notes stay in English."""
+    return _translate(sentence, NOTES, language)
+
+
+def model_reason(sentence: str, language: str) -> str:
+    """Why lesion.hub serves the model it serves, in `language`; unknown reasons stay in English."""
+    return _translate(sentence, MODEL_REASONS, language)
+
+
+def _translate(sentence: str, keys: tuple[str, ...], language: str) -> str:
+    matched = _match(sentence, keys)
+    return sentence if matched is None else _refill(sentence, *matched, language)
+
+
+def _refill(sentence: str, key: str, values: dict[str, str], language: str) -> str:
+    """The template `key` in `language` filled with the text matched in the English `sentence` (kept as it is in English)."""
+    if language == DEFAULT:
+        return sentence
+    return re.sub(r"\{(\w+)[^}]*\}", r"{\1}", MESSAGES[language][key]).format(**values)
+
+
+def _match(sentence: str, keys: tuple[str, ...]) -> tuple[str, dict[str, str]] | None:
+    """(key, fields) of the first English template among `keys` that `sentence` fits."""
+    for key in keys:
+        found = _pattern(key).fullmatch(sentence)
+        if found:
+            return key, found.groupdict()
+    return None
+
+
+@cache
+def _pattern(key: str) -> re.Pattern:
+    """The English template of `key` as a regular expression whose groups are its fields."""
+    parts = re.split(r"\{(\w+)[^}]*\}", MESSAGES[DEFAULT][key])
+    return re.compile("".join(re.escape(part) if i % 2 == 0 else f"(?P<{part}>.+?)" for i, part in enumerate(parts)),
+                      re.S)
+
+
+def about_markdown(language: str) -> str:
+    """The seven diagnoses as a table, with what each one is."""
+    text = _STATIC[language]
+    rows = [f"| {diagnosis_name(code, language)} | {text['malignant'] if BY_CODE[code].malignant else text['benign']} "
+            f"| {diagnosis_explanation(code, language)} |" for code in CODES]
+    return "\n".join([text["about_intro"], "", text["about_header"], "|---|---|---|", *rows])
+
+
+_ABOUT_PARTS = ("about_intro", "about_header", "malignant", "benign")
+PAGE = {language: {**{key: text for key, text in _STATIC[language].items() if key not in _ABOUT_PARTS},
+                   "about": about_markdown(language)} for language in LANGUAGES}
+"""Static text for gr.I18n: {language: {key: text}}."""

@@ -1,0 +1,54 @@
+"""The app's MCP server, reached as an agent would: the `mcp` client over the streamable HTTP transport."""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import base64
+from concurrent.futures import ThreadPoolExecutor
+
+from mcp import ClientSession
+from mcp.client.streamable_http import streamable_http_client
+
+import app
+from lesion.labels import CODES
+
+EXAMPLE = app.EXAMPLES_DIR / "ISIC_0034529.jpg"
+
+
+def _data_url(content: bytes, mime: str) -> str:
+    """How an agent without a public URL for its file passes it to a Gradio MCP tool."""
+    return f"data:{mime};base64,{base64.b64encode(content).decode()}"
+
+
+async def _session_calls(url: str, calls: list[tuple[str, dict]]):
+    async with streamable_http_client(url + "gradio_api/mcp/") as (read, write, _):
+        async with ClientSession(read, write) as session:
+            await session.initialize()
+            tools = (await session.list_tools()).tools
+            return tools, [await session.call_tool(name, arguments) for name, arguments in calls]
+
+
+def test_mcp_lists_the_classifier_and_classifies_an_example(app_url):
+    # In its own thread: Playwright's sync API, once a browser test has run, keeps an event loop in this one.
+    with ThreadPoolExecutor(1) as thread:
+        tools, (classified, refused) = thread.submit(asyncio.run, _session_calls(app_url, [
+            ("classify", {"image": _data_url(EXAMPLE.read_bytes(), "image/jpeg")}),
+            ("classify", {"image": _data_url(b"name,dx\n", "image/png")}),
+        ])).result()
+    by_name = {tool.name: tool for tool in tools}
+    assert set(by_name) == {"predict", "classify"}
+    for tool in tools:
+        assert "Research demo, not a diagnosis" in tool.description
+        assert tool.inputSchema["required"] == ["image"]
+        assert "skin lesion" in tool.inputSchema["properties"]["image"]["description"]
+
+    assert not classified.isError
+    # Gradio's MCP server returns the JSON output as the text of a Python dict.
+    result = ast.literal_eval(classified.content[0].text)
+    assert set(result["probabilities"]) == set(CODES)
+    assert result["top"]["code"] == max(result["probabilities"], key=result["probabilities"].get)
+    assert "not a diagnosis" in result["disclaimer"]
+
+    assert refused.isError
+    assert "not an image that can be read" in refused.content[0].text
