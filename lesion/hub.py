@@ -118,7 +118,7 @@ class ModelServer:
         fetcher.start()
         if not attempted.wait(timeout):
             log.warning("the Hub gave no model for %s within %.0f s; serving without it and trying on", repo_id, timeout)
-            why = f"the Hub did not answer within {timeout:g} second{'' if timeout == 1 else 's'}"
+            why = f"the Hub did not answer within {timeout:g} s"
         else:
             why = server.last_failure
         if not server.hub_installed.is_set():

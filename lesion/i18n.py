@@ -139,10 +139,17 @@ MESSAGES = {
         "this_image": "this image", "mean": "mean", "p50": "p50", "p95": "p95", "min": "min", "max": "max",
         "decode_ms": "decode", "preprocess_ms": "preprocess", "inference_ms": "inference", "total_ms": "total",
         "model_line": "**Model:** {model}, from {origin}{revision}: {reason}.",
-        "origin_bundled": "bundled", "origin_hub": "hub", "revision": " at revision {revision}",
-        "no_repo": "no Hub model configured (set {variable} to serve one)",
-        "hub_failed": "the Hub model {repo} could not be used ({detail})",
-        "downloaded": "downloaded {repo} at revision {revision}",
+        "origin_bundled": "bundled", "origin_hub": "hub", "origin_cache": "the Hub, downloaded earlier", "revision": " at revision {revision}",
+        "reason_none": "no Hub model is configured",
+        "reason_latest": "the latest model from the Hub",
+        "reason_cache_retrying": "{why}, so the copy downloaded earlier serves; the app switches to the Hub model as soon as it arrives",
+        "reason_cache": "{why}, so the copy downloaded earlier serves",
+        "reason_bundled_retrying": "{why}, and no verified copy from an earlier download is here, so the model that ships with the app serves; the app switches to the Hub model as soon as it arrives",
+        "reason_bundled": "{why}, and no verified copy from an earlier download is here, so the model that ships with the app serves",
+        "why_timeout": "the Hub did not answer within {seconds} s", "why_offline": "the Hub is switched off",
+        "why_integrity": "the model downloaded from the Hub failed its integrity check",
+        "why_missing": "the Hub does not have the configured model", "why_error": "the Hub answered with an error",
+        "why_unreachable": "the Hub could not be reached", "why_unusable": "the Hub's answer could not be used",
         "title_no_image": "No image", "no_image": "Please upload an image first.",
         "title_missing": "No image file", "missing": "No image file at {path}.",
         "title_empty": "Empty file", "empty": "The file is empty; please choose an image file (JPEG or PNG).",
@@ -178,10 +185,18 @@ MESSAGES = {
         "decode_ms": "dekode", "preprocess_ms": "praproses", "inference_ms": "inferensi", "total_ms": "total",
         "model_line": "**Model:** {model}, dari {origin}{revision}: {reason}.",
         "origin_bundled": "salinan bawaan aplikasi", "origin_hub": "Hugging Face Hub",
+        "origin_cache": "Hugging Face Hub, diunduh sebelumnya",
         "revision": " pada revisi {revision}",
-        "no_repo": "tidak ada model Hub yang diatur (atur {variable} untuk menyajikannya)",
-        "hub_failed": "model Hub {repo} tidak dapat digunakan ({detail})",
-        "downloaded": "{repo} diunduh pada revisi {revision}",
+        "reason_none": "tidak ada model Hub yang diatur",
+        "reason_latest": "model terbaru dari Hub",
+        "reason_cache_retrying": "{why}, jadi salinan yang diunduh sebelumnya yang digunakan; aplikasi beralih ke model Hub begitu model itu tiba",
+        "reason_cache": "{why}, jadi salinan yang diunduh sebelumnya yang digunakan",
+        "reason_bundled_retrying": "{why}, dan tidak ada salinan terverifikasi dari unduhan sebelumnya, jadi model bawaan aplikasi yang digunakan; aplikasi beralih ke model Hub begitu model itu tiba",
+        "reason_bundled": "{why}, dan tidak ada salinan terverifikasi dari unduhan sebelumnya, jadi model bawaan aplikasi yang digunakan",
+        "why_timeout": "Hub tidak menjawab dalam {seconds} detik", "why_offline": "akses ke Hub dimatikan",
+        "why_integrity": "model yang diunduh dari Hub gagal dalam pemeriksaan integritas",
+        "why_missing": "Hub tidak memiliki model yang diatur", "why_error": "Hub menjawab dengan galat",
+        "why_unreachable": "Hub tidak dapat dihubungi", "why_unusable": "jawaban Hub tidak dapat digunakan",
         "title_no_image": "Tidak ada gambar", "no_image": "Silakan unggah gambar terlebih dahulu.",
         "title_missing": "Berkas gambar tidak ada", "missing": "Tidak ada berkas gambar di {path}.",
         "title_empty": "Berkas kosong", "empty": "Berkas ini kosong; silakan pilih berkas gambar (JPEG atau PNG).",
@@ -217,10 +232,18 @@ MESSAGES = {
         "decode_ms": "decodif.", "preprocess_ms": "preproceso", "inference_ms": "inferencia", "total_ms": "total",
         "model_line": "**Modelo:** {model}, de {origin}{revision}: {reason}.",
         "origin_bundled": "la copia incluida en la aplicación", "origin_hub": "Hugging Face Hub",
+        "origin_cache": "Hugging Face Hub, descargado antes",
         "revision": " en la revisión {revision}",
-        "no_repo": "no hay ningún modelo del Hub configurado (defina {variable} para servir uno)",
-        "hub_failed": "el modelo del Hub {repo} no se pudo usar ({detail})",
-        "downloaded": "{repo} descargado en la revisión {revision}",
+        "reason_none": "no hay ningún modelo del Hub configurado",
+        "reason_latest": "el modelo más reciente del Hub",
+        "reason_cache_retrying": "{why}, así que sirve la copia descargada antes; la aplicación pasará al modelo del Hub en cuanto llegue",
+        "reason_cache": "{why}, así que sirve la copia descargada antes",
+        "reason_bundled_retrying": "{why} y no hay aquí ninguna copia verificada de una descarga anterior, así que sirve el modelo incluido en la aplicación; la aplicación pasará al modelo del Hub en cuanto llegue",
+        "reason_bundled": "{why} y no hay aquí ninguna copia verificada de una descarga anterior, así que sirve el modelo incluido en la aplicación",
+        "why_timeout": "el Hub no respondió en {seconds} s", "why_offline": "el acceso al Hub está desactivado",
+        "why_integrity": "el modelo descargado del Hub no superó la comprobación de integridad",
+        "why_missing": "el Hub no tiene el modelo configurado", "why_error": "el Hub respondió con un error",
+        "why_unreachable": "no se pudo contactar con el Hub", "why_unusable": "no se pudo usar la respuesta del Hub",
         "title_no_image": "Sin imagen", "no_image": "Primero suba una imagen.",
         "title_missing": "Falta el archivo", "missing": "No hay ningún archivo de imagen en {path}.",
         "title_empty": "Archivo vacío", "empty": "El archivo está vacío; elija un archivo de imagen (JPEG o PNG).",
@@ -253,7 +276,9 @@ REFUSALS = {"missing": "missing", "empty": "empty", "not_image": "not_image", "c
             "too_large": "too_large", "bomb": "too_large", "file_too_large": "too_large", "too_small": "too_small"}
 """Refusal message key -> the key of its title (title_...)."""
 NOTES = ("animated", "exif", "sixteen_bit", "transparent", "grayscale", "cmyk")
-MODEL_REASONS = ("no_repo", "hub_failed", "downloaded")
+MODEL_REASONS = ("reason_none", "reason_latest", "reason_cache_retrying", "reason_cache", "reason_bundled_retrying",
+                 "reason_bundled")
+HUB_FAULTS = ("why_timeout", "why_offline", "why_integrity", "why_missing", "why_error", "why_unreachable", "why_unusable")
 
 
 def request_language(accept_language: str | None) -> str:
@@ -297,7 +322,13 @@ def note(sentence: str, language: str) -> str:
 
 def model_reason(sentence: str, language: str) -> str:
     """Why lesion.hub serves the model it serves, in `language`; unknown reasons stay in English."""
-    return _translate(sentence, MODEL_REASONS, language)
+    matched = _match(sentence, MODEL_REASONS)
+    if matched is None or language == DEFAULT:
+        return sentence
+    key, fields = matched
+    if "why" in fields:
+        fields["why"] = _translate(fields["why"], HUB_FAULTS, language)
+    return _refill(sentence, key, fields, language)
 
 
 def _translate(sentence: str, keys: tuple[str, ...], language: str) -> str:

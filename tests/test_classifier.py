@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from lesion.bundle import BUNDLED_DIR, InvalidBundleError, load_bundle, sha256_of
-from lesion.classifier import Classifier
+from lesion.classifier import Classifier, calibrated_probabilities
 from lesion.labels import CODES
 from tests.conftest import EXAMPLES
 
@@ -91,7 +91,8 @@ def test_temperature_softens_without_changing_the_top_class(bundle_copy, classif
     softer = Classifier(load_bundle(bundle_copy))
     image = EXAMPLES / "ISIC_0034529.jpg"
     before, after = classifier.classify(image).probabilities_array, softer.classify(image).probabilities_array
-    expected = before ** 0.5 / (before ** 0.5).sum()  # softmax(l / 2T) is softmax(l / T) to the power 1/2, renormalised
+    bias = classifier.class_bias  # before = softmax(l / T + bias), so l / T is log(before) - bias, up to a constant
+    expected = calibrated_probabilities(np.log(before) - bias, 2.0, bias)
     assert after == pytest.approx(expected, rel=1e-5)
     assert after.argmax() == before.argmax() and after.max() < before.max()
 

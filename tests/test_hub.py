@@ -146,7 +146,7 @@ def test_stalled_hub_serves_the_cached_copy(cached_copy, monkeypatch):
         server, took = start()
         server.stop()
     assert server.current.origin == CACHE and took < DEADLINE_S + SLACK_S
-    assert server.current.reason.startswith("the Hub did not answer within 1 second, so the copy downloaded earlier serves")
+    assert server.current.reason.startswith("the Hub did not answer within 1 s, so the copy downloaded earlier serves")
 
 
 @pytest.mark.parametrize("fault, step", [("500", "info"), ("stall", "info"), ("wrong-sha256", None)])
