@@ -29,6 +29,8 @@ CONCURRENCY = 4
 """Requests in flight at once: decoding and resizing run in parallel; the interpreter itself takes one at a time."""
 QUEUE_SIZE = 64
 """Further requests are turned away with "queue full" instead of waiting minutes."""
+MAX_BATCH = 16
+"""/classify_batch hands up to this many waiting requests to the model in one call."""
 UNSURE_BELOW = 0.6
 """Under this top probability the page says plainly that the model is unsure."""
 
@@ -145,6 +147,23 @@ def build_demo(source: ModelSource | None = None) -> gr.Blocks:
             "disclaimer": "Research demo, not a diagnosis.",
         }
 
+    def classify_batch(images: list[str | None]) -> list[list[dict]]:
+        """Classify a dermoscopic image; requests waiting together are classified in one model call, for callers who
+        send many images at once. Returns every class's probability, the top class, timings in milliseconds and
+        notes, or {"error": why} for an image that cannot be classified, which fails no other image in its batch."""
+        results = iter(classifier.classify_batch([image for image in images if image is not None]))
+        answers = []
+        for image in images:
+            result = next(results) if image is not None else InvalidImageError("Please upload an image first.")
+            if isinstance(result, InvalidImageError):
+                answers.append({"error": str(result)})
+                continue
+            stats.add(result.timings)
+            answers.append({"probabilities": result.probabilities, "top": result.top, "notes": result.notes,
+                            "timings_ms": {"preprocess": result.timings.preprocess_ms,
+                                           "inference": result.timings.inference_ms, "total": result.timings.total_ms}})
+        return [answers]
+
     def show(image: str | None):
         """The page's own event: label, verdict, notes and timing panel from one classification."""
         if image is None:
@@ -192,6 +211,8 @@ def build_demo(source: ModelSource | None = None) -> gr.Blocks:
               concurrency_limit=CONCURRENCY, concurrency_id="classify")
         gr.on([], classify, inputs=lesion_image, outputs=gr.JSON(visible=False), api_name="classify",
               concurrency_limit=CONCURRENCY, concurrency_id="classify")
+        gr.on([], classify_batch, inputs=lesion_image, outputs=gr.JSON(visible=False), api_name="classify_batch",
+              batch=True, max_batch_size=MAX_BATCH, concurrency_limit=1, concurrency_id="classify_batch")
     demo.queue(max_size=QUEUE_SIZE)
     return demo
 

@@ -11,7 +11,7 @@ from ai_edge_litert.interpreter import Interpreter
 
 from lesion.bundle import InvalidBundleError, ModelBundle
 from lesion.labels import CODES
-from lesion.preprocess import preprocess
+from lesion.preprocess import InvalidImageError, preprocess
 
 # Lesions have no up or down, so the model sees each image as it is and mirrored; probabilities are averaged.
 # Each view acts on the last three axes (height, width, channels) of one image or a batch.
@@ -77,6 +77,7 @@ class Classifier:
         except (ValueError, RuntimeError) as error:
             raise InvalidBundleError(f"{bundle.model_path} is not a loadable TFLite model: {error}") from None
         self._input = self._interpreter.get_input_details()[0]
+        self._rows = len(self.views)
         self._output = self._interpreter.get_output_details()[0]
         if self._output["shape"][-1] != len(CODES):
             raise InvalidBundleError(f"{bundle.model_path} outputs {self._output['shape'][-1]} classes, not {len(CODES)}")
@@ -84,12 +85,25 @@ class Classifier:
     def probabilities(self, image: np.ndarray) -> np.ndarray:
         """Class probabilities (in lesion.labels.CODES order) for one normalised (height, width, 3) image."""
         batch = np.stack([view(image) for view in self.views]).astype(np.float32)
-        batch = _quantize(batch, self._input)
+        output = self._invoke(_quantize(batch, self._input))
+        return apply_class_bias(_dequantize(output, self._output).astype(np.float64).mean(axis=0), self.class_bias)
+
+    def probabilities_batch(self, images: np.ndarray) -> np.ndarray:
+        """Class probabilities, shape (n, classes) in lesion.labels.CODES order, for n normalised images: one interpreter call."""
+        batch = np.concatenate([view(images) for view in self.views]).astype(np.float32)  # view-major: (views * n, h, w, 3)
+        output = _dequantize(self._invoke(_quantize(batch, self._input)), self._output).astype(np.float64)
+        return apply_class_bias(output.reshape(len(self.views), len(images), -1).mean(axis=0), self.class_bias)
+
+    def _invoke(self, batch: np.ndarray) -> np.ndarray:
+        """Run the interpreter on one input batch, reshaping it first when the batch size changed."""
         with self._lock:
+            if len(batch) != self._rows:
+                self._interpreter.resize_tensor_input(self._input["index"], list(batch.shape))
+                self._interpreter.allocate_tensors()
+                self._rows = len(batch)
             self._interpreter.set_tensor(self._input["index"], batch)
             self._interpreter.invoke()
-            output = self._interpreter.get_tensor(self._output["index"])
-        return apply_class_bias(_dequantize(output, self._output).astype(np.float64).mean(axis=0), self.class_bias)
+            return self._interpreter.get_tensor(self._output["index"])
 
     def classify(self, source) -> Prediction:
         """Preprocess and classify one image (path, bytes, file, PIL image or array), timing both steps.
@@ -107,6 +121,31 @@ class Classifier:
             Timings((prepared - start) * 1e3, (done - prepared) * 1e3),
             notes,
         )
+
+    def classify_batch(self, sources: list) -> list[Prediction | InvalidImageError]:
+        """Preprocess each image, then classify every usable one in a single interpreter call.
+
+        An image that cannot be used gets its InvalidImageError in its place, so one bad file costs the others
+        nothing. Each prediction's inference time is its share of the one call.
+        """
+        results: list = []
+        prepared = []  # (position, image, notes, preprocessing ms)
+        for source in sources:
+            start = time.perf_counter()
+            try:
+                image, notes = preprocess(source, self.spec)
+            except InvalidImageError as error:
+                results.append(error)
+                continue
+            prepared.append((len(results), image, notes, (time.perf_counter() - start) * 1e3))
+            results.append(None)
+        if prepared:
+            start = time.perf_counter()
+            probabilities = self.probabilities_batch(np.stack([image for _, image, _, _ in prepared]))
+            share_ms = (time.perf_counter() - start) * 1e3 / len(prepared)
+            for (position, _, notes, preprocess_ms), row in zip(prepared, probabilities):
+                results[position] = Prediction(dict(zip(CODES, row.tolist())), Timings(preprocess_ms, share_ms), notes)
+        return results
 
 
 def apply_class_bias(probabilities: np.ndarray, class_bias) -> np.ndarray:
