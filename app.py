@@ -148,7 +148,7 @@ def build_demo(source: ModelSource | None = None) -> gr.Blocks:
         }
 
     def classify_batch(images: list[str | None]) -> list[list[dict]]:
-        """Classify a dermoscopic image; requests waiting together are classified in one model call, for callers who
+        """Classify a dermoscopic image; requests waiting together are classified in one batch, for callers who
         send many images at once. Returns every class's probability, the top class, timings in milliseconds and
         notes, or {"error": why} for an image that cannot be classified, which fails no other image in its batch."""
         results = iter(classifier.classify_batch([image for image in images if image is not None]))
