@@ -30,7 +30,7 @@ CONCURRENCY = 4
 QUEUE_SIZE = 64
 """Further requests are turned away with "queue full" instead of waiting minutes."""
 MAX_BATCH = 16
-"""/classify_batch hands up to this many waiting requests to the model in one call."""
+"""/classify_batch classifies up to this many waiting requests together."""
 UNSURE_BELOW = 0.6
 """Under this top probability the page says plainly that the model is unsure."""
 

@@ -20,7 +20,7 @@ def result(tmp_path_factory):
     """One whole run with the bundled model standing in for the reference, so that nothing is built."""
     out = tmp_path_factory.mktemp("benchmark") / "benchmark.json"
     returned = benchmark.main(["--reference", str(BUNDLED_DIR), "--runs", "3", "--percentile-runs", "4",
-                               "--batch-images", "3", "--requests", "3", "--cold-starts", "1", "--json", str(out)])
+                               "--batch-images", "3", "--requests", "3", "--cold-starts", "1", "--rounds", "2", "--json", str(out)])
     written = json.loads(out.read_text())
     assert written == json.loads(json.dumps(returned))
     return written

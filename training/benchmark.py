@@ -6,15 +6,18 @@
 The reference is built like the published work's model: InceptionResNetV2 at 150x150 with a Flatten + Dense(7) head,
 converted to TFLite with dynamic-range quantisation (random weights: only its speed and size matter here). Both
 models run the same path the app uses, `lesion.hub.resolve_model` with the app's thread count: read a 600x450 JPEG,
-decode, fit, normalise and classify. Each model is measured in its own subprocess, so its peak RSS is its own. Then
-the app itself is started as a subprocess, once serving our model (as `python app.py` does) and once serving the
-reference from a local Hub cache, and timed over raw HTTP, through `gradio_client`, and from process start to the
-first answer. Every figure is set beside the reference's, measured in the same run.
+decode, fit, normalise and classify. Each model is measured in fresh subprocesses, so its peak RSS is its own, in
+rounds that take turns with the other models. Then the app itself is started as a subprocess, once serving our model
+(as `python app.py` does) and once serving the reference from a local Hub cache, timed from process start to the first
+answer, and, with both running, timed request by request in turn over raw HTTP and through `gradio_client`. Taking
+turns means a change in the machine's load hits both sides alike. Every figure is set beside the reference's, measured
+in the same run.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -26,8 +29,9 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -70,6 +74,7 @@ class Settings:
     batch_images: int = 32
     requests: int = 200
     cold_starts: int = 3
+    rounds: int = 3
 
 
 # --- the reference model ---------------------------------------------------------------------------------------
@@ -131,12 +136,29 @@ def _times_ms(function, runs: int) -> list[float]:
     return times
 
 
+def interleaved_ms(calls: dict, runs: int) -> dict[str, list[float]]:
+    """Time several calls in turn, run by run, so that a change in the machine's load hits them all alike."""
+    for call in calls.values():
+        _times_ms(call, WARMUP)
+    times = {name: [] for name in calls}
+    for _ in range(runs):
+        for name, call in calls.items():
+            times[name] += _times_ms(call, 1)
+    return times
+
+
 def percentiles(times: list[float]) -> dict:
     return {"p50": float(np.percentile(times, 50)), "p95": float(np.percentile(times, 95)), "n": len(times)}
 
 
+def share(total: int, rounds: int, index: int) -> int:
+    """Round `index`'s part of `total` runs; the rounds add up to it exactly."""
+    return total // rounds + (index < total % rounds)
+
+
 def measure_model(bundle_dir: Path, settings: Settings) -> dict:
-    """Time one bundle through the app's own path. Run it in a fresh process: the peak RSS is that process's."""
+    """One round of raw timings of one bundle through the app's own path, with settings.runs and percentile_runs
+    counted for this round. Run it in a fresh process: the peak RSS is that process's."""
     started = time.perf_counter()
     source = resolve_model(repo_id="", bundled_dir=bundle_dir)  # exactly what app.py does with no Hub repo set
     load_ms = (time.perf_counter() - started) * 1e3
@@ -147,24 +169,52 @@ def measure_model(bundle_dir: Path, settings: Settings) -> dict:
     series = _times_ms(lambda: predictions.append(classifier.classify(image)), settings.percentile_runs)
     single_rss_mb = process_peak_rss_mb(os.getpid())  # before a batch enlarges the interpreter
     classifier.classify_batch([image] * settings.batch_images)  # sizes the interpreter for the batch once
-    batch = _times_ms(lambda: classifier.classify_batch([image] * settings.batch_images), 3)
+    batch_ms = _times_ms(lambda: classifier.classify_batch([image] * settings.batch_images), 1)
     bundle = source.bundle
     return {
-        "name": bundle.name,
-        "quantization": bundle.config["quantization"],
-        "views": len(classifier.views),
-        "threads": INFERENCE_THREADS,
-        "file_mb": bundle.size_mb,
-        "load_ms": load_ms,
+        "name": bundle.name, "quantization": bundle.config["quantization"], "views": len(classifier.views),
+        "threads": INFERENCE_THREADS, "file_mb": bundle.size_mb, "load_ms": load_ms,
+        "paper_ms": paper, "classify_ms": series,
+        "inference_ms": [p.timings.inference_ms for p in predictions],
+        "preprocess_ms": [p.timings.preprocess_ms for p in predictions],
+        "batch_images_per_s": [settings.batch_images / (ms / 1e3) for ms in batch_ms],
+        "peak_rss_mb": single_rss_mb, "peak_rss_with_batch_mb": process_peak_rss_mb(os.getpid()),
+    }
+
+
+def summarise_model(rounds: list[dict]) -> dict:
+    """One model's figures from the raw timings of its rounds."""
+    joined = {key: [value for one in rounds for value in one[key]]
+              for key in ("paper_ms", "classify_ms", "inference_ms", "preprocess_ms", "batch_images_per_s")}
+    paper = joined["paper_ms"]
+
+    def peak(key):
+        return max((one[key] for one in rounds if one[key] is not None), default=None)
+
+    return {
+        **{key: rounds[0][key] for key in ("name", "quantization", "views", "threads", "file_mb")},
+        "load_ms": statistics.median(one["load_ms"] for one in rounds),
         "classification_ms": {"mean": statistics.mean(paper), "sd": statistics.stdev(paper) if len(paper) > 1 else 0.0,
                               "min": min(paper), "max": max(paper), "n": len(paper)},
-        "classification_percentiles_ms": percentiles(series),
-        "inference_percentiles_ms": percentiles([p.timings.inference_ms for p in predictions]),
-        "preprocess_percentiles_ms": percentiles([p.timings.preprocess_ms for p in predictions]),
-        "batch_images_per_s": settings.batch_images / (statistics.median(batch) / 1e3),
-        "peak_rss_mb": single_rss_mb,
-        "peak_rss_with_batch_mb": process_peak_rss_mb(os.getpid()),
+        "classification_percentiles_ms": percentiles(joined["classify_ms"]),
+        "inference_percentiles_ms": percentiles(joined["inference_ms"]),
+        "preprocess_percentiles_ms": percentiles(joined["preprocess_ms"]),
+        "batch_images_per_s": statistics.median(joined["batch_images_per_s"]),
+        "peak_rss_mb": peak("peak_rss_mb"),
+        "peak_rss_with_batch_mb": peak("peak_rss_with_batch_mb"),
     }
+
+
+def measure_models(bundles: dict[str, Path], settings: Settings) -> dict[str, dict]:
+    """Each bundle in settings.rounds fresh processes, taking turns, so that a change in load hits every model alike."""
+    rounds = {name: [] for name in bundles}
+    for index in range(settings.rounds):
+        this_round = dataclasses.replace(settings, runs=share(settings.runs, settings.rounds, index),
+                                         percentile_runs=share(settings.percentile_runs, settings.rounds, index))
+        for name, directory in bundles.items():
+            log.info("measuring %s (%s), round %d of %d", name, directory, index + 1, settings.rounds)
+            rounds[name].append(measure_in_subprocess(directory, this_round))
+    return {name: {"bundle": str(bundles[name]), **summarise_model(raw)} for name, raw in rounds.items()}
 
 
 def measure_in_subprocess(bundle_dir: Path, settings: Settings) -> dict:
@@ -197,18 +247,43 @@ def call_over_http(client: httpx.Client, api_name: str, image: bytes) -> list:
     raise BenchmarkError(f"/{api_name}'s event stream ended without a result")
 
 
+@dataclass
+class RunningApp:
+    url: str
+    process: subprocess.Popen
+    started: float
+    client: httpx.Client
+    log_path: Path
+
+    def first_answer(self, image: bytes) -> float:
+        """Retry one request until the app answers it; returns the seconds since the process started."""
+        deadline = self.started + STARTUP_TIMEOUT
+        while True:
+            if self.process.poll() is not None:
+                raise BenchmarkError(f"the app exited with code {self.process.returncode}; its log:\n"
+                                     f"{self.log_path.read_text()[-2000:]}")
+            try:
+                call_over_http(self.client, API_NAME, image)
+                return time.perf_counter() - self.started
+            except (httpx.TransportError, httpx.HTTPStatusError):
+                if time.perf_counter() > deadline:
+                    raise BenchmarkError(f"the app did not answer within {STARTUP_TIMEOUT:.0f} s; see {self.log_path}") from None
+                time.sleep(0.01)
+
+
 @contextmanager
 def app_process(env: dict[str, str], log_path: Path):
-    """`python app.py` on a free port; yields (url, process, start time). Stopped afterwards."""
+    """`python app.py` on a free port, as a RunningApp; stopped afterwards."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    with open(log_path, "w") as log_file:
+    url = f"http://127.0.0.1:{port}"
+    with open(log_path, "w") as log_file, httpx.Client(base_url=url, timeout=60) as client:
         started = time.perf_counter()
         process = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, stdout=log_file, stderr=subprocess.STDOUT,
                                    env={**os.environ, **env, "PORT": str(port)})
         try:
-            yield f"http://127.0.0.1:{port}", process, started
+            yield RunningApp(url, process, started, client, log_path)
         finally:
             process.terminate()
             try:
@@ -216,21 +291,6 @@ def app_process(env: dict[str, str], log_path: Path):
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-
-
-def first_answer(client: httpx.Client, process: subprocess.Popen, image: bytes, log_path: Path) -> None:
-    """Retry one request until the app answers it."""
-    deadline = time.perf_counter() + STARTUP_TIMEOUT
-    while True:
-        if process.poll() is not None:
-            raise BenchmarkError(f"the app exited with code {process.returncode}; its log:\n{log_path.read_text()[-2000:]}")
-        try:
-            call_over_http(client, API_NAME, image)
-            return
-        except (httpx.TransportError, httpx.HTTPStatusError):
-            if time.perf_counter() > deadline:
-                raise BenchmarkError(f"the app did not answer within {STARTUP_TIMEOUT:.0f} s; see {log_path}") from None
-            time.sleep(0.01)
 
 
 def process_peak_rss_mb(pid: int) -> float | None:
@@ -255,37 +315,40 @@ def throughput(url: str, api_name: str, image: bytes, requests: int) -> float:
         return requests / (time.perf_counter() - started)
 
 
-def measure_app(env: dict[str, str], settings: Settings, work_dir: Path, label: str) -> dict:
-    """Cold start (median of settings.cold_starts); on the last start, latency and throughput of the running app."""
-    image = settings.image.read_bytes()
-    cold_starts = []
-    for attempt in range(settings.cold_starts):
-        log_path = work_dir / f"app-{label}-{attempt}.log"
-        with app_process(env, log_path) as (url, process, started), httpx.Client(base_url=url, timeout=60) as client:
-            first_answer(client, process, image, log_path)
-            cold_starts.append(time.perf_counter() - started)
-            if attempt == settings.cold_starts - 1:
-                figures = serving_figures(url, client, settings, image)
-                figures["app_peak_rss_mb"] = process_peak_rss_mb(process.pid)
-    return {**figures, "cold_start_s": {"median": statistics.median(cold_starts), "all": cold_starts}}
-
-
-def serving_figures(url: str, client: httpx.Client, settings: Settings, image: bytes) -> dict:
-    """Whole-request latency over raw HTTP and through gradio_client, and throughput with CALLERS callers."""
+def measure_apps(envs: dict[str, dict[str, str]], settings: Settings, work_dir: Path) -> dict[str, dict]:
+    """Cold starts, the apps taking turns; then, with all of them running, whole requests interleaved request by
+    request over raw HTTP and through gradio_client, and throughput with CALLERS callers, one app after the other."""
     # gradio_client is imported here only: the measuring subprocesses import this module and must not load it.
     from gradio_client import Client, handle_file
 
-    _times_ms(lambda: call_over_http(client, API_NAME, image), WARMUP)
-    http = _times_ms(lambda: call_over_http(client, API_NAME, image), settings.requests)
-    gradio_client, path = Client(url, verbose=False), handle_file(str(settings.image))
-    _times_ms(lambda: gradio_client.predict(path, api_name=f"/{API_NAME}"), WARMUP)
-    via_client = _times_ms(lambda: gradio_client.predict(path, api_name=f"/{API_NAME}"), settings.requests)
-    return {
-        "http_ms": percentiles(http),
-        "gradio_client_ms": percentiles(via_client),
-        f"http_images_per_s_{CALLERS}_callers": {api: throughput(url, api, image, settings.batch_images)
-                                                 for api in (API_NAME, BATCH_API_NAME)},
-    }
+    image = settings.image.read_bytes()
+    cold_starts = {name: [] for name in envs}
+    for attempt in range(settings.cold_starts - 1):
+        for name, env in envs.items():
+            with app_process(env, work_dir / f"app-{name}-{attempt}.log") as app:
+                cold_starts[name].append(app.first_answer(image))
+    with ExitStack() as stack:
+        apps = {}
+        for name, env in envs.items():
+            apps[name] = stack.enter_context(app_process(env, work_dir / f"app-{name}.log"))
+            cold_starts[name].append(apps[name].first_answer(image))
+        log.info("timing whole requests to %s, taking turns", " and ".join(apps))
+        http = interleaved_ms({name: partial(call_over_http, app.client, API_NAME, image) for name, app in apps.items()},
+                              settings.requests)
+        clients = {name: Client(app.url, verbose=False) for name, app in apps.items()}
+        path = handle_file(str(settings.image))
+        via_client = interleaved_ms({name: partial(client.predict, path, api_name=f"/{API_NAME}")
+                                     for name, client in clients.items()}, settings.requests)
+        rates = {name: {} for name in apps}
+        for api in (API_NAME, BATCH_API_NAME):
+            for name, app in apps.items():
+                rates[name][api] = throughput(app.url, api, image, settings.batch_images)
+        return {
+            name: {"http_ms": percentiles(http[name]), "gradio_client_ms": percentiles(via_client[name]),
+                   "cold_start_s": {"median": statistics.median(cold_starts[name]), "all": cold_starts[name]},
+                   f"http_images_per_s_{CALLERS}_callers": rates[name], "app_peak_rss_mb": process_peak_rss_mb(app.process.pid)}
+            for name, app in apps.items()
+        }
 
 
 def hub_cache_with(bundle_dir: Path, cache_dir: Path) -> dict[str, str]:
@@ -307,7 +370,7 @@ def hub_cache_with(bundle_dir: Path, cache_dir: Path) -> dict[str, str]:
 
 
 def run(settings: Settings, reference_dir: Path, variants_dir: Path | None, work_dir: Path, command: str) -> dict:
-    """Every measurement, in one run: per model, then each app."""
+    """Every measurement, in one run: the models, then the apps."""
     if not (reference_dir / MODEL_FILE).exists():
         log.info("building the reference in %s", reference_dir)
         build_reference(reference_dir)
@@ -321,24 +384,17 @@ def run(settings: Settings, reference_dir: Path, variants_dir: Path | None, work
             raise BenchmarkError(f"{variants_dir} holds no variant bundles (*/{MODEL_FILE}); pass a training run's variants folder")
         bundles.update({f"variant {path.name}": path for path in found})
     load = os.getloadavg()
-    models = {}
-    for name, directory in bundles.items():
-        log.info("measuring %s (%s)", name, directory)
-        models[name] = {"bundle": str(directory), **measure_in_subprocess(directory, settings)}
-    apps = {}
-    for name, env in (("served", {"HF_HUB_OFFLINE": "1", REPO_ENV: ""}),
-                      ("reference", hub_cache_with(reference_dir, work_dir / "hub-cache"))):
-        log.info("measuring the app serving the %s model", name)
-        apps[name] = measure_app(env, settings, work_dir, name)
+    models = measure_models(bundles, settings)
+    apps = measure_apps({"reference": hub_cache_with(reference_dir, work_dir / "hub-cache"),
+                         "served": {"HF_HUB_OFFLINE": "1", REPO_ENV: ""}}, settings, work_dir)
     return {
         "command": command,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
                     "load_average_at_start": load, "load_average_at_end": os.getloadavg()},
         "image": {"path": str(settings.image.relative_to(ROOT) if settings.image.is_relative_to(ROOT) else settings.image),
                   "size": list(image_size), "bytes": settings.image.stat().st_size},
-        "settings": {"runs": settings.runs, "percentile_runs": settings.percentile_runs, "batch_images": settings.batch_images,
-                     "requests": settings.requests, "cold_starts": settings.cold_starts, "threads": INFERENCE_THREADS,
-                     "callers": CALLERS},
+        "settings": {**{key: value for key, value in dataclasses.asdict(settings).items() if key != "image"},
+                     "threads": INFERENCE_THREADS, "callers": CALLERS},
         "models": models,
         "apps": apps,
     }
@@ -428,8 +484,9 @@ def markdown_table(result: dict) -> str:
     return "\n".join([
         *rows, "",
         f"One run of `{result['command']}` on {machine['cpus']} CPUs ({machine['platform']}), load average "
-        f"{machine['load_average_at_start'][0]:.1f} at the start; a {image['size'][0]}x{image['size'][1]} JPEG "
-        f"({image['bytes'] / 1e3:.0f} kB); {settings['threads']} LiteRT threads.",
+        f"{machine['load_average_at_start'][0]:.1f} at the start and {machine['load_average_at_end'][0]:.1f} at the end; "
+        f"a {image['size'][0]}x{image['size'][1]} JPEG ({image['bytes'] / 1e3:.0f} kB); {settings['threads']} LiteRT threads; "
+        f"each model in {settings['rounds']} rounds taking turns, the apps request by request in turn.",
     ])
 
 
@@ -439,7 +496,7 @@ def markdown_table(result: dict) -> str:
 def _settings_args(settings: Settings) -> list[str]:
     return ["--image", str(settings.image), "--runs", str(settings.runs), "--percentile-runs", str(settings.percentile_runs),
             "--batch-images", str(settings.batch_images), "--requests", str(settings.requests),
-            "--cold-starts", str(settings.cold_starts)]
+            "--cold-starts", str(settings.cold_starts), "--rounds", str(settings.rounds)]
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -455,9 +512,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--batch-images", type=int, default=defaults.batch_images, help="Images per batch and per throughput test.")
     parser.add_argument("--requests", type=int, default=defaults.requests, help="Requests for each whole-request p50/p95.")
     parser.add_argument("--cold-starts", type=int, default=defaults.cold_starts, help="App starts for the cold-start median.")
+    parser.add_argument("--rounds", type=int, default=defaults.rounds,
+                        help="Fresh processes per model, taking turns with the other models; the runs are shared among them.")
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)  # one model in this process, JSON on stdout
     args = parser.parse_args(argv)
-    for name in ("runs", "percentile_runs", "batch_images", "requests", "cold_starts"):
+    for name in ("runs", "percentile_runs", "batch_images", "requests", "cold_starts", "rounds"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if not args.image.is_file():
@@ -469,7 +528,8 @@ def main(argv=None) -> dict | None:
     """Run the benchmark, print the table, write the JSON; returns the result."""
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
-    settings = Settings(args.image.resolve(), args.runs, args.percentile_runs, args.batch_images, args.requests, args.cold_starts)
+    settings = Settings(args.image.resolve(), args.runs, args.percentile_runs, args.batch_images, args.requests, args.cold_starts,
+                        args.rounds)
     if args.measure:
         print(json.dumps(measure_model(args.measure, settings)))
         return None
