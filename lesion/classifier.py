@@ -133,7 +133,7 @@ class Classifier:
         """Preprocess the images in parallel, then classify every usable one in interpreter calls of BATCH_ROWS.
 
         An image that cannot be used gets its InvalidImageError in its place, so one bad file costs the others
-        nothing. Each prediction's inference time is its share of the one call.
+        nothing. Each prediction's inference time is its share of the interpreter's time.
         """
         with ThreadPoolExecutor(self._threads) as pool:  # Pillow releases the GIL while decoding and resizing
             results = list(pool.map(self._prepare, sources))
