@@ -39,6 +39,8 @@ CONCURRENCY = 4
 """Requests in flight at once: decoding and resizing run in parallel; the interpreter itself takes one at a time."""
 QUEUE_SIZE = 64
 """Further requests are turned away with "queue full" instead of waiting minutes."""
+MAX_BATCH = 16
+"""/classify_batch classifies up to this many waiting requests together."""
 UNSURE_BELOW = 0.6
 """Under this top probability the page says plainly that the model is unsure."""
 TIMING_REFRESH_S = 5
@@ -108,6 +110,17 @@ class ClassificationOutput(gr.JSON):
 
     def api_info(self) -> dict:
         return CLASSIFICATION_SCHEMA
+
+
+class BatchClassificationOutput(gr.JSON):
+    """/classify_batch's output: plain JSON with a schema for "Use via API" and agents."""
+
+    is_template = True
+
+    def api_info(self) -> dict:
+        return {"type": "object", "description": "every class's probability, the top class, whether the image looks "
+                "dermoscopic, timings and conversion notes; or {\"error\": why} for an image that cannot be classified",
+                "properties": {key: CLASSIFICATION_SCHEMA["properties"][key] for key in ("probabilities", "timings_ms", "notes")}}
 
 
 def load_examples(folder: Path = EXAMPLES_DIR) -> list[tuple[str, str]]:
@@ -269,6 +282,31 @@ def build_demo(models: ModelServer | None = None) -> gr.Blocks:
             "disclaimer": "Research demo, not a diagnosis.",
         }
 
+    def classify_batch(images: list[str | None]) -> list[list[dict]]:
+        """Classify a dermoscopic image of a skin lesion; requests waiting together are classified in one batch, for
+        callers who send many images. Research demo, not a diagnosis.
+
+        Args:
+            image: a dermoscopic photo of one skin lesion (JPEG or PNG).
+
+        Returns:
+            Every class's probability, the top class, whether it looks dermoscopic, timings in milliseconds and notes;
+            or {"error": why} for an image that cannot be classified, which fails no other image in its batch.
+        """
+        source = models.current
+        results = iter(source.classifier.classify_batch([image for image in images if image is not None]))
+        answers = []
+        for image in images:
+            result = next(results) if image is not None else InvalidImageError(i18n.message("no_image", "en"))
+            if isinstance(result, InvalidImageError):
+                answers.append({"error": str(result)})
+                continue
+            stats.add(result.timings)
+            answers.append({"probabilities": result.probabilities, "top": result.top, "dermoscopic": result.dermoscopic,
+                            "notes": result.notes,
+                            "timings_ms": {step.removesuffix("_ms"): getattr(result.timings, step) for step in STEPS}})
+        return [answers]
+
     def timing_now(timings: Timings | None, language: str, source: ModelSource | None = None) -> str:
         """The timing panel, naming the model that answered (or, with no answer, the one serving now)."""
         return timing_markdown(timings, stats.snapshot(), source or models.current, language)
@@ -348,6 +386,7 @@ def build_demo(models: ModelServer | None = None) -> gr.Blocks:
         api_image = LesionImage(label="dermoscopic image", type="filepath", image_mode=None, visible=False)
         api_probabilities = ProbabilitiesOutput(label="probabilities of the seven diagnoses", visible=False)
         api_classification = ClassificationOutput(label="classification as JSON", visible=False)
+        api_batch_classification = BatchClassificationOutput(label="classification in a batch, as JSON", visible=False)
 
         page_outputs = [refusal, conversion_notes, *results.outputs, last_timings]
         page_events = dict(api_visibility="private", concurrency_limit=CONCURRENCY, concurrency_id="classify",
@@ -363,6 +402,8 @@ def build_demo(models: ModelServer | None = None) -> gr.Blocks:
               concurrency_limit=CONCURRENCY, concurrency_id="classify")
         gr.on([], classify, inputs=api_image, outputs=api_classification, api_name="classify",
               concurrency_limit=CONCURRENCY, concurrency_id="classify")
+        gr.on([], classify_batch, inputs=api_image, outputs=api_batch_classification, api_name="classify_batch",
+              batch=True, max_batch_size=MAX_BATCH, concurrency_limit=1, concurrency_id="classify_batch")
     demo.queue(max_size=QUEUE_SIZE)
     return demo
 

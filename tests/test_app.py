@@ -80,7 +80,7 @@ def test_classify_returns_plain_json(client):
 
 def test_api_is_documented_for_people_and_agents(client, server):
     endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
-    assert set(endpoints) == {"/predict", "/classify"}
+    assert set(endpoints) == {"/predict", "/classify", "/classify_batch"}
     info = httpx.get(server + "gradio_api/info").json()["named_endpoints"]
     for name, endpoint in info.items():
         assert "Research demo, not a diagnosis" in endpoint["description"], name
@@ -90,6 +90,23 @@ def test_api_is_documented_for_people_and_agents(client, server):
             assert len(item["label"].split()) >= 2 and item["python_type"]["description"], (name, item)
     assert "timings_ms" in info["/classify"]["returns"][0]["python_type"]["type"]
     assert "lesion" in info["/predict"]["parameters"][0]["python_type"]["description"]
+
+
+def test_batch_endpoint_answers_each_caller_and_a_bad_file_fails_no_other(server, client, tmp_path):
+    paths = [path for path, _ in app.load_examples()][:6]
+    content, phrase = bad_images.REFUSED["not an image"]
+    bad = _write(tmp_path, "not an image", content)
+
+    def call(path):
+        return Client(server, verbose=False).predict(handle_file(path), api_name="/classify_batch")
+
+    with ThreadPoolExecutor(len(paths) + 1) as pool:
+        results = list(pool.map(call, [*paths[:3], bad, *paths[3:]]))
+    assert phrase in results[3]["error"]
+    del results[3]
+    assert [result["top"] for result in results] == [
+        client.predict(handle_file(path), api_name="/classify")["top"]["code"] for path in paths]
+    assert all(sum(result["probabilities"].values()) == pytest.approx(1, abs=1e-6) for result in results)
 
 
 def test_bundled_model_gets_most_examples_right(client):

@@ -8,6 +8,7 @@ import pytest
 from lesion.bundle import BUNDLED_DIR, InvalidBundleError, load_bundle, sha256_of
 from lesion.classifier import Classifier, calibrated_probabilities
 from lesion.labels import CODES
+from lesion.preprocess import InvalidImageError
 from tests.conftest import EXAMPLES
 
 
@@ -48,6 +49,15 @@ def test_concurrent_use_gives_the_same_answers(classifier):
     with ThreadPoolExecutor(8) as pool:
         parallel = list(pool.map(lambda path: classifier.classify(path).probabilities_array, paths * 2))
     assert np.allclose(parallel, sequential * 2)
+
+
+def test_batch_gives_the_single_answers_and_a_bad_file_costs_the_others_nothing(classifier):
+    paths = sorted(EXAMPLES.glob("*.jpg"))[:5]
+    results = classifier.classify_batch([paths[0], b"not an image", *paths[1:]])
+    assert isinstance(results[1], InvalidImageError) and "not an image" in str(results[1])
+    batched = [result.probabilities_array for result in results if not isinstance(result, InvalidImageError)]
+    assert np.allclose(batched, [classifier.classify(path).probabilities_array for path in paths])
+    assert all(result.timings.inference_ms > 0 for result in results if not isinstance(result, InvalidImageError))
 
 
 def test_tampered_model_is_refused(bundle_copy):

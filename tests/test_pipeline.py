@@ -7,7 +7,6 @@ import pytest
 
 from lesion.bundle import load_bundle
 from lesion.classifier import Classifier, calibrated_probabilities
-from lesion.labels import CODES
 from tests.conftest import EXAMPLES, TINY_DATASET
 from training import evaluate, export, model, publish
 from training.guard import fit_guard

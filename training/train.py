@@ -23,7 +23,7 @@ import tensorflow as tf
 from lesion.classifier import VIEWS, calibrated_probabilities
 from lesion.labels import CODES
 from lesion.preprocess import InputSpec, normalise
-from training import atomic, augment, calibrate, data, decision, export, model, report
+from training import atomic, augment, calibrate, data, decision, distribute, export, model, report
 from training.evaluate import compute_metrics
 from training.export import QUANTIZATIONS
 from training.guard import fit_guard
@@ -105,6 +105,9 @@ class TrainConfig:
     min_melanoma_recall: float = field(default=0.7, metadata={"help": "The decision rule keeps validation melanoma recall at least this."})
     patience: int = field(default=5, metadata={"help": "Epochs without a better validation balanced accuracy before stopping."})
     cache_dir: Path | None = field(default=Path.home() / ".cache" / "lesion-train", metadata={"help": "Decoded-image cache; 'none' disables."})
+    strategy: str = field(default="default", metadata={"help": f"One of {distribute.STRATEGIES}: 'mirrored' trains on every "
+                          "local GPU, 'multi-worker' on the machines TF_CONFIG lists (training/distribute.py). --batch-size is "
+                          "per replica; the batch size and learning rates scale with the replicas. A GPU is used when present."})
 
     def __post_init__(self):
         if self.backbone not in model.BACKBONES:
@@ -127,6 +130,8 @@ class TrainConfig:
             raise ValueError(f"--quantizations must name some of {QUANTIZATIONS}, not {unknown}")
         if self.augmentation not in augment.STRENGTHS:
             raise ValueError(f"--augmentation must be one of {augment.STRENGTHS}, not {self.augmentation!r}")
+        if self.strategy not in distribute.STRATEGIES:
+            raise ValueError(f"--strategy must be one of {distribute.STRATEGIES}, not {self.strategy!r}")
 
     @property
     def samples(self) -> bool:
@@ -345,7 +350,8 @@ def fit(config: TrainConfig, classifier: keras.Model, backbone: keras.Model, tra
             continue
         phase_dir.mkdir(parents=True, exist_ok=True)
         ema = config.ema and frozen_fraction is not None
-        _compile(classifier, learning_rate, loss, ema=ema)
+        with classifier.distribute_strategy.scope():  # optimizer and metric variables live where the model does
+            _compile(classifier, learning_rate, loss, ema=ema)
         log.info("phase %s: %d epochs of %d steps at learning rate %g, %d trainable weights", name, epochs, steps,
                  learning_rate, len(classifier.trainable_weights))
         callbacks = _callbacks(phase_dir, config.patience, ema=ema)
@@ -368,8 +374,8 @@ def _add_training_seconds(output_dir: Path, phase: str, seconds: float) -> None:
     atomic.write_text(path, json.dumps(times, indent=1))
 
 
-def prepare(config: TrainConfig):
-    """Data and model stages: the split, decoded images, and the pretrained classifier."""
+def prepare(config: TrainConfig, strategy: tf.distribute.Strategy | None = None):
+    """Data and model stages: the split, decoded images, and the pretrained classifier, built in the strategy's scope."""
     keras.utils.set_random_seed(config.seed)
     dataset = data.load_ham10000(config.dataset)
     held_out = set()
@@ -392,14 +398,17 @@ def prepare(config: TrainConfig):
     labels = np.array([CODES.index(dx) for dx in dataset["dx"]])
     row_of = {image_id: row for row, image_id in enumerate(dataset["image_id"])}
     rows = {name: np.array([row_of[i] for i in ids], dtype=np.int64) for name, ids in split.items()}
-    backbone = model.build_backbone(config.backbone, spec, config.weights)
-    classifier = model.build_classifier(backbone)
+    with (strategy or tf.distribute.get_strategy()).scope():
+        backbone = model.build_backbone(config.backbone, spec, config.weights)
+        classifier = model.build_classifier(backbone)
     return split, pixels, labels, rows, backbone, classifier
 
 
 def train(config: TrainConfig):
     """Fit the classifier; returns it with the split and the decoded data for the later stages."""
-    split, pixels, labels, rows, backbone, classifier = prepare(config)
+    strategy = distribute.make_strategy(config.strategy)  # first: a multi-worker strategy must precede every other op
+    split, pixels, labels, rows, backbone, classifier = prepare(config, strategy)
+    config = distribute.scaled(config, strategy.num_replicas_in_sync)
     config.output_dir.mkdir(parents=True, exist_ok=True)
     atomic.write_text(config.output_dir / "split.json", json.dumps({"seed": config.seed, **split}, indent=1))
     train_labels = labels[rows["train"]]
