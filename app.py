@@ -451,8 +451,8 @@ API_HELP = """```python
 from gradio_client import Client, handle_file
 
 client = Client("http://127.0.0.1:7860/")   # or the Space id
-details = client.predict(handle_file("lesion.jpg"), api_name="/classify")
-print(details["top"], details["timings_ms"])
+details, heatmap_png = client.predict(handle_file("lesion.jpg"), api_name="/classify")
+print(details["top"], details["dermoscopic"], heatmap_png)
 ```
 
 ```js
