@@ -21,9 +21,9 @@ from lesion.bundle import CONFIG_FILE, MODEL_FILE, load_bundle, sha256_of
 from lesion.classifier import VIEWS, Classifier, calibrated_probabilities
 from lesion.labels import CODES, DISPLAY_NAMES
 from lesion.preprocess import InputSpec
-from training import atomic
+from training import atomic, model
 from training.evaluate import compute_metrics
-from training.guard import GuardStatistics, MahalanobisScore
+from training.guard import GuardStatistics, MahalanobisScore, guard_features
 
 log = logging.getLogger(__name__)
 
@@ -42,14 +42,15 @@ OUTPUTS = ("logits", "class_maps", "guard_score")
 
 def serving_model(classifier: keras.Model, guard: GuardStatistics) -> keras.Model:
     """The trained classifier rewired to give OUTPUTS from one normalised (batch, height, width, 3) input."""
-    backbone = next(layer for layer in classifier.layers if isinstance(layer, keras.Model))
+    backbone = model.backbone_of(classifier)
     kernel, bias = classifier.get_layer("diagnosis").get_weights()
     inputs = keras.Input(classifier.input_shape[1:], name="image")
     feature_map = backbone(inputs, training=False)
     pooled = keras.layers.GlobalAveragePooling2D(name="pool")(feature_map)
     logits_layer = keras.layers.Dense(len(CODES), name="logits")
     maps_layer = keras.layers.Dense(len(CODES), use_bias=False, name="class_maps")
-    outputs = [logits_layer(pooled), maps_layer(feature_map), MahalanobisScore(guard, name="guard_score")(pooled)]
+    score = MahalanobisScore(guard, name="guard_score")(guard_features(backbone, inputs))
+    outputs = [logits_layer(pooled), maps_layer(feature_map), score]
     logits_layer.set_weights([kernel, bias])
     maps_layer.set_weights([kernel])
     return keras.Model(inputs, outputs, name=f"{classifier.name}_served")
