@@ -478,8 +478,8 @@ def main(argv=None) -> Path:
     guard = fit_guard(features_for_guard(model.backbone_of(classifier), pixels[rows["train"]], spec), labels[rows["train"]])
     served = export.serving_model(classifier, guard)
     views = choose_views(served, images["validation"], references["validation"])
-    calibration = normalise(pixels[np.random.default_rng(config.seed).permutation(rows["train"])[:CALIBRATION_IMAGES]]
-                            .astype(np.float32), spec)
+    lesions = pixels[np.random.default_rng(config.seed).permutation(rows["train"])[:CALIBRATION_IMAGES]]
+    calibration = np.concatenate([normalise(lesions.astype(np.float32), spec), export.guard_probes(spec)])
 
     def bundle_config(quantization: str, **calibrated) -> dict:
         return export.bundle_config(name=_model_name(config), backbone=config.backbone, spec=spec,
@@ -497,6 +497,7 @@ def main(argv=None) -> Path:
     log_probabilities = np.log(validation["probabilities"] + 1e-12) + class_bias
     temperature = calibrate.fit_temperature(references["validation"], log_probabilities)
     threshold = calibrate.guard_threshold(validation["guard_score"])
+    export.check_guard_headroom(config.output_dir / "variants" / chosen["name"], threshold)
     log.info("chose %s; class bias %s, temperature %.2f, guard threshold %.2f", chosen["name"], class_bias, temperature, threshold)
     sites = data.read_sites(config.sources, [i for ids in split.values() for i in ids]) if config.sources else None
     bundle_dir = report.write_final_bundle(
