@@ -163,8 +163,10 @@ def headline(prediction: Prediction, language: str = i18n.DEFAULT) -> str:
                               threshold=verdict.UNSURE_BELOW, p1=judged.probability)]
     else:
         parts = [i18n.message("headline_confident", language, top=names[0], p1=judged.probability)]
-    parts.append(i18n.message("malignant_share", language, share=judged.malignant_share))
-    if judged.kind != "not_dermoscopic" and judged.malignant_share >= 0.2:
+    meaningless = judged.kind == "not_dermoscopic"
+    parts.append(i18n.message("malignant_share_meaningless" if meaningless else "malignant_share", language,
+                              share=judged.malignant_share))
+    if not meaningless and judged.malignant_share >= 0.2:
         parts.append(i18n.message("see_a_doctor", language))
     return "\n\n".join(parts)
 

@@ -9,7 +9,9 @@ import re
 from contextlib import contextmanager
 
 import pytest
+import skimage.data
 from gradio_client import Client, handle_file
+from PIL import Image
 
 import app
 from lesion import i18n
@@ -173,3 +175,36 @@ def test_use_via_api_names_every_output(browser, app_url):
                      '"dermoscopic image" Image', "handle_file('lesion.jpg')", "timings_ms: dict(decode: float"):
             page.get_by_text(text).first.wait_for()
         page.screenshot(path=ARTIFACTS / "use-via-api.png", full_page=True)
+
+
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
+def test_a_photo_that_is_not_dermoscopy_gets_no_answer(browser, app_url, tmp_path, viewport):
+    """The guard's headline first, the probabilities folded away under a title that says they mean nothing."""
+    photo = tmp_path / "cat.png"
+    Image.fromarray(skimage.data.chelsea()).save(photo)
+    with visit(browser, app_url, viewport) as page:
+        _upload(page, photo)
+        page.locator("#verdict").get_by_text("does not look like a dermoscopic image").wait_for(timeout=60_000)
+        assert "mean nothing" in page.locator("#verdict").inner_text()
+        box = page.locator("#probabilities-box")
+        assert "mean nothing" in box.inner_text()
+        assert not page.locator("#probabilities").is_visible()  # folded away, never shown as an answer
+        _no_sideways_scroll(page, viewport)
+        page.screenshot(path=ARTIFACTS / f"not-dermoscopic-{viewport['width']}px.png", full_page=True)
+
+
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
+def test_the_heatmap_shows_behind_its_toggle(browser, app_url, viewport):
+    with visit(browser, app_url, viewport) as page:
+        page.locator("#examples img").nth(FIRST_MELANOMA).click()
+        _wait_for_result(page)
+        headline = page.locator("#verdict").inner_text()
+        assert headline.startswith("Unsure:") or "%" in headline.splitlines()[0]  # leading classes, or one with its probability
+        assert not page.locator("#heatmap").is_visible()
+        page.locator("#heatmap-toggle input").check()
+        page.locator("#heatmap img").first.wait_for()
+        assert page.locator("#heatmap img").count() == 2  # before and after
+        _no_sideways_scroll(page, viewport)
+        page.screenshot(path=ARTIFACTS / f"heatmap-{viewport['width']}px.png", full_page=True)
+        page.locator("#heatmap-toggle input").uncheck()
+        page.locator("#heatmap").wait_for(state="hidden")
