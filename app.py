@@ -11,21 +11,25 @@ from __future__ import annotations
 
 import argparse
 import html
+import io
 import logging
 import os
 import sys
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import gradio as gr
+from gradio.processing_utils import hash_bytes
+from gradio.utils import get_upload_folder
 from PIL import Image
 
 from lesion import heatmap, i18n, verdict
 from lesion.bundle import InvalidBundleError
 from lesion.classifier import Prediction, Timings
 from lesion.hub import REPO_ENV, REVISION_ENV, TIMEOUT_ENV, ModelServer, ModelSource
-from lesion.memory import limit_heap_growth
 from lesion.labels import BY_CODE, CODES, read_labelled_folder
+from lesion.memory import limit_heap_growth
 from lesion.preprocess import InvalidImageError
 from lesion.timing import STEPS, LatencyStats
 
@@ -171,11 +175,31 @@ def headline(prediction: Prediction, language: str = i18n.DEFAULT) -> str:
     return "\n\n".join(parts)
 
 
-def heatmap_images(prediction: Prediction) -> tuple[Image.Image, Image.Image]:
-    """(the image the model saw, the same with the top class's activation map over it), both at the overlay's size."""
+def heatmap_images(prediction: Prediction) -> tuple[str, str]:
+    """PNG files of (the image the model saw, the same with the top class's activation map over it), both at the
+    overlay's size."""
     heat = heatmap.class_map(prediction.class_maps, CODES.index(prediction.top))
     overlaid = heatmap.overlay(prediction.pixels, heat)
-    return Image.fromarray(prediction.pixels).resize(overlaid.size, Image.Resampling.BICUBIC), overlaid
+    seen = Image.fromarray(prediction.pixels).resize(overlaid.size, Image.Resampling.BICUBIC)
+    return cached_png(seen), cached_png(overlaid)
+
+
+def cached_png(image: Image.Image) -> str:
+    """image as a PNG in Gradio's cache, where Gradio would put it, but written under a temporary name and renamed
+    into place. Gradio's own save_pil_to_cache rewrites a file shared by identical pictures in place, so a visitor
+    could be sent a truncated heatmap while another's identical one was written (seen under load: tests/test_load)."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    data = buffer.getvalue()
+    folder = Path(get_upload_folder()) / hash_bytes(data)
+    path = folder / "image.png"
+    if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        descriptor, staging = tempfile.mkstemp(dir=folder, prefix=".image.png.")
+        with os.fdopen(descriptor, "wb") as staged:
+            staged.write(data)
+        os.replace(staging, path)
+    return str(path)
 
 
 def notes_markdown(notes: list[str], language: str = i18n.DEFAULT) -> str:
@@ -235,7 +259,7 @@ def result_panel(initial_timing: str) -> ResultPanel:
     with gr.Accordion(I18N("probabilities_label"), open=True, elem_id="probabilities-box") as probabilities_box:
         probabilities = gr.Label(show_label=False, show_heading=False, num_top_classes=len(CODES), elem_id="probabilities")
     heatmap_toggle = gr.Checkbox(label=I18N("heatmap_toggle"), value=False, interactive=False, elem_id="heatmap-toggle")
-    heatmap_view = gr.ImageSlider(label=I18N("heatmap_label"), type="pil", format="png", visible=False, interactive=False,
+    heatmap_view = gr.ImageSlider(label=I18N("heatmap_label"), type="filepath", format="png", visible=False, interactive=False,
                                   elem_id="heatmap", max_height=340)
     with gr.Accordion(I18N("timing_accordion"), open=True):
         timing = gr.Markdown(initial_timing, elem_id="timing-panel")
@@ -330,7 +354,7 @@ def build_demo(models: ModelServer | None = None) -> gr.Blocks:
             "disclaimer": "Research demo, not a diagnosis.",
         }, heatmap_images(prediction)[1]
 
-    def classify_batch(images: list[str | None]) -> list[list[dict]]:
+    def classify_batch(image: list[str | None]) -> list[list[dict]]:
         """Classify a dermoscopic image of a skin lesion; requests waiting together are classified in one batch, for
         callers who send many images. Research demo, not a diagnosis.
 
@@ -341,11 +365,13 @@ def build_demo(models: ModelServer | None = None) -> gr.Blocks:
             Every class's probability, the top class, whether it looks dermoscopic, timings in milliseconds and notes;
             or {"error": why} for an image that cannot be classified, which fails no other image in its batch.
         """
+        # Named like /classify's input for callers and agents; with batch=True it holds each waiting request's image.
+        images = image
         source = models.current
-        results = iter(source.classifier.classify_batch([image for image in images if image is not None]))
+        results = iter(source.classifier.classify_batch([path for path in images if path is not None]))
         answers = []
-        for image in images:
-            result = next(results) if image is not None else InvalidImageError(i18n.message("no_image", "en"))
+        for path in images:
+            result = next(results) if path is not None else InvalidImageError(i18n.message("no_image", "en"))
             if isinstance(result, InvalidImageError):
                 answers.append({"error": str(result)})
                 continue
@@ -434,12 +460,12 @@ def build_demo(models: ModelServer | None = None) -> gr.Blocks:
         api_image = LesionImage(label="dermoscopic image", type="filepath", image_mode=None, visible=False)
         api_probabilities = ProbabilitiesOutput(label="probabilities of the seven diagnoses", visible=False)
         api_classification = ClassificationOutput(label="classification as JSON", visible=False)
-        api_heatmap = HeatmapOutput(label="where the model looks, as PNG", type="pil", format="png", visible=False)
+        api_heatmap = HeatmapOutput(label="where the model looks, as PNG", type="filepath", format="png", visible=False)
         api_batch_classification = BatchClassificationOutput(label="classification in a batch, as JSON", visible=False)
 
         page_outputs = [refusal, conversion_notes, *results.outputs, last_timings]
-        page_events = dict(api_visibility="private", concurrency_limit=CONCURRENCY, concurrency_id="classify",
-                           show_progress_on=results.probabilities)
+        page_events = {"api_visibility": "private", "concurrency_limit": CONCURRENCY, "concurrency_id": "classify",
+                           "show_progress_on": results.probabilities}
         page_inputs = [lesion_image, results.heatmap_toggle]
         lesion_image.input(on_upload, page_inputs, [lesion_image, *page_outputs], **page_events)
         classify_button.click(on_classify_click, page_inputs, [lesion_image, *page_outputs], **page_events)

@@ -15,8 +15,14 @@ from pathlib import Path
 
 import httpx2
 from huggingface_hub import HfApi, constants, set_client_factory, snapshot_download
-from huggingface_hub.errors import (EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled,
-                                    RepositoryNotFoundError, RevisionNotFoundError)
+from huggingface_hub.errors import (
+    EntryNotFoundError,
+    HfHubHTTPError,
+    LocalEntryNotFoundError,
+    OfflineModeIsEnabled,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
 from huggingface_hub.utils._http import default_client_factory
 
 from lesion.bundle import BUNDLED_DIR, CONFIG_FILE, MODEL_FILE, InvalidBundleError, ModelBundle, load_bundle
@@ -91,7 +97,7 @@ class ModelServer:
 
     @classmethod
     def start(cls, repo_id: str | None = None, revision: str | None = None, *, bundled_dir: Path = BUNDLED_DIR,
-              timeout: float | None = None, retry_delays: tuple[float, ...] = RETRY_DELAYS_S) -> "ModelServer":
+              timeout: float | None = None, retry_delays: tuple[float, ...] = RETRY_DELAYS_S) -> ModelServer:
         """Serve the Hub model if it arrives within the deadline, else the cached copy or the bundled model, and
         keep trying the Hub in the background until it arrives.
 

@@ -371,7 +371,7 @@ def _pattern(key: str) -> re.Pattern:
     """The English template of `key` as a regular expression whose groups are its fields."""
     parts = re.split(r"\{(\w+)[^}]*\}", MESSAGES[DEFAULT][key])
     return re.compile("".join(re.escape(part) if i % 2 == 0 else f"(?P<{part}>.+?)" for i, part in enumerate(parts)),
-                      re.S)
+                      re.DOTALL)
 
 
 def about_markdown(language: str) -> str:

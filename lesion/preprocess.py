@@ -62,7 +62,7 @@ class InputSpec:
             raise ValueError(f"colour_constancy must be one of {COLOUR_CONSTANCY}, not {self.colour_constancy!r}")
 
     @classmethod
-    def from_config(cls, config: dict) -> "InputSpec":
+    def from_config(cls, config: dict) -> InputSpec:
         return cls(**config["input"])
 
     def to_config(self) -> dict:

@@ -8,7 +8,10 @@ import socket
 from contextlib import contextmanager
 from pathlib import Path
 
+import huggingface_hub
+import huggingface_hub.constants
 import pytest
+from huggingface_hub.utils._http import default_client_factory
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -26,13 +29,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
-    """One complete, tiny training run on the committed fixture: 1 head epoch, 1 fine-tuning epoch, every stage."""
+    """One complete, tiny training run on the committed fixture: 1 head epoch, 1 fine-tuning epoch, every stage,
+    with the examples as an external folder."""
     from training import train
 
     output = tmp_path_factory.mktemp("run")
     train.main([
         "--dataset", str(TINY_DATASET), "--output-dir", str(output), "--head-epochs", "1", "--finetune-epochs", "1",
-        "--batch-size", "8", "--validation-fraction", "0.25", "--test-fraction", "0.25", "--cache-dir", "none",
+        "--batch-size", "8", "--validation-fraction", "0.25", "--test-fraction", "0.25", "--cache-dir", "none", "--external", str(EXAMPLES),
     ])
     return output
 
@@ -79,3 +83,13 @@ def browser():
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+@pytest.fixture
+def hub_cache(tmp_path, monkeypatch):
+    """An empty HF cache in tmp_path, the Hub online, and huggingface_hub's HTTP client restored afterwards."""
+    cache = tmp_path / "hub"
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    yield cache
+    huggingface_hub.set_client_factory(default_client_factory)

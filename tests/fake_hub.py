@@ -38,7 +38,7 @@ class FakeHub:
     def heal(self) -> None:
         self.fault = None
 
-    def __enter__(self) -> "FakeHub":
+    def __enter__(self) -> FakeHub:
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 

@@ -14,9 +14,10 @@ from pathlib import Path
 import httpx
 import pytest
 import skimage.data
-from PIL import Image
+from gradio.processing_utils import save_file_to_cache
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
+from PIL import Image
 
 import app
 from lesion import i18n
@@ -48,7 +49,7 @@ def _write(tmp_path: Path, name: str, content: bytes) -> str:
 
 def test_readme_python_example_runs_as_written(server, monkeypatch):
     readme = (ROOT / "README.md").read_text()
-    code = re.search(r"<!-- client-example -->\s*```python\n(.*?)```", readme, re.S).group(1)
+    code = re.search(r"<!-- client-example -->\s*```python\n(.*?)```", readme, re.DOTALL).group(1)
     assert README_URL in code
     monkeypatch.chdir(ROOT)
     namespace: dict = {}
@@ -86,6 +87,18 @@ def test_classify_says_whether_the_image_is_dermoscopic_and_where_the_model_look
     assert "threshold" in result["dermoscopic_score_meaning"]
     with Image.open(heatmap_png) as heatmap:
         assert heatmap.format == "PNG" and heatmap.size == (400, 300)
+
+
+def test_heatmaps_are_written_whole_where_gradio_reuses_them(monkeypatch, tmp_path):
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
+    picture = Image.fromarray(skimage.data.chelsea())
+    with ThreadPoolExecutor(8) as pool:
+        paths = set(pool.map(lambda _: app.cached_png(picture), range(32)))
+    assert len(paths) == 1 and [p.name for p in tmp_path.rglob("*") if p.is_file()] == ["image.png"]
+    path = paths.pop()
+    assert save_file_to_cache(path, str(tmp_path)) == path  # Gradio serves this file, with no copy of its own
+    with Image.open(path) as written:
+        assert written.format == "PNG" and written.size == picture.size
 
 
 def test_a_photo_that_is_not_dermoscopy_is_called_so(client, tmp_path):

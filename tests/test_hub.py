@@ -5,11 +5,9 @@ once it arrives."""
 import shutil
 import time
 
-import huggingface_hub
 import huggingface_hub.constants
 import numpy as np
 import pytest
-from huggingface_hub.utils._http import default_client_factory
 
 from lesion.bundle import BUNDLED_DIR, InvalidBundleError
 from lesion.hub import BUNDLED, CACHE, DEFAULT_TIMEOUT_S, HUB, ModelServer, hub_timeout
@@ -28,16 +26,6 @@ FAULTS = [("refused", None), ("500", "info"), ("404", "info"), ("500", "get"), (
 INTERNALS = ("/", "http", "Error", "127.0.0.1", "Traceback", REPO)
 """What a reason shown to visitors must never contain: paths, URLs, exception names, the repo's cache folder."""
 LESION = bad_images.encode(bad_images._lesion(), "PNG")
-
-
-@pytest.fixture
-def hub_cache(tmp_path, monkeypatch):
-    """An empty HF cache in tmp_path, the Hub online, and huggingface_hub's HTTP client restored afterwards."""
-    cache = tmp_path / "hub"
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
-    yield cache
-    huggingface_hub.set_client_factory(default_client_factory)
 
 
 @pytest.fixture

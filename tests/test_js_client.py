@@ -38,7 +38,7 @@ def test_pinned_client_is_the_one_installed():
 
 def test_readme_javascript_example_runs_as_written(node, app_url):
     readme = (ROOT / "README.md").read_text()
-    code = re.search(r"<!-- js-client-example -->\s*```js\n(.*?)```", readme, re.S).group(1)
+    code = re.search(r"<!-- js-client-example -->\s*```js\n(.*?)```", readme, re.DOTALL).group(1)
     assert README_URL in code
     # As an ES module from stdin, Node resolves "@gradio/client" from the working directory's node_modules.
     run = subprocess.run([node, "--input-type=module"], input=code.replace(README_URL, app_url), cwd=ROOT,

@@ -22,11 +22,10 @@ def _data_url(content: bytes, mime: str) -> str:
 
 
 async def _session_calls(url: str, calls: list[tuple[str, dict]]):
-    async with streamable_http_client(url + "gradio_api/mcp/") as (read, write, _):
-        async with ClientSession(read, write) as session:
-            await session.initialize()
-            tools = (await session.list_tools()).tools
-            return tools, [await session.call_tool(name, arguments) for name, arguments in calls]
+    async with streamable_http_client(url + "gradio_api/mcp/") as (read, write, _), ClientSession(read, write) as session:
+        await session.initialize()
+        tools = (await session.list_tools()).tools
+        return tools, [await session.call_tool(name, arguments) for name, arguments in calls]
 
 
 def test_mcp_lists_the_classifier_and_classifies_an_example(app_url):
@@ -37,15 +36,16 @@ def test_mcp_lists_the_classifier_and_classifies_an_example(app_url):
             ("classify", {"image": _data_url(b"name,dx\n", "image/png")}),
         ])).result()
     by_name = {tool.name: tool for tool in tools}
-    assert set(by_name) == {"predict", "classify"}
+    assert set(by_name) == {"predict", "classify", "classify_batch"}
     for tool in tools:
         assert "Research demo, not a diagnosis" in tool.description
         assert tool.inputSchema["required"] == ["image"]
         assert "skin lesion" in tool.inputSchema["properties"]["image"]["description"]
 
     assert not classified.isError
-    # Gradio's MCP server returns the JSON output as the text of a Python dict.
-    result = ast.literal_eval(classified.content[0].text)
+    # Gradio's MCP server returns the outputs as the text of a Python list: the JSON, then the heatmap's file.
+    result, heatmap = ast.literal_eval(classified.content[0].text)
+    assert heatmap["url"].endswith(".png")
     assert set(result["probabilities"]) == set(CODES)
     assert result["top"]["code"] == max(result["probabilities"], key=result["probabilities"].get)
     assert "not a diagnosis" in result["disclaimer"]

@@ -6,8 +6,18 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lesion.preprocess import (DecodeBudget, InputSpec, InvalidImageError, _centre_crop_box, _to_rgb, fit_to_input, load_image,
-                               normalise, prepare_pixels, preprocess)
+from lesion.preprocess import (
+    DecodeBudget,
+    InputSpec,
+    InvalidImageError,
+    _centre_crop_box,
+    _to_rgb,
+    fit_to_input,
+    load_image,
+    normalise,
+    prepare_pixels,
+    preprocess,
+)
 from tests import bad_images, huge_images
 
 SPEC = InputSpec()

@@ -31,7 +31,7 @@ FRONTEND = Path(gradio.__file__).parent / "templates" / "frontend"
 
 def _pin(package: str) -> str:
     text = (ROOT / "requirements.txt").read_text()
-    return re.search(rf"^{package}==(\S+)$", text, re.M).group(1)
+    return re.search(rf"^{package}==(\S+)$", text, re.MULTILINE).group(1)
 
 
 def test_space_card_metadata():

@@ -242,7 +242,7 @@ def class_prior(plan: dict[tuple, float]) -> np.ndarray:
     return prior
 
 
-def training_dataset(pixels, labels, sites, weights, spec: InputSpec, config: "TrainConfig") -> tuple[tf.data.Dataset, int]:
+def training_dataset(pixels, labels, sites, weights, spec: InputSpec, config: TrainConfig) -> tuple[tf.data.Dataset, int]:
     """Augmented (normalised image, one-hot label, sample weight) batches, and the steps that make one epoch.
 
     With --sampling-power 1 and no --site-balance an epoch is one shuffled pass over the data; otherwise each cell of

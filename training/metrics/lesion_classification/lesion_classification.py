@@ -74,7 +74,7 @@ class LesionClassification(evaluate.Metric):
         is_mel, said_mel = references == MELANOMA, predicted == MELANOMA
         confidence, correct = probabilities.max(axis=1), predicted == references
         return {
-            "n_images": int(len(references)),
+            "n_images": len(references),
             "accuracy": float(correct.mean()),
             "balanced_accuracy": float(recall[present].mean()),
             "classes_present": [CODES[c] for c in present],
