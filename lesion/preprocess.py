@@ -23,8 +23,10 @@ MAX_PIXELS = 40_000_000
 BYTES_PER_PIXEL = 4
 """What Pillow holds per decoded pixel in RGB, RGBA, CMYK, I or F mode (the largest); libjpeg's buffers are smaller."""
 REDUCING_GAP = 2
-"""Whole-factor reduction stops at twice the size the image is resized to, which Lanczos then finishes
-(Pillow's `reducing_gap`): the result differs from a full-size resize by about one grey level."""
+"""JPEG draft mode and whole-factor reduction stop at twice the size the image is resized to, which Lanczos then
+finishes (Pillow's `reducing_gap`): the result differs from a full-size resize by about one grey level. Images under
+twice that (800x600 for a 200x150 input) are decoded in full, as a browser decodes them, so that private mode
+(lesion/web/preprocess.js) reproduces their preprocessing exactly."""
 STRIP_ROWS = 64
 """Rows converted at a time while reducing: a few MB even for the widest image accepted."""
 EXIF_ORIENTATION = 0x0112
@@ -104,9 +106,9 @@ def load_image(source, *, draft_size: tuple[int, int] | None = None) -> tuple[Im
     """Decode an image and bring it upright in RGB, within a fixed memory budget.
 
     The size in the file's header is checked before anything is decoded, and DECODE_BUDGET bounds what all
-    decodes in the process hold at once. With draft_size, the image is shrunk while decoding (JPEG draft mode)
-    and then by whole factors (`Image.reduce`, a band of rows at a time) to about twice that size, converting to
-    8-bit RGB on the way: no copy of the full-size image is made.
+    decodes in the process hold at once. With draft_size, the image is shrunk while decoding (JPEG draft mode, by
+    a power of two) and then by whole factors (`Image.reduce`, a band of rows at a time), each only as far as
+    REDUCING_GAP times that size, converting to 8-bit RGB on the way: no copy of the full-size image is made.
 
     Args:
         source: a path, raw bytes, a binary file object, a PIL image or an HxW(x3/4) uint8 array.
@@ -136,7 +138,7 @@ def load_image(source, *, draft_size: tuple[int, int] | None = None) -> tuple[Im
             notes.append(f"Animated image with {frames} frames: only the first frame was classified.")
             image.seek(0)
         if draft_size and image.format == "JPEG":
-            image.draft("RGB", draft_size)
+            image.draft("RGB", _draft_box(image.size, draft_size))
     except CORRUPT_FILE_ERRORS as error:
         raise _corrupt(error) from None
     factor = _reduction_factor(image.size, draft_size)
@@ -184,6 +186,13 @@ def _open(source) -> Image.Image:
         raise InvalidImageError("The file is not an image that can be read; please upload a JPEG or PNG photo.") from None
     except Image.DecompressionBombError as error:
         raise InvalidImageError(f"The image is too large to decode safely ({error}); please upload a smaller copy.") from None
+
+
+def _draft_box(size: tuple[int, int], draft_size: tuple[int, int]) -> tuple[int, int]:
+    """REDUCING_GAP times draft_size, turned like the image: JPEG draft mode decodes at the smallest scale (1/2, 1/4
+    or 1/8) that keeps the image at least this big."""
+    width, height = draft_size if (size[0] >= size[1]) == (draft_size[0] >= draft_size[1]) else draft_size[::-1]
+    return REDUCING_GAP * width, REDUCING_GAP * height
 
 
 def _reduction_factor(size: tuple[int, int], draft_size: tuple[int, int] | None) -> int:
@@ -295,7 +304,7 @@ def normalise(pixels, spec: InputSpec):
 
 
 def decode(source, spec: InputSpec) -> tuple[Image.Image, list[str]]:
-    """load_image, letting a JPEG decode at the smallest scale that still covers the model's input."""
+    """load_image, shrinking a large image while decoding to about twice the model's input."""
     return load_image(source, draft_size=(spec.width, spec.height))
 
 

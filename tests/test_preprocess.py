@@ -134,11 +134,20 @@ def test_reducing_large_images_changes_the_model_input_by_about_one_level():
     assert np.abs(pixels.astype(int) - full_size).mean() < 1 and np.abs(pixels.astype(int) - full_size).max() <= 8
 
 
-def test_dataset_jpegs_decode_as_before():
-    content = bad_images.encode(_photo((600, 450)), "JPEG", quality=90)  # HAM10000's size and format
-    drafted = Image.open(io.BytesIO(content))
-    drafted.draft("RGB", (SPEC.width, SPEC.height))
-    assert np.array_equal(np.asarray(load_image(content, draft_size=(SPEC.width, SPEC.height))[0]), np.asarray(drafted.convert("RGB")))
+@pytest.mark.parametrize("size", [(200, 150), (600, 450), (799, 700), (450, 600)])
+def test_jpegs_under_twice_the_input_decode_in_full_as_a_browser_decodes_them(size):
+    """The shared HAM10000 copy (200x150) decodes as it always has; the ISIC examples (600x450) in full, so that
+    private mode's preprocessing in the browser can reproduce the server's exactly."""
+    content = bad_images.encode(_photo(size), "JPEG", quality=90)
+    full = np.asarray(Image.open(io.BytesIO(content)).convert("RGB"))
+    assert np.array_equal(np.asarray(load_image(content, draft_size=(SPEC.width, SPEC.height))[0]), full)
+
+
+@pytest.mark.parametrize("size, decoded", [((800, 600), (400, 300)), ((1700, 1300), (425, 325)), ((3000, 4000), (375, 500))])
+def test_large_jpegs_decode_at_a_smaller_scale_but_at_least_twice_the_input(size, decoded):
+    content = bad_images.encode(_photo(size), "JPEG", quality=90)
+    image, _ = load_image(content, draft_size=(SPEC.width, SPEC.height))
+    assert image.size == decoded
 
 
 @pytest.mark.parametrize("factor", [1, 3, 7])
