@@ -18,8 +18,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import gradio as gr
+from PIL import Image
 
-from lesion import i18n
+from lesion import heatmap, i18n, verdict
 from lesion.bundle import InvalidBundleError
 from lesion.classifier import Prediction, Timings
 from lesion.hub import REPO_ENV, REVISION_ENV, TIMEOUT_ENV, ModelServer, ModelSource
@@ -41,8 +42,6 @@ QUEUE_SIZE = 64
 """Further requests are turned away with "queue full" instead of waiting minutes."""
 MAX_BATCH = 16
 """/classify_batch classifies up to this many waiting requests together."""
-UNSURE_BELOW = 0.6
-"""Under this top probability the page says plainly that the model is unsure."""
 TIMING_REFRESH_S = 5
 """Every open page refreshes its timing panel this often, so each visitor sees everyone's classifications."""
 DEFAULT_PORT = 7860
@@ -90,6 +89,10 @@ CLASSIFICATION_SCHEMA = {
                           "description": f"probability of each HAM10000 code ({', '.join(CODES)}), summing to 1"},
         "top": {"type": "object", "properties": {"code": {"type": "string"}, "name": {"type": "string"},
                                                  "probability": {"type": "number"}}},
+        "dermoscopic": {"type": "boolean", "description": "false when the image does not look like a dermoscopic image "
+                        "of a skin lesion: then the probabilities mean nothing"},
+        "dermoscopic_score": {"type": "number", "description": "the guard's score behind dermoscopic"},
+        "dermoscopic_score_meaning": {"type": "string"},
         "timings_ms": {"type": "object", "properties": {step.removesuffix("_ms"): {"type": "number"} for step in STEPS},
                        "description": "milliseconds this image took: decode, preprocess, inference, total"},
         "notes": {"type": "array", "items": {"type": "string"}, "description": "how the image was converted"},
@@ -138,17 +141,28 @@ def label_output(prediction: Prediction, language: str = i18n.DEFAULT) -> dict[s
     return {i18n.diagnosis_name(code, language): p for code, p in prediction.probabilities.items()}
 
 
-def verdict(prediction: Prediction, language: str = i18n.DEFAULT) -> str:
-    """A plain sentence about the result that never hides how unsure it is."""
-    ranked = sorted(prediction.probabilities.items(), key=lambda item: -item[1])
-    (first, p1), (second, p2) = ranked[0], ranked[1]
-    names = {"top": i18n.diagnosis_name(first, language), "second": i18n.diagnosis_name(second, language)}
-    parts = [i18n.message("unsure" if p1 < UNSURE_BELOW else "best_guess", language, p1=p1, p2=p2, **names)]
-    malignant = sum(p for code, p in prediction.probabilities.items() if BY_CODE[code].malignant)
-    parts.append(i18n.message("malignant_share", language, share=malignant))
-    if malignant >= 0.2:
+def headline(prediction: Prediction, language: str = i18n.DEFAULT) -> str:
+    """The result's headline (lesion.verdict: never more than the probabilities support) and the malignant share."""
+    judged = verdict.judge(prediction.probabilities, dermoscopic=prediction.dermoscopic)
+    names = [i18n.diagnosis_name(code, language) for code in judged.leading]
+    if judged.kind == "not_dermoscopic":
+        parts = [i18n.message("headline_not_dermoscopic", language)]
+    elif judged.kind == "unsure":
+        parts = [i18n.message("headline_unsure", language, names=i18n.message("or", language).join(names),
+                              threshold=verdict.UNSURE_BELOW, p1=judged.probability)]
+    else:
+        parts = [i18n.message("headline_confident", language, top=names[0], p1=judged.probability)]
+    parts.append(i18n.message("malignant_share", language, share=judged.malignant_share))
+    if judged.kind != "not_dermoscopic" and judged.malignant_share >= 0.2:
         parts.append(i18n.message("see_a_doctor", language))
-    return " ".join(parts)
+    return "\n\n".join(parts)
+
+
+def heatmap_images(prediction: Prediction) -> tuple[Image.Image, Image.Image]:
+    """(the image the model saw, the same with the top class's activation map over it), both at the overlay's size."""
+    heat = heatmap.class_map(prediction.class_maps, CODES.index(prediction.top))
+    overlaid = heatmap.overlay(prediction.pixels, heat)
+    return Image.fromarray(prediction.pixels).resize(overlaid.size, Image.Resampling.BICUBIC), overlaid
 
 
 def notes_markdown(notes: list[str], language: str = i18n.DEFAULT) -> str:
@@ -190,29 +204,44 @@ def _ms(value: float, language: str) -> str:
 class ResultPanel:
     """The result column: everything one classification shows. New result views join it here."""
 
+    headline: gr.Markdown
+    probabilities_box: gr.Accordion
     probabilities: gr.Label
-    verdict: gr.Markdown
+    heatmap_toggle: gr.Checkbox
+    heatmap: gr.ImageSlider
     timing: gr.Markdown
 
     @property
     def outputs(self) -> list:
-        return [self.probabilities, self.verdict, self.timing]
+        return [self.headline, self.probabilities_box, self.probabilities, self.heatmap_toggle, self.heatmap, self.timing]
 
 
 def result_panel(initial_timing: str) -> ResultPanel:
     """The result column's components, created in the current layout."""
-    probabilities = gr.Label(label=I18N("probabilities_label"), num_top_classes=len(CODES), elem_id="probabilities")
-    verdict_text = gr.Markdown(elem_id="verdict")
+    headline_text = gr.Markdown(elem_id="verdict")
+    with gr.Accordion(I18N("probabilities_label"), open=True, elem_id="probabilities-box") as probabilities_box:
+        probabilities = gr.Label(show_label=False, show_heading=False, num_top_classes=len(CODES), elem_id="probabilities")
+    heatmap_toggle = gr.Checkbox(label=I18N("heatmap_toggle"), value=False, interactive=False, elem_id="heatmap-toggle")
+    heatmap_view = gr.ImageSlider(label=I18N("heatmap_label"), type="pil", format="png", visible=False, interactive=False,
+                                  elem_id="heatmap", max_height=340)
     with gr.Accordion(I18N("timing_accordion"), open=True):
         timing = gr.Markdown(initial_timing, elem_id="timing-panel")
-    return ResultPanel(probabilities, verdict_text, timing)
+    return ResultPanel(headline_text, probabilities_box, probabilities, heatmap_toggle, heatmap_view, timing)
 
 
-def result_values(prediction: Prediction | None, timing: str, language: str) -> tuple:
-    """Values for ResultPanel.outputs: one prediction's result beside the timing panel, or an empty panel."""
+def result_values(prediction: Prediction | None, timing: str, language: str, show_heatmap: bool = False) -> tuple:
+    """Values for ResultPanel.outputs: one prediction's result beside the timing panel, or an empty panel.
+
+    When the guard fires, the probabilities are folded away under a title that says they mean nothing. The heatmap is
+    made with every result (it needs no second inference) and shown while the visitor's toggle is on.
+    """
     if prediction is None:
-        return None, "", timing
-    return label_output(prediction, language), verdict(prediction, language), timing
+        return ("", gr.update(label=I18N("probabilities_label"), open=True), None, gr.update(interactive=False),
+                gr.update(value=None, visible=False), timing)
+    box = (gr.update(label=I18N("probabilities_label"), open=True) if prediction.dermoscopic else
+           gr.update(label=i18n.message("probabilities_meaningless", language), open=False))
+    return (headline(prediction, language), box, label_output(prediction, language), gr.update(interactive=True),
+            gr.update(value=heatmap_images(prediction), visible=show_heatmap), timing)
 
 
 def request_language(request: gr.Request | None) -> str:
@@ -267,20 +296,26 @@ def build_demo(models: ModelServer | None = None) -> gr.Blocks:
             image: a dermoscopic photo of one skin lesion (JPEG or PNG).
 
         Returns:
-            JSON with probabilities, top, timings_ms, notes, model, statistics_since_startup and disclaimer.
+            JSON with probabilities, top, dermoscopic and dermoscopic_score, timings_ms, notes, model,
+            statistics_since_startup and disclaimer; and a PNG of where the model looks (the top class's activation map
+            over the image it saw).
         """
         prediction, source = run_for_api(image)
         top = prediction.top
         return {
             "probabilities": prediction.probabilities,
             "top": {"code": top, "name": BY_CODE[top].name, "probability": prediction.probabilities[top]},
+            "dermoscopic": prediction.dermoscopic,
+            "dermoscopic_score": prediction.guard_score,
+            "dermoscopic_score_meaning": (f"{source.bundle.config['guard']['score']}; this model's threshold is "
+                                          f"{source.classifier.guard_threshold:.2f}"),
             "timings_ms": {step.removesuffix("_ms"): getattr(prediction.timings, step) for step in STEPS},
             "notes": prediction.notes,
             "model": {"name": source.bundle.name, "version": source.bundle.version, "source": source.origin,
                       "revision": source.revision, "reason": source.reason},
             "statistics_since_startup": stats.snapshot(),
             "disclaimer": "Research demo, not a diagnosis.",
-        }
+        }, heatmap_images(prediction)[1]
 
     def classify_batch(images: list[str | None]) -> list[list[dict]]:
         """Classify a dermoscopic image of a skin lesion; requests waiting together are classified in one batch, for
@@ -312,41 +347,41 @@ def build_demo(models: ModelServer | None = None) -> gr.Blocks:
         return timing_markdown(timings, stats.snapshot(), source or models.current, language)
 
     def page_values(prediction: Prediction | None, language: str, refusal: tuple[str, str] | None = None,
-                    source: ModelSource | None = None) -> tuple:
+                    source: ModelSource | None = None, show_heatmap: bool = False) -> tuple:
         """Values of the page's outputs: the refusal (title, sentence) if any, notes, result panel, this image's timings."""
         timings = prediction.timings if prediction else None
         return (gr.update(value=refusal_html(*refusal) if refusal else "", visible=refusal is not None),
                 notes_markdown(prediction.notes, language) if prediction else "",
-                *result_values(prediction, timing_now(timings, language, source), language),
+                *result_values(prediction, timing_now(timings, language, source), language, show_heatmap),
                 asdict(timings) if timings else None)
 
-    def classify_for_page(image: str, language: str) -> tuple[bool, tuple]:
+    def classify_for_page(image: str, language: str, show_heatmap: bool) -> tuple[bool, tuple]:
         """(refused, page values) for one image."""
         try:
             prediction, source = run(image)
         except InvalidImageError as error:
             log.warning("Refused an upload: %s", error)
             return True, page_values(None, language, i18n.refusal(str(error), language))
-        return False, page_values(prediction, language, source=source)
+        return False, page_values(prediction, language, source=source, show_heatmap=show_heatmap)
 
-    def on_upload(image: str | None, request: gr.Request):
+    def on_upload(image: str | None, show_heatmap: bool, request: gr.Request):
         """A visitor's upload, photo, paste or clearing: the result, or the refusal with no broken image left behind."""
         language = request_language(request)
         if image is None:
             return gr.skip(), *page_values(None, language)
-        refused, values = classify_for_page(image, language)
+        refused, values = classify_for_page(image, language, show_heatmap)
         return (None if refused else gr.skip()), *values
 
-    def on_classify_click(image: str | None, request: gr.Request):
+    def on_classify_click(image: str | None, show_heatmap: bool, request: gr.Request):
         language = request_language(request)
         if image is None:
             no_image = i18n.message("title_no_image", language), i18n.message("no_image", language)
             return gr.skip(), *page_values(None, language, no_image)
-        return on_upload(image, request)
+        return on_upload(image, show_heatmap, request)
 
-    def on_example(selection: gr.SelectData, request: gr.Request):
+    def on_example(show_heatmap: bool, selection: gr.SelectData, request: gr.Request):
         path = examples[selection.index][0]
-        return path, *classify_for_page(path, request_language(request))[1]
+        return path, *classify_for_page(path, request_language(request), show_heatmap)[1]
 
     def on_load(request: gr.Request):
         """The running statistics, and the example captions in the visitor's language."""
@@ -386,21 +421,25 @@ def build_demo(models: ModelServer | None = None) -> gr.Blocks:
         api_image = LesionImage(label="dermoscopic image", type="filepath", image_mode=None, visible=False)
         api_probabilities = ProbabilitiesOutput(label="probabilities of the seven diagnoses", visible=False)
         api_classification = ClassificationOutput(label="classification as JSON", visible=False)
+        api_heatmap = gr.Image(label="where the model looks, as PNG", type="pil", format="png", visible=False)
         api_batch_classification = BatchClassificationOutput(label="classification in a batch, as JSON", visible=False)
 
         page_outputs = [refusal, conversion_notes, *results.outputs, last_timings]
         page_events = dict(api_visibility="private", concurrency_limit=CONCURRENCY, concurrency_id="classify",
                            show_progress_on=results.probabilities)
-        lesion_image.input(on_upload, lesion_image, [lesion_image, *page_outputs], **page_events)
-        classify_button.click(on_classify_click, lesion_image, [lesion_image, *page_outputs], **page_events)
-        example_gallery.select(on_example, None, [lesion_image, *page_outputs], **page_events)
+        page_inputs = [lesion_image, results.heatmap_toggle]
+        lesion_image.input(on_upload, page_inputs, [lesion_image, *page_outputs], **page_events)
+        classify_button.click(on_classify_click, page_inputs, [lesion_image, *page_outputs], **page_events)
+        example_gallery.select(on_example, results.heatmap_toggle, [lesion_image, *page_outputs], **page_events)
+        results.heatmap_toggle.input(lambda show: gr.update(visible=show), results.heatmap_toggle, results.heatmap,
+                                     api_visibility="private", queue=False, show_progress="hidden")
         demo.load(on_load, None, [results.timing, example_gallery], api_visibility="private", queue=False,
                   show_progress="hidden")
         refresh_timer.tick(on_tick, last_timings, results.timing, api_visibility="private", queue=False,
                            show_progress="hidden")
         gr.on([], predict, inputs=api_image, outputs=api_probabilities, api_name="predict",
               concurrency_limit=CONCURRENCY, concurrency_id="classify")
-        gr.on([], classify, inputs=api_image, outputs=api_classification, api_name="classify",
+        gr.on([], classify, inputs=api_image, outputs=[api_classification, api_heatmap], api_name="classify",
               concurrency_limit=CONCURRENCY, concurrency_id="classify")
         gr.on([], classify_batch, inputs=api_image, outputs=api_batch_classification, api_name="classify_batch",
               batch=True, max_batch_size=MAX_BATCH, concurrency_limit=1, concurrency_id="classify_batch")
@@ -412,8 +451,8 @@ API_HELP = """```python
 from gradio_client import Client, handle_file
 
 client = Client("http://127.0.0.1:7860/")   # or the Space id
-details = client.predict(handle_file("lesion.jpg"), api_name="/classify")
-print(details["top"], details["timings_ms"])
+details, heatmap_png = client.predict(handle_file("lesion.jpg"), api_name="/classify")
+print(details["top"], details["dermoscopic"], heatmap_png)
 ```
 
 ```js

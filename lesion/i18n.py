@@ -66,6 +66,8 @@ _STATIC = {
         "classify_button": "Classify",
         "probabilities_label": "Probability of each diagnosis",
         "timing_accordion": "Timing and model",
+        "heatmap_toggle": "Show where the model looks",
+        "heatmap_label": "Where the model looks (top class)",
         "examples_heading": "### Examples\nClick one. ISIC 2018 test images, never seen in training, captioned with "
                             "their true diagnosis.",
         "diagnoses_accordion": "The seven diagnoses",
@@ -90,6 +92,8 @@ _STATIC = {
         "classify_button": "Klasifikasikan",
         "probabilities_label": "Probabilitas tiap diagnosis",
         "timing_accordion": "Waktu proses dan model",
+        "heatmap_toggle": "Tampilkan bagian yang diperhatikan model",
+        "heatmap_label": "Bagian yang diperhatikan model (kelas teratas)",
         "examples_heading": "### Contoh\nKlik salah satu. Gambar uji ISIC 2018 yang tidak pernah dipakai dalam "
                             "pelatihan, dengan keterangan diagnosis sebenarnya.",
         "diagnoses_accordion": "Tujuh diagnosis",
@@ -114,6 +118,8 @@ _STATIC = {
         "classify_button": "Clasificar",
         "probabilities_label": "Probabilidad de cada diagnóstico",
         "timing_accordion": "Tiempos y modelo",
+        "heatmap_toggle": "Mostrar dónde mira el modelo",
+        "heatmap_label": "Dónde mira el modelo (clase principal)",
         "examples_heading": "### Ejemplos\nHaga clic en uno. Imágenes de prueba de ISIC 2018, nunca vistas en el "
                             "entrenamiento, con su diagnóstico real.",
         "diagnoses_accordion": "Los siete diagnósticos",
@@ -131,8 +137,11 @@ _STATIC = {
 
 MESSAGES = {
     "en": {
-        "unsure": "**The model is unsure.** Its best guess is {top} at {p1:.0%}, but {second} gets {p2:.0%}.",
-        "best_guess": "The model's best guess is **{top}** at {p1:.0%}; the runner-up, {second}, gets {p2:.0%}.",
+        "headline_not_dermoscopic": "### This does not look like a dermoscopic image of a skin lesion\nThe model only knows close-up dermoscopy photos of skin lesions, so the probabilities below mean nothing for this image.",
+        "headline_unsure": "### Unsure: {names}\nNo diagnosis reaches {threshold:.0%}; the most likely has {p1:.0%}.",
+        "headline_confident": "### {top}: {p1:.0%}",
+        "or": " or ",
+        "probabilities_meaningless": "Probabilities: they mean nothing for this image",
         "malignant_share": "The malignant and pre-malignant classes (akiec, bcc, mel) together get {share:.0%}.",
         "see_a_doctor": "Whatever the model says, only a doctor can tell: please have the lesion checked.",
         "count": "**Classifications since startup:** {count}",
@@ -174,10 +183,11 @@ MESSAGES = {
         "cmyk": "CMYK image: converted to RGB.",
     },
     "id": {
-        "unsure": "**Model tidak yakin.** Tebakan terbaiknya adalah {top} dengan {p1:.0%}, tetapi {second} mendapat "
-                  "{p2:.0%}.",
-        "best_guess": "Tebakan terbaik model adalah **{top}** dengan {p1:.0%}; urutan kedua, {second}, mendapat "
-                      "{p2:.0%}.",
+        "headline_not_dermoscopic": "### Ini tidak tampak seperti gambar dermoskopi lesi kulit\nModel ini hanya mengenal foto dermoskopi jarak dekat dari lesi kulit, jadi probabilitas di bawah tidak berarti apa-apa untuk gambar ini.",
+        "headline_unsure": "### Tidak yakin: {names}\nTidak ada diagnosis yang mencapai {threshold:.0%}; yang paling mungkin mendapat {p1:.0%}.",
+        "headline_confident": "### {top}: {p1:.0%}",
+        "or": " atau ",
+        "probabilities_meaningless": "Probabilitas: tidak berarti apa-apa untuk gambar ini",
         "malignant_share": "Kelas ganas dan pra-ganas (akiec, bcc, mel) bersama-sama mendapat {share:.0%}.",
         "see_a_doctor": "Apa pun hasil model ini, hanya dokter yang dapat memastikannya: periksakan lesi ini ke dokter.",
         "count": "**Klasifikasi sejak server dimulai:** {count}",
@@ -221,10 +231,11 @@ MESSAGES = {
         "cmyk": "Gambar CMYK: dikonversi ke RGB.",
     },
     "es": {
-        "unsure": "**El modelo no está seguro.** Su mejor estimación es {top} con {p1:.0%}, pero {second} obtiene "
-                  "{p2:.0%}.",
-        "best_guess": "La mejor estimación del modelo es **{top}** con {p1:.0%}; la segunda, {second}, obtiene "
-                      "{p2:.0%}.",
+        "headline_not_dermoscopic": "### Esto no parece una imagen dermatoscópica de una lesión cutánea\nEl modelo solo conoce fotos dermatoscópicas de cerca de lesiones cutáneas, así que las probabilidades de abajo no significan nada para esta imagen.",
+        "headline_unsure": "### No está seguro: {names}\nNingún diagnóstico llega al {threshold:.0%}; el más probable obtiene {p1:.0%}.",
+        "headline_confident": "### {top}: {p1:.0%}",
+        "or": " o ",
+        "probabilities_meaningless": "Probabilidades: no significan nada para esta imagen",
         "malignant_share": "Las clases malignas y premalignas (akiec, bcc, mel) suman en conjunto {share:.0%}.",
         "see_a_doctor": "Diga lo que diga el modelo, solo un médico puede saberlo: haga revisar la lesión.",
         "count": "**Clasificaciones desde el inicio del servidor:** {count}",

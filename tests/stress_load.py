@@ -58,7 +58,7 @@ def write_uploads(folder: Path) -> list[Upload]:
 def ask(client: Client, upload: Upload) -> str:
     """The answer as one comparable line: every probability exactly, or the refusal."""
     try:
-        result = client.predict(handle_file(str(upload.path)), api_name="/classify")
+        result = client.predict(handle_file(str(upload.path)), api_name="/classify")[0]
     except AppError as error:
         return f"refused: {error}"
     return f"{result['probabilities']} {result['notes']}"

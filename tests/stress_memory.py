@@ -28,7 +28,7 @@ def measure(app: ServedApp, files: dict[str, Path]) -> list[tuple[str, float, fl
     results = [("idle after startup", app.peak_rss_mb(), app.rss_mb())]
 
     def classify(path: Path) -> dict:
-        return Client(app.url, verbose=False).predict(handle_file(str(path)), api_name="/classify")
+        return Client(app.url, verbose=False).predict(handle_file(str(path)), api_name="/classify")[0]
 
     for name, path in files.items():
         app.reset_peak()

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+import skimage.data
+from PIL import Image
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
@@ -63,7 +65,7 @@ def test_predict_returns_all_seven_classes(client):
 
 
 def test_classify_returns_plain_json(client):
-    result = client.predict(handle_file(str(app.EXAMPLES_DIR / "ISIC_0034525.jpg")), api_name="/classify")
+    result = client.predict(handle_file(str(app.EXAMPLES_DIR / "ISIC_0034525.jpg")), api_name="/classify")[0]
     assert set(result["probabilities"]) == set(CODES)
     assert sum(result["probabilities"].values()) == pytest.approx(1, abs=1e-6)
     assert result["top"]["code"] == max(result["probabilities"], key=result["probabilities"].get)
@@ -76,6 +78,22 @@ def test_classify_returns_plain_json(client):
     assert statistics["total_ms"]["min"] <= statistics["total_ms"]["p50"] <= statistics["total_ms"]["p95"] <= statistics["total_ms"]["max"]
     assert result["model"]["source"] in ("hub", "bundled") and result["model"]["version"]
     assert "not a diagnosis" in result["disclaimer"]
+
+
+def test_classify_says_whether_the_image_is_dermoscopic_and_where_the_model_looks(client):
+    result, heatmap_png = client.predict(handle_file(str(app.EXAMPLES_DIR / "ISIC_0034525.jpg")), api_name="/classify")
+    assert result["dermoscopic"] is True and isinstance(result["dermoscopic_score"], float)
+    assert "threshold" in result["dermoscopic_score_meaning"]
+    with Image.open(heatmap_png) as heatmap:
+        assert heatmap.format == "PNG" and heatmap.size == (400, 300)
+
+
+def test_a_photo_that_is_not_dermoscopy_is_called_so(client, tmp_path):
+    photo = tmp_path / "cat.jpg"
+    Image.fromarray(skimage.data.chelsea()).save(photo)
+    result, _ = client.predict(handle_file(str(photo)), api_name="/classify")
+    assert result["dermoscopic"] is False
+    assert len(client.predict(handle_file(str(photo)), api_name="/predict")["confidences"]) == 7  # /predict keeps its shape
 
 
 def test_api_is_documented_for_people_and_agents(client, server):
@@ -105,14 +123,14 @@ def test_batch_endpoint_answers_each_caller_and_a_bad_file_fails_no_other(server
     assert phrase in results[3]["error"]
     del results[3]
     assert [result["top"] for result in results] == [
-        client.predict(handle_file(path), api_name="/classify")["top"]["code"] for path in paths]
+        client.predict(handle_file(path), api_name="/classify")[0]["top"]["code"] for path in paths]
     assert all(sum(result["probabilities"].values()) == pytest.approx(1, abs=1e-6) for result in results)
 
 
 def test_bundled_model_gets_most_examples_right(client):
     correct = 0
     for path, dx in app.load_examples():
-        result = client.predict(handle_file(path), api_name="/classify")
+        result = client.predict(handle_file(path), api_name="/classify")[0]
         correct += result["top"]["code"] == dx
     assert correct >= MIN_EXAMPLES_CORRECT, f"{correct} of 21 examples correct"
 
@@ -131,13 +149,13 @@ def test_bad_files_get_a_clear_error_and_the_app_keeps_serving(client, tmp_path,
 
 def test_no_image_gets_a_clear_error(client):
     with pytest.raises(AppError, match="upload an image first"):
-        client.predict(None, api_name="/classify")
+        client.predict(None, api_name="/classify")[0]
 
 
 @pytest.mark.parametrize("name", bad_images.ACCEPTED)
 def test_awkward_files_are_classified_with_a_note(client, tmp_path, name):
     content, phrase = bad_images.ACCEPTED[name]
-    result = client.predict(handle_file(_write(tmp_path, name, content)), api_name="/classify")
+    result = client.predict(handle_file(_write(tmp_path, name, content)), api_name="/classify")[0]
     assert sum(result["probabilities"].values()) == pytest.approx(1, abs=1e-6)
     assert any(phrase in note for note in result["notes"]), result["notes"]
 
@@ -159,7 +177,7 @@ def test_concurrent_requests_all_succeed(server):
     paths = [path for path, _ in app.load_examples()][:8]
 
     def call(path):
-        return Client(server, verbose=False).predict(handle_file(path), api_name="/classify")["top"]["code"]
+        return Client(server, verbose=False).predict(handle_file(path), api_name="/classify")[0]["top"]["code"]
 
     with ThreadPoolExecutor(8) as pool:
         parallel = list(pool.map(call, paths))
@@ -183,7 +201,7 @@ def test_examples_are_not_cached_into_the_statistics(monkeypatch):
     monkeypatch.setenv("SPACE_ID", "someone/skin-lesion-demo")
     monkeypatch.setenv("GRADIO_CACHE_EXAMPLES", "true")
     with serving(app.build_demo()) as url:
-        result = Client(url, verbose=False).predict(handle_file(str(app.EXAMPLES_DIR / "ISIC_0034525.jpg")), api_name="/classify")
+        result = Client(url, verbose=False).predict(handle_file(str(app.EXAMPLES_DIR / "ISIC_0034525.jpg")), api_name="/classify")[0]
     assert result["statistics_since_startup"]["total_ms"]["count"] == 1
 
 

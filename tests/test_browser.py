@@ -120,14 +120,14 @@ def test_a_refused_file_says_why_until_the_next_upload_with_no_broken_image(brow
 
 
 def test_timing_panel_is_filled_on_load_and_follows_other_visitors(browser, app_url):
-    Client(app_url, verbose=False).predict(handle_file(str(EXAMPLE)), api_name="/classify")
+    Client(app_url, verbose=False).predict(handle_file(str(EXAMPLE)), api_name="/classify")[0]
     with visit(browser, app_url) as page:
         page.locator("#timing-panel tbody tr").nth(4).wait_for()
         rows = [row.split("\t")[0] for row in page.locator("#timing-panel tbody").inner_text().splitlines()]
         assert rows == ["mean", "p50", "p95", "min", "max"]  # the running statistics, and no image of its own yet
         before = _count(page)
         assert before >= 1
-        Client(app_url, verbose=False).predict(handle_file(str(EXAMPLE)), api_name="/classify")
+        Client(app_url, verbose=False).predict(handle_file(str(EXAMPLE)), api_name="/classify")[0]
         page.wait_for_function(f"() => /: {before + 1}\\b/.test(document.querySelector('#timing-panel').innerText)",
                                timeout=(app.TIMING_REFRESH_S + 10) * 1000)
 

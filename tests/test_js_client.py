@@ -45,4 +45,4 @@ def test_readme_javascript_example_runs_as_written(node, app_url):
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert re.search(r"code: '(\w+)'", run.stdout).group(1) in CODES
-    assert "inference:" in run.stdout
+    assert "inference:" in run.stdout and ".png" in run.stdout  # the timings, then the heatmap's URL

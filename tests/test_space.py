@@ -115,7 +115,7 @@ def running_space(tmp_path_factory):
 
 def test_built_space_runs_from_its_own_folder(running_space):
     url, out = running_space
-    result = Client(url, verbose=False).predict(handle_file(str(out / "examples" / "ISIC_0034525.jpg")), api_name="/classify")
+    result = Client(url, verbose=False).predict(handle_file(str(out / "examples" / "ISIC_0034525.jpg")), api_name="/classify")[0]
     assert result["model"]["source"] == "bundled"
     assert sum(result["probabilities"].values()) == pytest.approx(1, abs=1e-6)
 

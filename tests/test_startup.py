@@ -52,7 +52,7 @@ def test_first_request_is_answered_within_the_deadline_whatever_the_hub_does(hub
         models = ModelServer.start()  # what app.build_demo() does, reading the same environment
         started = time.monotonic() - began
         with serving(app.build_demo(models)) as url:
-            result = Client(url, verbose=False).predict(handle_file(EXAMPLE), api_name="/classify")
+            result = Client(url, verbose=False).predict(handle_file(EXAMPLE), api_name="/classify")[0]
             took = time.monotonic() - began
             page, panel = page_text(url), startup_panel(url)
         models.stop()
@@ -74,12 +74,12 @@ def test_page_and_api_switch_to_the_hub_model_when_it_arrives(hub_cache, monkeyp
         demo = app.build_demo(models)
         with serving(demo) as url:
             client = Client(url, verbose=False)
-            assert client.predict(handle_file(EXAMPLE), api_name="/classify")["model"]["source"] == BUNDLED
+            assert client.predict(handle_file(EXAMPLE), api_name="/classify")[0]["model"]["source"] == BUNDLED
             assert "from bundled" in startup_panel(url)
             assert model_panel(demo) == gr.skip()  # nothing to refresh: the page was built with this model
             hub.heal()
             assert models.hub_installed.wait(30)
-            model = client.predict(handle_file(EXAMPLE), api_name="/classify")["model"]
+            model = client.predict(handle_file(EXAMPLE), api_name="/classify")[0]["model"]
             assert model["source"] == HUB and model["reason"] == "the latest model from the Hub"
             assert "from hub" in model_panel(demo)
         models.stop()

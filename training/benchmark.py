@@ -5,7 +5,7 @@
 
 The reference is built like the published work's model: InceptionResNetV2 at 150x150 with a Flatten + Dense(7) head,
 converted to TFLite with dynamic-range quantisation (random weights: only its speed and size matter here). Both
-models run the same path the app uses, `lesion.hub.resolve_model` with the app's thread count: read a 600x450 JPEG,
+models run the same path the app uses, `lesion.hub.ModelServer` with the app's thread count: read a 600x450 JPEG,
 decode, fit, normalise and classify. Each model is measured in fresh subprocesses, so its peak RSS is its own, in
 rounds that take turns with the other models. Then the app itself is started as a subprocess, once serving our model
 (as `python app.py` does) and once serving the reference from a local Hub cache, timed from process start to the first
@@ -39,7 +39,7 @@ import numpy as np
 from PIL import Image
 
 from lesion.bundle import BUNDLED_DIR, CONFIG_FILE, MODEL_FILE, load_bundle
-from lesion.hub import INFERENCE_THREADS, REPO_ENV, resolve_model
+from lesion.hub import INFERENCE_THREADS, REPO_ENV, ModelServer
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ REFERENCE_SIDE = 150
 """The published work's input: 150x150 pixels."""
 REFERENCE_MIN_MB = 50
 """The published TFLite file is 56 MB; a reference much smaller than that is not the same model."""
-REFERENCE_DIR = Path.home() / ".cache" / "lesion-benchmark" / f"inception-resnet-v2-{REFERENCE_SIDE}-dynamic-range"
+REFERENCE_DIR = Path.home() / ".cache" / "lesion-benchmark" / f"inception-resnet-v2-{REFERENCE_SIDE}-dynamic-range-three-outputs"
 """Built here once (about a minute), reused afterwards."""
 REFERENCE_REPO = "benchmark/reference"
 """The Hub id under which the app finds the reference in a local cache, as it would find a downloaded model."""
@@ -86,7 +86,11 @@ def build_reference(directory: Path) -> Path:
 
 
 def reference_model():
-    """InceptionResNetV2 at REFERENCE_SIDE x REFERENCE_SIDE, Flatten, Dense(7) with softmax; random weights."""
+    """InceptionResNetV2 at REFERENCE_SIDE x REFERENCE_SIDE, Flatten, Dense(7); random weights.
+
+    It also gives the two small outputs the app's classifier reads (class maps and a guard score, see
+    training/export.py), so that it runs through exactly the app's path; they add a few thousand weights to 55 MB.
+    """
     # TensorFlow is imported here only: the measuring subprocesses import this module and must not load it.
     import keras
 
@@ -95,8 +99,11 @@ def reference_model():
 
     backbone = model.build_backbone("inception_resnet_v2", reference_spec(), weights=None)
     inputs = keras.Input(backbone.input_shape[1:], name="image")
-    outputs = keras.layers.Dense(len(CODES), activation="softmax")(keras.layers.Flatten()(backbone(inputs)))
-    return keras.Model(inputs, outputs, name="inception_resnet_v2_reference")
+    features = backbone(inputs)
+    logits = keras.layers.Dense(len(CODES))(keras.layers.Flatten()(features))
+    class_maps = keras.layers.Dense(len(CODES), use_bias=False)(features)
+    guard_score = keras.layers.Dense(1)(keras.layers.GlobalAveragePooling2D()(features))
+    return keras.Model(inputs, [logits, class_maps, guard_score], name="inception_resnet_v2_reference")
 
 
 def reference_spec():
@@ -160,7 +167,7 @@ def measure_model(bundle_dir: Path, settings: Settings) -> dict:
     """One round of raw timings of one bundle through the app's own path, with settings.runs and percentile_runs
     counted for this round. Run it in a fresh process: the peak RSS is that process's."""
     started = time.perf_counter()
-    source = resolve_model(repo_id="", bundled_dir=bundle_dir)  # exactly what app.py does with no Hub repo set
+    source = ModelServer.start(repo_id="", bundled_dir=bundle_dir).current  # what app.py does with no Hub repo set
     load_ms = (time.perf_counter() - started) * 1e3
     classifier, image = source.classifier, str(settings.image)
     _times_ms(lambda: classifier.classify(image), WARMUP)
