@@ -72,8 +72,6 @@ RESULT_MESSAGES = ("headline_not_dermoscopic", "headline_unsure", "headline_conf
 RESULT_PAGE_TEXT = ("probabilities_label", "heatmap_toggle", "heatmap_label")
 REFUSAL_MESSAGES = ("title_empty", "empty", "title_not_image", "not_image", "title_too_large", "too_large",
                     "file_too_large", "title_too_small", "too_small")
-SEE_A_DOCTOR_FROM = 0.2
-"""The malignant share from which the headline adds that only a doctor can tell, as on the server."""
 
 
 class PrivateModeUnavailable(RuntimeError):
@@ -127,7 +125,7 @@ def rules(max_file_mb: float) -> dict:
         "max_file_mb": max_file_mb,
         "unsure_below": verdict.UNSURE_BELOW,
         "leading_share": verdict.LEADING_SHARE,
-        "see_a_doctor_from": SEE_A_DOCTOR_FROM,
+        "see_a_doctor_from": verdict.SEE_A_DOCTOR_FROM,
         "malignant": [code for code in CODES if BY_CODE[code].malignant],
         "heatmap": {"opacity": heatmap.OPACITY, "scale": heatmap.SCALE,
                     "anchors": heatmap.colourise(np.linspace(0, 1, 5)).tolist()},
@@ -180,24 +178,27 @@ class PrivateMode:
 
     def settings(self) -> dict:
         """What the browser needs. URLs are relative to settings.json's, so they hold behind any proxy."""
+        base = {"app": f"web/{self.web_tag}/private-mode.js", "languages": list(i18n.LANGUAGES), "text": texts()}
         runtime = self.runtime
         if isinstance(runtime, PrivateModeUnavailable):
-            return self._unavailable("unavailable_runtime", str(runtime))
+            return {**base, "available": False, "reason": "unavailable_runtime"}
         try:
             browser = self._browser_model(self.current_bundle())
         except PrivateModeUnavailable as error:
             log.warning("Private mode is not available: %s", error)
-            return self._unavailable("unavailable_model", str(error))
+            return {**base, "available": False, "reason": "unavailable_model"}
         config = browser.config
         litert = f"litertjs/{RUNTIME_VERSION}/"
         return {
+            **base,
             "available": True,
-            "app": f"web/{self.web_tag}/private-mode.js",
             "runtime": {
                 "version": RUNTIME_VERSION,
                 "module": f"{litert}index.js",
                 "variants": {variant: {"script": f"{litert}wasm/{stem}.js", "wasm": f"{litert}wasm/{stem}.wasm",
-                                       "sha256": RUNTIME_FILES[f"@litertjs/core/wasm/{stem}.wasm"]}
+                                       "sha256": RUNTIME_FILES[f"@litertjs/core/wasm/{stem}.wasm"],
+                                       "bytes": sum(runtime[f"@litertjs/core/wasm/{stem}.{kind}"].stat().st_size
+                                                    for kind in ("js", "wasm"))}
                              for variant, stem in RUNTIME_VARIANTS.items()},
             },
             "model": {"url": f"models/{config['sha256']}/{MODEL_FILE}", "sha256": config["sha256"],
@@ -208,12 +209,7 @@ class PrivateMode:
                       "class_bias": config.get("class_bias", [0.0] * len(CODES)),
                       "guard_threshold": config.get("guard", {}).get("threshold")},
             "rules": rules(self.max_file_mb),
-            "languages": list(i18n.LANGUAGES),
-            "text": texts(),
         }
-
-    def _unavailable(self, key: str, detail: str) -> dict:
-        return {"available": False, "reason": key, "detail": detail, "languages": list(i18n.LANGUAGES), "text": texts()}
 
     def _browser_model(self, bundle: ModelBundle) -> ModelBundle:
         with self._lock:
@@ -270,3 +266,15 @@ class PrivateMode:
             return Response(status_code=404)
         return FileResponse(path, media_type="application/octet-stream", headers={**CACHE_FOREVER, **ISOLATION_FRIENDLY})
 
+
+
+LOADER = f"""
+const settingsUrl = new URL("{PREFIX.lstrip("/")}/settings.json", document.baseURI);
+fetch(settingsUrl)
+  .then((response) => response.json())
+  .then((settings) => import(new URL(settings.app, settingsUrl).href).then((module) => module.start(element, settings, settingsUrl)))
+  .catch((error) => console.error("Private mode could not start:", error));
+"""
+"""gr.HTML's js_on_load for private mode's container: fetch the settings, import the module they name, start it.
+Where the page is not the app's own (Gradio's web component on another site), the settings are not found and the
+page simply offers no private mode."""
