@@ -9,14 +9,17 @@ import json
 from contextlib import contextmanager
 
 import pytest
+from PIL import Image
 
 import app
 from lesion import i18n
 from lesion.bundle import BUNDLED_DIR, load_bundle
 from lesion.classifier import Classifier
 from lesion.hub import ModelServer
+from tests import bad_images
 from tests.conftest import ARTIFACTS, serving
 from tests.test_private_mode import runtime_installed  # noqa: F401  (a fixture)
+from training.benchmark import classify_in_page, cross_origin_isolated
 
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
@@ -57,12 +60,7 @@ def private_page(browser, url: str, viewport: dict = DESKTOP, locale: str = "en-
     page.on("websocket", lambda socket: socket.on("framesent", lambda frame: page.sent.append(
         ("WS", socket.url, frame if isinstance(frame, bytes) else frame.encode()))))
     if isolated:
-        # Cross-origin isolation, as a server sending these headers with the page would give it.
-        def with_isolation(route):
-            response = route.fetch()
-            route.fulfill(response=response, headers={**response.headers, "cross-origin-opener-policy": "same-origin",
-                                                      "cross-origin-embedder-policy": "require-corp"})
-        page.route(url, with_isolation)
+        cross_origin_isolated(page, url)
     page.goto(url)
     page.locator("#examples img").first.wait_for()
     page.locator("#private-mode-toggle").check()
@@ -78,9 +76,7 @@ def _result(page) -> dict:
 
 
 def _choose(page, path) -> dict:
-    page.evaluate("document.querySelector('#private-mode-result').removeAttribute('data-result')")
-    page.locator("#private-mode-file").set_input_files(str(path))
-    return _result(page)
+    return classify_in_page(page, path, LOAD_TIMEOUT_MS)
 
 
 def _carries(body: bytes, content: bytes) -> bool:
@@ -103,6 +99,30 @@ def test_the_browser_and_the_server_agree_on_every_example(browser, served, serv
             assert ours["dermoscopic"] == theirs.dermoscopic, path
             worst = max(worst, difference)
     print(f"largest difference of a probability between the browser and the server: {worst:.2e}")
+
+
+def _phone_photos(folder) -> list:
+    """Photos as phones and cameras store them: large JPEGs, one stored sideways with an EXIF orientation, a PNG."""
+    lesion = Image.open(app.EXAMPLES_DIR / "ISIC_0034529.jpg")
+    photos = []
+    for name, image, options in [("landscape.jpg", lesion.resize((4000, 3000), Image.Resampling.BICUBIC), {"quality": 92}),
+                                 ("portrait.jpg", lesion.resize((1200, 1600), Image.Resampling.BICUBIC), {"quality": 85}),
+                                 ("progressive.jpg", lesion.resize((1700, 1275)), {"quality": 80, "progressive": True}),
+                                 ("large.png", lesion.resize((1700, 1300)), {})]:
+        photos.append(folder / name)
+        image.save(photos[-1], **options)
+    photos.append(folder / "sideways.jpg")
+    photos[-1].write_bytes(bad_images.exif_rotated()[0])
+    return photos
+
+
+def test_the_browser_and_the_server_agree_on_phone_sized_photos(browser, served, server_classifier, tmp_path):
+    url, _ = served
+    with private_page(browser, url) as page:
+        for photo in _phone_photos(tmp_path):
+            ours, theirs = _choose(page, photo), server_classifier.classify(photo)
+            assert ours["top"] == theirs.top, photo.name
+            assert max(abs(ours["probabilities"][code] - p) for code, p in theirs.probabilities.items()) <= MAX_DIFFERENCE
 
 
 def test_nothing_about_the_photo_is_sent_and_the_result_is_shown(browser, served):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -20,7 +21,7 @@ from lesion import heatmap, i18n, preprocess, private_mode, verdict
 from lesion.bundle import BUNDLED_DIR, load_bundle
 from lesion.classifier import calibrated_probabilities
 from lesion.labels import CODES
-from lesion.preprocess import fit_to_input, load_image, shades_of_gray
+from lesion.preprocess import fit_to_input, shades_of_gray
 from tests import bad_images
 from tests.conftest import ROOT
 
@@ -244,30 +245,26 @@ def test_reducing_turning_and_resizing_with_a_box_are_pillows(tmp_path, size):
         assert np.array_equal(ours, np.asarray(theirs))
 
 
-def test_a_large_png_is_prepared_exactly_as_on_the_server(tmp_path):
-    """No JPEG draft mode here: whole-factor reduction (by 4) and everything after it match to the last bit."""
-    pixels = bad_images._lesion().resize((1700, 1300))
-    content = bad_images.encode(pixels, "PNG", compress_level=1)
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+def test_a_large_image_is_prepared_exactly_as_on_the_server(tmp_path, fmt):
+    """Decoded in full on both sides (the server's decode stands in for the browser's here), then whole-factor
+    reduction (by 4), fitting and colour constancy match to the last bit."""
+    photo = bad_images._lesion().resize((1700, 1300))
+    content = bad_images.encode(photo, fmt, **({"quality": 90} if fmt == "JPEG" else {"compress_level": 1}))
     server, _ = preprocess.prepare_pixels(content, SPEC)
-    (ours,) = call_js(tmp_path, ("preprocess", "prepare", [np.asarray(pixels.convert("RGB")), PARTS["spec"],
-                                                           {"reducingGap": preprocess.REDUCING_GAP,
-                                                            "shadesOfGrayPower": preprocess.SHADES_OF_GRAY_POWER,
-                                                            "isJpeg": False}]))
-    assert np.array_equal(shades_of_gray(ours["pixels"]) if SPEC.colour_constancy == "shades_of_gray" else ours["pixels"],
-                          server)
-    assert np.allclose(ours["input"], preprocess.normalise(server.astype(np.float32), SPEC).ravel())
+    with Image.open(io.BytesIO(content)) as decoded:
+        full = np.asarray(decoded.convert("RGB"))
+    (ours,) = call_js(tmp_path, ("preprocess", "prepare", [full, PARTS["spec"], {
+        "reducingGap": preprocess.REDUCING_GAP, "shadesOfGrayPower": preprocess.SHADES_OF_GRAY_POWER}]))
+    assert np.array_equal(preprocess.correct_colour(ours["pixels"], SPEC), server)
+    assert np.array_equal(np.asarray(ours["input"], np.float32), preprocess.normalise(server.astype(np.float32), SPEC).ravel())
 
 
-@pytest.mark.parametrize("size, fmt", [((600, 450), "JPEG"), ((1700, 1300), "JPEG"), ((3000, 4000), "JPEG"),
-                                       ((3300, 2500), "JPEG"), ((1700, 1300), "PNG"), ((801, 1601), "PNG")])
-def test_large_images_shrink_to_the_servers_size_before_fitting(tmp_path, size, fmt):
-    """JPEG draft mode's scaled decoding is the one step a browser cannot reproduce: it is a box average there, at
-    the same scale, so the geometry is always the server's."""
-    content = bad_images.encode(Image.new("RGB", size, (120, 80, 60)), fmt)
-    decoded, _ = load_image(content, draft_size=(SPEC.width, SPEC.height))
-    (ours,) = call_js(tmp_path, ("preprocess", "shrinkAsDecoded", [np.zeros((size[1], size[0], 3), np.uint8),
-                                                                   PARTS["spec"], preprocess.REDUCING_GAP, fmt == "JPEG"]))
-    assert ours.shape[1::-1] == decoded.size
+def test_large_images_shrink_by_the_servers_whole_factor(tmp_path):
+    sizes = [(200, 150), (799, 599), (800, 600), (801, 1601), (3000, 4000), (4001, 3000), (6300, 6300), (7000, 300)]
+    factors = call_js(tmp_path, *(("preprocess", "reductionFactor", [w, h, PARTS["spec"], preprocess.REDUCING_GAP])
+                                  for w, h in sizes))
+    assert factors == [preprocess._reduction_factor(size, (SPEC.width, SPEC.height)) for size in sizes]
 
 
 def test_python_rounding_and_formatting(tmp_path):

@@ -1,5 +1,6 @@
 // The server's preprocessing (lesion/preprocess.py) for private mode, step by step and to the same integer
-// arithmetic: whole-factor reduction as Pillow's Image.reduce, a quarter turn for portraits, the centre crop and
+// arithmetic: after a full decode (the browser's own, as the server's), whole-factor reduction as Pillow's
+// Image.reduce, a quarter turn for portraits, the centre crop and
 // Pillow's LANCZOS resize, Shades of Gray colour constancy in float32 as NumPy computes it, and (x - mean) / std.
 // Everything but `decode` is plain arithmetic on typed arrays, so Node checks it against Pillow
 // (tests/test_private_preprocess.py) and the browser runs exactly that.
@@ -19,20 +20,6 @@ export function roundHalfEven(x) {
   const fraction = x - floor;
   if (fraction !== 0.5) return Math.round(x);
   return floor % 2 === 0 ? floor : floor + 1;
-}
-
-/** The power of two (1, 2, 4 or 8) by which Pillow's JPEG draft mode shrinks a width x height JPEG while decoding
- * it for `box` (width, height), as JpegImageFile.draft picks it. */
-export function jpegDraftScale(width, height, box) {
-  const scale = Math.min(Math.floor(width / box[0]), Math.floor(height / box[1]));
-  for (const s of [8, 4, 2]) if (scale >= s) return s;
-  return 1;
-}
-
-/** lesion.preprocess._draft_box: reducingGap times the input size, turned like the image. */
-export function draftBox(width, height, spec, reducingGap) {
-  const [w, h] = (width >= height) === (spec.width >= spec.height) ? [spec.width, spec.height] : [spec.height, spec.width];
-  return [reducingGap * w, reducingGap * h];
 }
 
 /** lesion.preprocess._reduction_factor: the largest whole factor that keeps the image reducingGap times the input. */
@@ -263,19 +250,9 @@ export function view(input, name, height, width) {
   return out;
 }
 
-/** The decoded image as the server has it before fit_to_input: JPEGs shrunk by the power of two that Pillow's
- * draft mode would decode them at (here as a box average: the one step a browser cannot reproduce exactly), then by
- * the whole factor of lesion.preprocess._reduction_factor. */
-export function shrinkAsDecoded(source, spec, reducingGap, isJpeg) {
-  let current = source;
-  if (isJpeg) {
-    current = reduce(current, jpegDraftScale(current.width, current.height, draftBox(current.width, current.height, spec, reducingGap)));
-  }
-  return reduce(current, reductionFactor(current.width, current.height, spec, reducingGap));
-}
-
 /** From a decoded RGB image to the model's input: {pixels (what the model saw, before colour correction), input}. */
-export function prepare(decoded, spec, { reducingGap, shadesOfGrayPower, isJpeg }) {
-  const pixels = fitToInput(shrinkAsDecoded(decoded, spec, reducingGap, isJpeg), spec);
+export function prepare(decoded, spec, { reducingGap, shadesOfGrayPower }) {
+  const reduced = reduce(decoded, reductionFactor(decoded.width, decoded.height, spec, reducingGap));
+  const pixels = fitToInput(reduced, spec);
   return { pixels, input: normalise(correctColour(pixels, spec, shadesOfGrayPower), spec) };
 }

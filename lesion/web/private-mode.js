@@ -97,7 +97,7 @@ class OnDeviceModel {
     if (typeof WebAssembly !== "object") throw new Failure("private_no_wasm");
     if (!globalThis.isSecureContext || !crypto?.subtle) throw new Failure("private_insecure");
     const started = performance.now();
-    let litert, threads;
+    let litert, threads, runtimeLoaded;
     try {
       litert = await import(resolve(settings.runtime.module));
       const simd = await litert.supportsFeature("relaxedSimd");
@@ -107,6 +107,7 @@ class OnDeviceModel {
       // checked, rather than one it would fetch unchecked.
       globalThis.Module = { wasmBinary: await fetchChecked(resolve(variant.wasm), variant.sha256) };
       await litert.loadLiteRt(resolve(variant.script));
+      runtimeLoaded = performance.now();
     } catch (error) {
       throw failed("private_runtime_failed", error);
     }
@@ -114,13 +115,16 @@ class OnDeviceModel {
       const bytes = await fetchChecked(resolve(settings.model.url), settings.model.sha256);
       const compiled = await litert.loadAndCompile(new Uint8Array(bytes), { accelerator: "wasm" });
       const threadCount = threads ? litert.getGlobalLiteRt().liteRtWasm.getThreadCount() : 1;
-      return new OnDeviceModel(litert, compiled, settings.model, threadCount, performance.now() - started);
+      const loaded = performance.now();
+      return new OnDeviceModel(litert, compiled, settings.model, threadCount,
+                               { runtime: runtimeLoaded - started, model: loaded - runtimeLoaded, total: loaded - started });
     } catch (error) {
       throw failed("private_model_failed", error);
     }
   }
 
   constructor(litert, compiled, model, threads, loadMs) {
+    // loadMs: {runtime, model, total} milliseconds of the first load
     this.litert = litert;
     this.compiled = compiled;
     this.model = model;
@@ -175,15 +179,13 @@ function identifyOutputs(details, classes) {
 }
 
 /** Decode a file as lesion.preprocess.load_image does, upright (EXIF) and transparent areas over black, with the
- * server's refusals. Returns {image, isJpeg}. */
+ * server's refusals. */
 async function decode(blob, rules) {
   if (blob.size === 0) throw new Failure("empty", { title: "title_empty" });
   const megabytes = blob.size / 2 ** 20;
   if (megabytes > rules.max_file_mb) {
     throw new Failure("file_too_large", { fields: { size_mb: megabytes, limit_mb: rules.max_file_mb }, title: "title_too_large" });
   }
-  const head = new Uint8Array(await blob.slice(0, 3).arrayBuffer());
-  const isJpeg = head[0] === 0xff && head[1] === 0xd8 && head[2] === 0xff;
   let bitmap;
   try {
     bitmap = await createImageBitmap(blob, { imageOrientation: "from-image", colorSpaceConversion: "none", premultiplyAlpha: "none" });
@@ -212,7 +214,7 @@ async function decode(blob, rules) {
     rgb[j + 1] = rgba[i + 1];
     rgb[j + 2] = rgba[i + 2];
   }
-  return { image: pp.image(width, height, rgb), isJpeg };
+  return pp.image(width, height, rgb);
 }
 
 function element(tag, attributes = {}, ...children) {
@@ -324,7 +326,7 @@ class PrivateModePage {
 
   loadedSentence() {
     const threads = this.model.threads > 1 ? show.format(this.text.private_threads, { count: this.model.threads }) : this.text.private_one_thread;
-    const seconds = (this.model.loadMs / 1000).toFixed(2);
+    const seconds = (this.model.loadMs.total / 1000).toFixed(2);
     return show.format(this.text.private_loaded, { seconds: this.language === "en" ? seconds : seconds.replace(".", ","), threads });
   }
 
@@ -365,11 +367,11 @@ class PrivateModePage {
       this.preview.src = URL.createObjectURL(blob);
       this.preview.hidden = false;
       const started = performance.now();
-      const { image, isJpeg } = await decode(blob, this.settings.rules);
+      const image = await decode(blob, this.settings.rules);
       const decoded = performance.now();
       const rules = this.settings.rules;
       const prepared = pp.prepare(image, model.model.input,
-        { reducingGap: rules.reducing_gap, shadesOfGrayPower: rules.shades_of_gray_power, isJpeg });
+        { reducingGap: rules.reducing_gap, shadesOfGrayPower: rules.shades_of_gray_power });
       const preparedAt = performance.now();
       const inference = await model.infer(prepared.input);
       const finished = performance.now();
@@ -418,7 +420,8 @@ class PrivateModePage {
       element("label", { class: "pm-switch" }, heatToggle, element("span", { text: text.heatmap_toggle })), figure, ran);
     this.result.dataset.result = JSON.stringify({
       probabilities: inference.probabilities, top, dermoscopic: inference.dermoscopic, guard_score: inference.guardScore,
-      kind: judged.kind, timings_ms: timings, load_ms: this.model.loadMs, threads: this.model.threads,
+      kind: judged.kind, timings_ms: timings, load_ms: this.model.loadMs.total, runtime_load_ms: this.model.loadMs.runtime,
+      model_load_ms: this.model.loadMs.model, threads: this.model.threads,
     });
   }
 }
