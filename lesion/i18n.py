@@ -401,8 +401,6 @@ PRIVATE_MODE = {
         "private_threads": "{count} threads",
         "private_one_thread": "one thread",
         "private_no_wasm": "This browser cannot run WebAssembly, so it cannot classify on this device.",
-        "private_insecure": "This page is not on a secure connection (https or localhost), so the browser cannot "
-                            "check the files it downloads and will not classify on this device.",
         "private_runtime_failed": "The on-device runtime (LiteRT.js) could not load ({detail}).",
         "private_model_failed": "The model could not load on this device ({detail}).",
         "private_failed": "Classifying on this device failed ({detail}).",
@@ -427,8 +425,6 @@ PRIVATE_MODE = {
         "private_one_thread": "satu thread",
         "private_no_wasm": "Peramban ini tidak dapat menjalankan WebAssembly, jadi tidak dapat mengklasifikasikan di "
                            "perangkat ini.",
-        "private_insecure": "Halaman ini tidak menggunakan koneksi aman (https atau localhost), jadi peramban tidak "
-                            "dapat memeriksa berkas yang diunduhnya dan tidak akan mengklasifikasikan di perangkat ini.",
         "private_runtime_failed": "Runtime di perangkat (LiteRT.js) tidak dapat dimuat ({detail}).",
         "private_model_failed": "Model tidak dapat dimuat di perangkat ini ({detail}).",
         "private_failed": "Klasifikasi di perangkat ini gagal ({detail}).",
@@ -455,8 +451,6 @@ PRIVATE_MODE = {
         "private_one_thread": "un hilo",
         "private_no_wasm": "Este navegador no puede ejecutar WebAssembly, así que no puede clasificar en este "
                            "dispositivo.",
-        "private_insecure": "Esta página no usa una conexión segura (https o localhost), así que el navegador no "
-                            "puede comprobar los archivos que descarga y no clasificará en este dispositivo.",
         "private_runtime_failed": "No se pudo cargar el entorno de ejecución en el dispositivo (LiteRT.js) ({detail}).",
         "private_model_failed": "No se pudo cargar el modelo en este dispositivo ({detail}).",
         "private_failed": "La clasificación en este dispositivo falló ({detail}).",

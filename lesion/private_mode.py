@@ -7,15 +7,16 @@ The app serves everything the browser needs from its own origin, under PREFIX, a
   decision rule, lesion.verdict and lesion.heatmap in JavaScript;
 - `litertjs/<version>/...`: LiteRT.js (npm's @litertjs/core and @litertjs/wasm-utils, Apache-2.0), pinned in
   package.json and installed by `npm ci` into node_modules/; each file is checked against RUNTIME_FILES before it is
-  served, and the browser checks the WebAssembly binary's sha256 again before running it;
+  served, and the browser checks the WebAssembly binary again (Subresource Integrity) before running it;
 - `models/<sha256>/model.tflite`: the browser variant of the model serving now (its bundle's browser/ folder), checked
-  against its own config.json like any bundle.
+  against its own config.json like any bundle, and by the browser against the same sha256.
 
 Every URL but settings.json holds a version or a checksum, so browsers cache the files for good and fetch them once.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import logging
 import threading
@@ -115,6 +116,11 @@ def browser_bundle(bundle: ModelBundle) -> ModelBundle:
     return browser
 
 
+def integrity(sha256: str) -> str:
+    """A hex sha256 as Subresource Integrity metadata, which browsers check a fetched file against."""
+    return "sha256-" + base64.b64encode(bytes.fromhex(sha256)).decode()
+
+
 def rules(max_file_mb: float) -> dict:
     """The constants of the server's preprocessing, decision and result rules that the browser's copy follows."""
     return {
@@ -197,11 +203,13 @@ class PrivateMode:
                 "module": f"{litert}index.js",
                 "variants": {variant: {"script": f"{litert}wasm/{stem}.js", "wasm": f"{litert}wasm/{stem}.wasm",
                                        "sha256": RUNTIME_FILES[f"@litertjs/core/wasm/{stem}.wasm"],
+                                       "integrity": integrity(RUNTIME_FILES[f"@litertjs/core/wasm/{stem}.wasm"]),
                                        "bytes": sum(runtime[f"@litertjs/core/wasm/{stem}.{kind}"].stat().st_size
                                                     for kind in ("js", "wasm"))}
                              for variant, stem in RUNTIME_VARIANTS.items()},
             },
             "model": {"url": f"models/{config['sha256']}/{MODEL_FILE}", "sha256": config["sha256"],
+                      "integrity": integrity(config["sha256"]),
                       "bytes": browser.model_path.stat().st_size, "name": browser.name, "version": browser.version,
                       "labels": config["labels"], "input": config["input"],
                       "test_time_views": config.get("test_time_views", ["identity"]),

@@ -156,6 +156,11 @@ def test_settings_carry_the_servers_own_rules_and_text(runtime_installed):
     browser = private_mode.browser_bundle(load_bundle(BUNDLED_DIR)).config
     model = settings["model"]
     assert model["sha256"] == browser["sha256"] and model["input"] == browser["input"]
+    digest = hashlib.sha256((BUNDLED_DIR / private_mode.BROWSER_DIR / "model.tflite").read_bytes()).digest()
+    assert model["integrity"] == "sha256-" + base64.b64encode(digest).decode()  # what the browser checks it against
+    for variant in settings["runtime"]["variants"].values():
+        wasm = private_mode.NODE_MODULES / "@litertjs/core" / variant["wasm"].split("/", 2)[2]
+        assert variant["integrity"] == "sha256-" + base64.b64encode(hashlib.sha256(wasm.read_bytes()).digest()).decode()
     assert model["guard_threshold"] == browser["guard"]["threshold"] and model["class_bias"] == browser["class_bias"]
     assert settings["languages"] == list(i18n.LANGUAGES)
     keys = set(settings["text"]["en"])

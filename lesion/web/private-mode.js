@@ -76,26 +76,34 @@ function failed(key, error) {
   return new Failure(key, { fields: { detail: error?.message || String(error) } });
 }
 
-async function sha256Hex(buffer) {
-  const digest = await crypto.subtle.digest("SHA-256", buffer);
-  return Array.from(new Uint8Array(digest), (byte) => byte.toString(16).padStart(2, "0")).join("");
+/** The bytes at url, from the browser's cache when it has them; the browser checks them against `integrity`
+ * (Subresource Integrity: "sha256-" and the base64 digest) and refuses any other bytes. */
+async function fetchChecked(url, integrity) {
+  const response = await fetch(url, { integrity });
+  if (!response.ok) throw new Error(`${new URL(url).pathname}: HTTP ${response.status}`);
+  return response.arrayBuffer();
 }
 
-/** The bytes at url, from the browser's cache when it has them, checked against their sha256. */
-async function fetchChecked(url, sha256) {
-  const response = await fetch(url);
-  if (!response.ok) throw new Error(`${new URL(url).pathname}: HTTP ${response.status}`);
-  const buffer = await response.arrayBuffer();
-  const actual = await sha256Hex(buffer);
-  if (actual !== sha256) throw new Error(`${new URL(url).pathname} has sha256 ${actual.slice(0, 12)}…, not ${sha256.slice(0, 12)}…`);
-  return buffer;
+/** Emscripten's Module.instantiateWasm hook: the runtime's WebAssembly, compiled while it streams in (so that the
+ * browser can keep the compiled code too) and checked against its sha256 by the browser. `failed` rejects when it
+ * cannot be, since the runtime's loader would otherwise wait for it forever. */
+function checkedWasm(url, integrity) {
+  let reject;
+  const failed = new Promise((_, fail) => { reject = fail; });
+  const module = {
+    instantiateWasm(imports, receive) {
+      WebAssembly.instantiateStreaming(fetch(url, { integrity }), imports)
+        .then(({ instance, module: compiled }) => receive(instance, compiled), reject);
+      return {};
+    },
+  };
+  return { module, failed };
 }
 
 /** LiteRT.js and the model, loaded once per page. */
 class OnDeviceModel {
   static async load(settings, resolve) {
     if (typeof WebAssembly !== "object") throw new Failure("private_no_wasm");
-    if (!globalThis.isSecureContext || !crypto?.subtle) throw new Failure("private_insecure");
     const started = performance.now();
     let litert, threads, runtimeLoaded;
     try {
@@ -103,16 +111,16 @@ class OnDeviceModel {
       const simd = await litert.supportsFeature("relaxedSimd");
       threads = Boolean(globalThis.crossOriginIsolated && simd && await litert.supportsFeature("threads"));
       const variant = settings.runtime.variants[threads ? "threaded" : simd ? "simd" : "compat"];
-      // The runtime's loader takes a WebAssembly binary handed to it (Emscripten's Module.wasmBinary): this one,
-      // checked, rather than one it would fetch unchecked.
-      globalThis.Module = { wasmBinary: await fetchChecked(resolve(variant.wasm), variant.sha256) };
-      await litert.loadLiteRt(resolve(variant.script));
+      // The runtime's loader reads Emscripten's Module from the page: its hook hands it the checked WebAssembly.
+      const wasm = checkedWasm(resolve(variant.wasm), variant.integrity);
+      globalThis.Module = wasm.module;
+      await Promise.race([litert.loadLiteRt(resolve(variant.script)), wasm.failed]);
       runtimeLoaded = performance.now();
     } catch (error) {
       throw failed("private_runtime_failed", error);
     }
     try {
-      const bytes = await fetchChecked(resolve(settings.model.url), settings.model.sha256);
+      const bytes = await fetchChecked(resolve(settings.model.url), settings.model.integrity);
       const compiled = await litert.loadAndCompile(new Uint8Array(bytes), { accelerator: "wasm" });
       const threadCount = threads ? litert.getGlobalLiteRt().liteRtWasm.getThreadCount() : 1;
       const loaded = performance.now();
