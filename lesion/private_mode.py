@@ -99,7 +99,7 @@ def check_runtime(node_modules: Path = NODE_MODULES) -> dict[str, Path]:
 
 
 def browser_bundle(bundle: ModelBundle) -> ModelBundle:
-    """The browser variant of a bundle, checked like any bundle and against the served model's labels and input.
+    """The browser variant of a bundle, checked like any bundle and against the served model's config.
 
     Raises:
         PrivateModeUnavailable: the bundle has no valid browser variant.
@@ -163,8 +163,8 @@ class PrivateMode:
         self.current_bundle = current_bundle
         self.max_file_mb = max_file_mb
         self.node_modules = node_modules
-        self._checked: dict[Path, ModelBundle] = {}
-        """Served bundle's folder -> its checked browser variant (bundles do not change once loaded)."""
+        self._checked: dict[Path, ModelBundle | PrivateModeUnavailable] = {}
+        """Served bundle's folder -> its checked browser variant or why it has none (bundles do not change once loaded)."""
         self._models: dict[str, Path] = {}
         """sha256 -> browser model file, for every browser variant offered since startup."""
         self._lock = threading.Lock()
@@ -188,10 +188,8 @@ class PrivateMode:
         runtime = self.runtime
         if isinstance(runtime, PrivateModeUnavailable):
             return {**base, "available": False, "reason": "unavailable_runtime"}
-        try:
-            browser = self._browser_model(self.current_bundle())
-        except PrivateModeUnavailable as error:
-            log.warning("Private mode is not available: %s", error)
+        browser = self._browser_model(self.current_bundle())
+        if isinstance(browser, PrivateModeUnavailable):
             return {**base, "available": False, "reason": "unavailable_model"}
         config = browser.config
         litert = f"litertjs/{RUNTIME_VERSION}/"
@@ -219,14 +217,20 @@ class PrivateMode:
             "rules": rules(self.max_file_mb),
         }
 
-    def _browser_model(self, bundle: ModelBundle) -> ModelBundle:
+    def _browser_model(self, bundle: ModelBundle) -> ModelBundle | PrivateModeUnavailable:
+        """The served bundle's checked browser variant, or why there is none (checked and logged once a bundle)."""
         with self._lock:
             browser = self._checked.get(bundle.directory)
         if browser is None:
-            browser = browser_bundle(bundle)
+            try:
+                browser = browser_bundle(bundle)
+            except PrivateModeUnavailable as error:
+                log.warning("Private mode is not available: %s", error)
+                browser = error
             with self._lock:
                 self._checked[bundle.directory] = browser
-                self._models[browser.config["sha256"]] = browser.model_path
+                if isinstance(browser, ModelBundle):
+                    self._models[browser.config["sha256"]] = browser.model_path
         return browser
 
     # --- routes ----------------------------------------------------------------------------------------------

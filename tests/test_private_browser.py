@@ -269,6 +269,26 @@ def test_when_the_runtime_or_model_cannot_load_the_page_says_so_and_offers_the_s
     context.close()
 
 
+def test_a_model_that_failed_to_load_is_tried_again_with_the_next_photo(browser, served):
+    url, _ = served
+    attempts = []
+
+    def unreachable_once(route):
+        attempts.append(route.request.url)
+        route.abort() if len(attempts) == 1 else route.continue_()
+
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    page.route("**/private-mode/models/**", unreachable_once)
+    page.goto(url)
+    page.locator("#private-mode-toggle").check()
+    alert = page.locator("#private-mode .pm-alert")
+    alert.get_by_text(i18n.PRIVATE_MODE["en"]["private_model_failed"].split("(")[0].strip()).wait_for(timeout=LOAD_TIMEOUT_MS)
+    assert _choose(page, app.EXAMPLES_DIR / "ISIC_0034529.jpg")["top"]
+    assert len(attempts) == 2 and not alert.is_visible()
+    context.close()
+
+
 def test_without_webassembly_the_page_says_so(browser, served):
     url, _ = served
     with private_page(browser, url, init_script="delete globalThis.WebAssembly") as page:

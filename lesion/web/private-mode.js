@@ -100,32 +100,41 @@ function checkedWasm(url, integrity) {
   return { module, failed };
 }
 
+/** LiteRT.js, loaded once per page: {litert, threads, ms}. LiteRT.js cannot be loaded twice in a page, so a failed
+ * load stays failed until the page is reloaded; a model that failed to load is tried again on the next photo. */
+let runtime = null;
+
+async function loadRuntime(settings, resolve) {
+  if (typeof WebAssembly !== "object") throw new Failure("private_no_wasm");
+  const started = performance.now();
+  try {
+    const litert = await import(resolve(settings.runtime.module));
+    const simd = await litert.supportsFeature("relaxedSimd");
+    const threads = Boolean(globalThis.crossOriginIsolated && simd && await litert.supportsFeature("threads"));
+    const variant = settings.runtime.variants[threads ? "threaded" : simd ? "simd" : "compat"];
+    // The runtime's loader reads Emscripten's Module from the page: its hook hands it the checked WebAssembly.
+    const wasm = checkedWasm(resolve(variant.wasm), variant.integrity);
+    globalThis.Module = wasm.module;
+    await Promise.race([litert.loadLiteRt(resolve(variant.script)), wasm.failed]);
+    return { litert, threads, ms: performance.now() - started };
+  } catch (error) {
+    throw failed("private_runtime_failed", error);
+  }
+}
+
 /** LiteRT.js and the model, loaded once per page. */
 class OnDeviceModel {
   static async load(settings, resolve) {
-    if (typeof WebAssembly !== "object") throw new Failure("private_no_wasm");
+    runtime ??= loadRuntime(settings, resolve);
+    const { litert, threads, ms: runtimeMs } = await runtime;
     const started = performance.now();
-    let litert, threads, runtimeLoaded;
-    try {
-      litert = await import(resolve(settings.runtime.module));
-      const simd = await litert.supportsFeature("relaxedSimd");
-      threads = Boolean(globalThis.crossOriginIsolated && simd && await litert.supportsFeature("threads"));
-      const variant = settings.runtime.variants[threads ? "threaded" : simd ? "simd" : "compat"];
-      // The runtime's loader reads Emscripten's Module from the page: its hook hands it the checked WebAssembly.
-      const wasm = checkedWasm(resolve(variant.wasm), variant.integrity);
-      globalThis.Module = wasm.module;
-      await Promise.race([litert.loadLiteRt(resolve(variant.script)), wasm.failed]);
-      runtimeLoaded = performance.now();
-    } catch (error) {
-      throw failed("private_runtime_failed", error);
-    }
     try {
       const bytes = await fetchChecked(resolve(settings.model.url), settings.model.integrity);
       const compiled = await litert.loadAndCompile(new Uint8Array(bytes), { accelerator: "wasm" });
       const threadCount = threads ? litert.getGlobalLiteRt().liteRtWasm.getThreadCount() : 1;
-      const loaded = performance.now();
+      const modelMs = performance.now() - started;
       return new OnDeviceModel(litert, compiled, settings.model, threadCount,
-                               { runtime: runtimeLoaded - started, model: loaded - runtimeLoaded, total: loaded - started });
+                               { runtime: runtimeMs, model: modelMs, total: runtimeMs + modelMs });
     } catch (error) {
       throw failed("private_model_failed", error);
     }
