@@ -20,9 +20,9 @@ import base64
 import hashlib
 import logging
 import threading
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from starlette.concurrency import run_in_threadpool
@@ -284,7 +284,8 @@ LOADER = f"""
 const settingsUrl = new URL("{PREFIX.lstrip("/")}/settings.json", document.baseURI);
 fetch(settingsUrl)
   .then((response) => response.json())
-  .then((settings) => import(new URL(settings.app, settingsUrl).href).then((module) => module.start(element, settings, settingsUrl)))
+  .then((settings) => import(new URL(settings.app, settingsUrl).href)
+    .then((module) => module.start(element, settings, settingsUrl)))
   .catch((error) => console.error("Private mode could not start:", error));
 """
 """gr.HTML's js_on_load for private mode's container: fetch the settings, import the module they name, start it.

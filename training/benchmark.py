@@ -492,9 +492,9 @@ def browser_table(result: dict) -> str:
         return f"{ms / 1e3:.2f} s"
 
     rows = [
-        "| | private mode: browser, 1 thread | private mode: browser, "
-        f"{browser['threads']['threads']} threads (cross-origin isolated) | server path: {server['name']}, "
-        f"{server['threads']} LiteRT threads |",
+        ("| | private mode: browser, 1 thread | private mode: browser, "
+         f"{browser['threads']['threads']} threads (cross-origin isolated) | server path: {server['name']}, "
+         f"{server['threads']} LiteRT threads |"),
         "|---|---:|---:|---:|",
         f"| first load with an empty cache: runtime + model, median of {BROWSER_COLD_LOADS} | "
         + " | ".join(f"{seconds(m['first_load_ms']['runtime_load_ms'])} + {seconds(m['first_load_ms']['model_load_ms'])} = "
@@ -520,10 +520,10 @@ def browser_table(result: dict) -> str:
                              for key in ("p50", "p95"))
     return "\n".join([
         *rows, "",
-        f"Targets, single-threaded: per image at most {PER_IMAGE_TARGET_MS} ms: {per_image}; first load at most "
-        f"{FIRST_LOAD_TARGET_S} s from localhost: {first_load:.2f} s ({verdict(first_load, FIRST_LOAD_TARGET_S)}). Headless Chromium "
-        f"against `python app.py` on this machine, timed by the page itself; the server path is the served model's "
-        f"row of the table above, measured in the same run.",
+        (f"Targets, single-threaded: per image at most {PER_IMAGE_TARGET_MS} ms: {per_image}; first load at most "
+         f"{FIRST_LOAD_TARGET_S} s from localhost: {first_load:.2f} s ({verdict(first_load, FIRST_LOAD_TARGET_S)}). "
+         "Headless Chromium against `python app.py` on this machine, timed by the page itself; the server path is the "
+         "served model's row of the table above, measured in the same run."),
     ])
 
 
