@@ -80,6 +80,17 @@ class ProbabilitiesOutput(gr.Label):
                                "(confidences), keyed by display name such as \"Melanoma (mel)\""}
 
 
+class HeatmapOutput(gr.Image):
+    """/classify's second output, described for "Use via API" and agents."""
+
+    is_template = True
+
+    def api_info_as_output(self) -> dict:
+        return {**super().api_info_as_output(),
+                "description": "PNG, twice the model's input size: the image the model saw, with its evidence for the top "
+                               "class (class activation map) drawn over it, brighter where it weighs more"}
+
+
 CLASSIFICATION_SCHEMA = {
     "type": "object",
     "description": "every class's probability, the top class, timings, conversion notes, the model and running "
@@ -425,7 +436,7 @@ def build_demo(models: ModelServer | None = None) -> gr.Blocks:
         api_image = LesionImage(label="dermoscopic image", type="filepath", image_mode=None, visible=False)
         api_probabilities = ProbabilitiesOutput(label="probabilities of the seven diagnoses", visible=False)
         api_classification = ClassificationOutput(label="classification as JSON", visible=False)
-        api_heatmap = gr.Image(label="where the model looks, as PNG", type="pil", format="png", visible=False)
+        api_heatmap = HeatmapOutput(label="where the model looks, as PNG", type="pil", format="png", visible=False)
         api_batch_classification = BatchClassificationOutput(label="classification in a batch, as JSON", visible=False)
 
         page_outputs = [refusal, conversion_notes, *results.outputs, last_timings]

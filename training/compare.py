@@ -2,8 +2,8 @@
 
     python -m training.compare runs/A runs/B runs/C runs/D --markdown comparison.md --plot comparison.png
 
-Each run folder is a finished `training.train` run with --hold-out-site and --external; the table sets its validation
-figures beside the held-out site's and each external set's.
+Each run folder is a finished `training.train` run with --hold-out-site and --external (training/candidates.sh makes
+the model card's); the table sets its validation figures beside the held-out site's and each external set's.
 """
 
 from __future__ import annotations
@@ -20,25 +20,24 @@ import numpy as np
 
 
 def load_run(run_dir: Path) -> dict:
-    """The eval_results.json of a run's bundle, named after the run folder.
+    """The eval_results.json of a run's bundle, named after the run folder, with its fitting time in minutes.
 
     Raises:
         FileNotFoundError: the run has not finished.
     """
-    path = run_dir / "bundle" / "eval_results.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{run_dir} has no bundle/eval_results.json; finish the run first")
-    return {"name": run_dir.name, **json.loads(path.read_text())}
+    path, times = run_dir / "bundle" / "eval_results.json", run_dir / "training_seconds.json"
+    if not path.is_file() or not times.is_file():
+        raise FileNotFoundError(f"{run_dir} has no bundle/eval_results.json or training_seconds.json; finish the run first")
+    return {"name": run_dir.name, "minutes": sum(json.loads(times.read_text()).values()) / 60, **json.loads(path.read_text())}
 
 
 def _f(value) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
-def markdown(runs: list[dict]) -> str:
-    """One row per candidate: validation, held-out site, and each external set, with the command that made it."""
+def markdown(runs: list[dict], site: str) -> str:
+    """One row per candidate: validation, the held-out site, and each external set."""
     externals = sorted({name for run in runs for name in run["external"]})
-    site = runs[0]["run"]["hold_out_site"]
     header = ["candidate", "validation BA", f"site-out ({site}) BA", "site-out melanoma AUC"]
     for name in externals:
         header += [f"{name} BA", f"{name} melanoma sensitivity / specificity", f"{name} melanoma AUC",
@@ -53,11 +52,10 @@ def markdown(runs: list[dict]) -> str:
             cells += [_f(external["balanced_accuracy"]),
                       f"{_f(external['melanoma_sensitivity'])} / {_f(external['melanoma_specificity'])}",
                       _f(external["melanoma_auc"]), _f(external["melanoma_sensitivity_at_specificity_80"])]
-        minutes = run["run"]["training_minutes"]
-        cells.append("-" if minutes is None else f"{minutes:.0f}")
+        cells.append(f"{run['minutes']:.0f}")
         lines.append("| " + " | ".join(cells) + " |")
-    commands = "\n".join(f"- {run['name']}: `{run['run']['command']}`" for run in runs)
-    return "\n".join(lines) + "\n\nEach candidate was trained without the site " + site + " and scored on it. Commands:\n\n" + commands + "\n"
+    return "\n".join(lines) + (f"\n\nEach candidate was trained without HAM10000's site {site} and scored on it; "
+                               "`training/candidates.sh` holds the command of each.\n")
 
 
 def plot(runs: list[dict], path: Path) -> None:
@@ -86,9 +84,10 @@ def main(argv=None) -> str:
     parser.add_argument("runs", nargs="+", type=Path, help="Finished training runs (output folders).")
     parser.add_argument("--markdown", type=Path, help="Write the table here.")
     parser.add_argument("--plot", type=Path, help="Write the bar chart here (PNG).")
+    parser.add_argument("--hold-out-site", default="vienna_dias", help="The site the candidates left out. Default: vienna_dias.")
     args = parser.parse_args(argv)
     runs = [load_run(run_dir) for run_dir in args.runs]
-    table = markdown(runs)
+    table = markdown(runs, args.hold_out_site)
     print(table)
     if args.markdown:
         args.markdown.write_text(table)

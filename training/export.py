@@ -20,10 +20,10 @@ import tensorflow as tf
 from lesion.bundle import CONFIG_FILE, MODEL_FILE, load_bundle, sha256_of
 from lesion.classifier import VIEWS, Classifier, calibrated_probabilities
 from lesion.labels import CODES, DISPLAY_NAMES
-from lesion.preprocess import InputSpec
-from training import atomic
+from lesion.preprocess import InputSpec, normalise
+from training import atomic, model
 from training.evaluate import compute_metrics
-from training.guard import GuardStatistics, MahalanobisScore
+from training.guard import GuardStatistics, MahalanobisScore, guard_features
 
 log = logging.getLogger(__name__)
 
@@ -42,14 +42,15 @@ OUTPUTS = ("logits", "class_maps", "guard_score")
 
 def serving_model(classifier: keras.Model, guard: GuardStatistics) -> keras.Model:
     """The trained classifier rewired to give OUTPUTS from one normalised (batch, height, width, 3) input."""
-    backbone = next(layer for layer in classifier.layers if isinstance(layer, keras.Model))
+    backbone = model.backbone_of(classifier)
     kernel, bias = classifier.get_layer("diagnosis").get_weights()
     inputs = keras.Input(classifier.input_shape[1:], name="image")
     feature_map = backbone(inputs, training=False)
     pooled = keras.layers.GlobalAveragePooling2D(name="pool")(feature_map)
     logits_layer = keras.layers.Dense(len(CODES), name="logits")
     maps_layer = keras.layers.Dense(len(CODES), use_bias=False, name="class_maps")
-    outputs = [logits_layer(pooled), maps_layer(feature_map), MahalanobisScore(guard, name="guard_score")(pooled)]
+    score = MahalanobisScore(guard, name="guard_score")(guard_features(backbone, inputs))
+    outputs = [logits_layer(pooled), maps_layer(feature_map), score]
     logits_layer.set_weights([kernel, bias])
     maps_layer.set_weights([kernel])
     return keras.Model(inputs, outputs, name=f"{classifier.name}_served")
@@ -89,6 +90,32 @@ def _configure(converter: tf.lite.TFLiteConverter, quantization: str, calibratio
         if not float_io:
             converter.inference_input_type = tf.int8
             converter.inference_output_type = tf.int8
+
+
+GUARD_PROBES = 32
+"""Smooth synthetic pictures added to int8's calibration images (about a tenth of them)."""
+
+
+def guard_probes(spec: InputSpec, count: int = GUARD_PROBES, seed: int = 0) -> np.ndarray:
+    """Normalised pictures that are plainly not dermoscopy: flat colours, two-colour gradients and four-colour blocks.
+
+    Calibrating int8 on lesions alone leaves the guard score no room above the lesions' own range, so a cat would read
+    as the most unusual lesion; these give the score's int8 range headroom far beyond the threshold. They are smooth,
+    so the convolutions' ranges, which set the precision for real images, hardly widen.
+    """
+    rng = np.random.default_rng(seed)
+    rows, columns = np.linspace(0, 1, spec.height)[:, None, None], np.linspace(0, 1, spec.width)[None, :, None]
+    pictures = []
+    for index in range(count):
+        a, b, c, d = rng.uniform(0, 255, (4, 3))
+        if index % 3 == 0:
+            picture = a
+        elif index % 3 == 1:
+            picture = a + (b - a) * (rows if index % 2 else columns)
+        else:
+            picture = np.where(rows < 0.5, np.where(columns < 0.5, a, b), np.where(columns < 0.5, c, d))
+        pictures.append(normalise(np.broadcast_to(picture, (spec.height, spec.width, 3)).astype(np.float32), spec))
+    return np.stack(pictures)
 
 
 GUARD_SCORE_MEANING = ("squared Mahalanobis distance of the image's features to the nearest HAM10000 class, per "
@@ -173,6 +200,30 @@ def score_variants(served: keras.Model, configs: dict[str, dict], directory: Pat
         log.info("%s: %.2f MB, %.1f ms, validation balanced accuracy %.3f", quantization, table[-1]["size_mb"], latency,
                  table[-1]["val"]["balanced_accuracy"])
     return table, outputs
+
+
+GUARD_HEADROOM = 1.5
+"""The largest guard score an int8 model can output must be at least this many times its threshold."""
+
+
+def check_guard_headroom(variant_dir: Path, threshold: float) -> None:
+    """Make sure a quantised model can express scores well above the guard's threshold.
+
+    Raises:
+        RuntimeError: the guard score's int8 range ends too close to the threshold: add guard probes to calibration.
+    """
+    from ai_edge_litert.interpreter import Interpreter
+
+    details = [d for d in Interpreter(model_path=str(variant_dir / MODEL_FILE)).get_output_details()
+               if len(d["shape"]) == 2 and d["shape"][-1] == 1][0]
+    scale, zero_point = details["quantization"]
+    if scale == 0:  # a float output: no ceiling
+        return
+    ceiling = (np.iinfo(details["dtype"]).max - zero_point) * scale
+    if ceiling < GUARD_HEADROOM * threshold:
+        raise RuntimeError(f"{variant_dir}: the int8 guard score tops out at {ceiling:.2f}, too close to its threshold "
+                           f"{threshold:.2f}; calibrate with more of export.guard_probes")
+    log.info("guard score: threshold %.2f, int8 ceiling %.2f", threshold, ceiling)
 
 
 def choose_variant(table: list[dict]) -> dict:

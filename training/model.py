@@ -80,6 +80,11 @@ def build_classifier(backbone: keras.Model, *, dropout: float = 0.3) -> keras.Mo
     return keras.Model(inputs, outputs, name=f"{backbone.name}_ham10000")
 
 
+def backbone_of(classifier: keras.Model) -> keras.Model:
+    """The backbone inside a classifier made by build_classifier."""
+    return next(layer for layer in classifier.layers if isinstance(layer, keras.Model))
+
+
 def unfreeze_top(backbone: keras.Model, frozen_fraction: float, *, train_batchnorm: bool = False) -> None:
     """Make the backbone trainable except its first `frozen_fraction` of layers.
 

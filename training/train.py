@@ -26,7 +26,7 @@ from lesion.preprocess import InputSpec, normalise
 from training import atomic, augment, calibrate, data, decision, distribute, export, model, report
 from training.evaluate import compute_metrics
 from training.export import QUANTIZATIONS
-from training.guard import fit_guard
+from training.guard import fit_guard, guard_features
 from training.plots import MONITOR, read_history
 
 log = logging.getLogger(__name__)
@@ -447,14 +447,15 @@ def choose_views(served: keras.Model, images: np.ndarray, references: np.ndarray
     return views
 
 
-def pooled_features(classifier: keras.Model, pixels: np.ndarray, spec: InputSpec, chunk: int = 512) -> np.ndarray:
-    """The pooled backbone features of uint8 images: what the guard's Gaussians are fitted to.
+def features_for_guard(backbone: keras.Model, pixels: np.ndarray, spec: InputSpec, chunk: int = 512) -> np.ndarray:
+    """training.guard's features of uint8 images: what its Gaussians are fitted to.
 
     Images are normalised a chunk at a time: the whole training split as float32 would take gigabytes.
     """
-    pooled = keras.Model(classifier.input, classifier.get_layer("pool").output)
-    return np.concatenate([pooled.predict(normalise(pixels[start:start + chunk].astype(np.float32), spec), batch_size=64, verbose=0)
-                           for start in range(0, len(pixels), chunk)])
+    inputs = keras.Input(backbone.input_shape[1:])
+    extractor = keras.Model(inputs, guard_features(backbone, inputs))
+    return np.concatenate([extractor.predict(normalise(pixels[start:start + chunk].astype(np.float32), spec), batch_size=64,
+                                             verbose=0) for start in range(0, len(pixels), chunk)])
 
 
 def _model_name(config: TrainConfig) -> str:
@@ -474,11 +475,11 @@ def main(argv=None) -> Path:
 
     evaluated = ["validation", "test"] + [SITE_OUT] * (SITE_OUT in rows)
     images, references = {name: images_of(name) for name in evaluated}, {name: labels[rows[name]] for name in evaluated}
-    guard = fit_guard(pooled_features(classifier, pixels[rows["train"]], spec), labels[rows["train"]])
+    guard = fit_guard(features_for_guard(model.backbone_of(classifier), pixels[rows["train"]], spec), labels[rows["train"]])
     served = export.serving_model(classifier, guard)
     views = choose_views(served, images["validation"], references["validation"])
-    calibration = normalise(pixels[np.random.default_rng(config.seed).permutation(rows["train"])[:CALIBRATION_IMAGES]]
-                            .astype(np.float32), spec)
+    lesions = pixels[np.random.default_rng(config.seed).permutation(rows["train"])[:CALIBRATION_IMAGES]]
+    calibration = np.concatenate([normalise(lesions.astype(np.float32), spec), export.guard_probes(spec)])
 
     def bundle_config(quantization: str, **calibrated) -> dict:
         return export.bundle_config(name=_model_name(config), backbone=config.backbone, spec=spec,
@@ -496,6 +497,7 @@ def main(argv=None) -> Path:
     log_probabilities = np.log(validation["probabilities"] + 1e-12) + class_bias
     temperature = calibrate.fit_temperature(references["validation"], log_probabilities)
     threshold = calibrate.guard_threshold(validation["guard_score"])
+    export.check_guard_headroom(config.output_dir / "variants" / chosen["name"], threshold)
     log.info("chose %s; class bias %s, temperature %.2f, guard threshold %.2f", chosen["name"], class_bias, temperature, threshold)
     sites = data.read_sites(config.sources, [i for ids in split.values() for i in ids]) if config.sources else None
     bundle_dir = report.write_final_bundle(

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The recipe comparison of the model card: each candidate trained without HAM10000's vienna_dias site, then scored on
+# HAM10000 validation, on that held-out site and on Derm7pt (external, used for model selection). About 20-30 minutes
+# a candidate on 2 CPU cores; a killed candidate resumes when this script is run again.
+#
+#   bash training/candidates.sh ../shared/data runs/candidates
+#   python -m training.compare runs/candidates/{B,C,D,E}* --markdown runs/candidates/comparison.md --plot runs/candidates/comparison.png
+set -euo pipefail
+data=${1:?usage: training/candidates.sh DATA_DIR OUTPUT_DIR}
+out=${2:?usage: training/candidates.sh DATA_DIR OUTPUT_DIR}
+common=(--dataset "$data/ham10000" --sources "$data/ham10000/sources.csv" --hold-out-site vienna_dias
+        --external "$data/derm7pt" --quantizations int8 --head-epochs 2 --frozen-fraction 0.2 --no-train-batchnorm)
+sog_strong=(--colour-constancy shades_of_gray --augmentation strong)
+run() { name=$1; shift; python -m training.train "${common[@]}" --output-dir "$out/$name" "$@"; }
+
+run B-sog-strong "${sog_strong[@]}" --class-weight-power 0.5 --finetune-epochs 6
+run C-balanced-la-ema "${sog_strong[@]}" --sampling-power 0.5 --epoch-images 4000 --logit-adjustment 1 \
+    --class-weight-power 0 --no-post-hoc-bias --ema --finetune-epochs 8
+run D-lite1 --backbone efficientnet_lite1 "${sog_strong[@]}" --class-weight-power 0.5 --finetune-epochs 6
+run E-site-balanced "${sog_strong[@]}" --class-weight-power 0.5 --site-balance --finetune-epochs 6
+# the close call between B and E, again with another seed (which also draws another split)
+run B-seed7 --seed 7 "${sog_strong[@]}" --class-weight-power 0.5 --finetune-epochs 6
+run E-seed7 --seed 7 "${sog_strong[@]}" --class-weight-power 0.5 --site-balance --finetune-epochs 6
