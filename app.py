@@ -24,7 +24,7 @@ from gradio.processing_utils import hash_bytes
 from gradio.utils import get_upload_folder
 from PIL import Image
 
-from lesion import heatmap, i18n, verdict
+from lesion import heatmap, i18n, private_mode, verdict
 from lesion.bundle import InvalidBundleError
 from lesion.classifier import Prediction, Timings
 from lesion.hub import REPO_ENV, REVISION_ENV, TIMEOUT_ENV, ModelServer, ModelSource
@@ -170,7 +170,7 @@ def headline(prediction: Prediction, language: str = i18n.DEFAULT) -> str:
     meaningless = judged.kind == "not_dermoscopic"
     parts.append(i18n.message("malignant_share_meaningless" if meaningless else "malignant_share", language,
                               share=judged.malignant_share))
-    if not meaningless and judged.malignant_share >= 0.2:
+    if not meaningless and judged.malignant_share >= verdict.SEE_A_DOCTOR_FROM:
         parts.append(i18n.message("see_a_doctor", language))
     return "\n\n".join(parts)
 
@@ -434,6 +434,10 @@ def build_demo(models: ModelServer | None = None) -> gr.Blocks:
     with gr.Blocks(title="Skin lesion classifier (research demo)") as demo:
         gr.Markdown(I18N("intro"))
         gr.Markdown(I18N("disclaimer"), elem_classes=["disclaimer"])
+        # Private mode (issue 14): a switch and a panel of its own that classify in the visitor's browser; the routes
+        # of lesion.private_mode serve its code, LiteRT.js and the browser model (see launch).
+        gr.HTML(elem_id="private-mode", js_on_load=private_mode.LOADER, apply_default_css=False)
+        demo.private_mode = private_mode.PrivateMode(lambda: models.current.bundle, max_file_mb=MAX_IMAGE_MB)
         with gr.Row(equal_height=False):
             with gr.Column(min_width=300):
                 lesion_image = LesionImage(label=I18N("image_label"), type="filepath", image_mode=None,
@@ -533,7 +537,8 @@ THEME = gr.themes.Soft(primary_hue="rose", neutral_hue="slate")
 def launch(demo: gr.Blocks, **kwargs):
     """Launch with the project's theme, CSS, languages, upload limit and MCP server; keyword arguments go to Blocks.launch."""
     return demo.launch(theme=THEME, css=CSS, i18n=I18N, max_file_size=UPLOAD_LIMIT, footer_links=["api", "gradio"],
-                       allowed_paths=[str(EXAMPLES_DIR)], mcp_server=True, **kwargs)
+                       allowed_paths=[str(EXAMPLES_DIR)], mcp_server=True,
+                       app_kwargs={"routes": demo.private_mode.routes()}, **kwargs)
 
 
 def server_address(environ=os.environ) -> tuple[str, int]:

@@ -42,6 +42,9 @@ RETRY_DELAYS_S = (30.0, 60.0, 120.0, 300.0, 900.0)
 INFERENCE_THREADS = 2
 """LiteRT threads: a free Space has 2 vCPUs, whatever os.cpu_count() says about the host."""
 
+HUB_FILES = [CONFIG_FILE, MODEL_FILE, f"browser/{CONFIG_FILE}", f"browser/{MODEL_FILE}"]
+"""What is downloaded of a model repo: the model, and its browser variant for private mode (lesion.private_mode)."""
+
 HUB, CACHE, BUNDLED = "hub", "cache", "bundled"
 """Where a served model comes from: downloaded from the Hub just now, the Hub model's copy in the local cache
 (downloaded earlier), or the model that ships with the app."""
@@ -187,7 +190,7 @@ def _download(repo_id: str, revision: str | None, timeout: float, force_download
     return an older cached copy.
     """
     HfApi().model_info(repo_id, revision=revision, timeout=timeout)
-    path = Path(snapshot_download(repo_id, revision=revision, allow_patterns=[CONFIG_FILE, MODEL_FILE],
+    path = Path(snapshot_download(repo_id, revision=revision, allow_patterns=HUB_FILES,
                                   force_download=force_download, etag_timeout=timeout))
     return ModelSource(Classifier(load_bundle(path), num_threads=INFERENCE_THREADS), HUB, path.name,
                        "the latest model from the Hub")
@@ -197,7 +200,7 @@ def _cached_or_bundled(repo_id: str, revision: str | None, bundled_dir: Path, wh
     """The Hub model's cached copy if it is complete and verified, else the bundled model; the reason says why."""
     later = "; the app switches to the Hub model as soon as it arrives" if retrying else ""
     try:
-        path = Path(snapshot_download(repo_id, revision=revision, allow_patterns=[CONFIG_FILE, MODEL_FILE],
+        path = Path(snapshot_download(repo_id, revision=revision, allow_patterns=HUB_FILES,
                                       local_files_only=True))
         classifier = Classifier(load_bundle(path), num_threads=INFERENCE_THREADS)
     except (LocalEntryNotFoundError, OfflineModeIsEnabled, InvalidBundleError, OSError, ValueError) as error:

@@ -386,3 +386,83 @@ _ABOUT_PARTS = ("about_intro", "about_header", "malignant", "benign")
 PAGE = {language: {**{key: text for key, text in _STATIC[language].items() if key not in _ABOUT_PARTS},
                    "about": about_markdown(language)} for language in LANGUAGES}
 """Static text for gr.I18n: {language: {key: text}}."""
+
+
+PRIVATE_MODE = {
+    "en": {
+        "private_toggle": "Classify on this device: the photo is not uploaded",
+        "private_about": "The model runs in this browser. The photo you choose here stays on this device; the app "
+                         "only sends the browser the model and its runtime ({megabytes} MB, once: the browser keeps "
+                         "them).",
+        "private_choose": "Choose a photo",
+        "private_drop": "or drop one here. Examples below are classified on this device too.",
+        "private_loading": "Loading the model into this browser…",
+        "private_classifying": "Classifying on this device…",
+        "private_ran": "Ran on this device in {total} ms (decode {decode}, preparation {prepare}, inference "
+                       "{inference}); nothing was uploaded.",
+        "private_loaded": "The runtime and the model loaded in {seconds} s, on {threads}.",
+        "private_threads": "{count} threads",
+        "private_one_thread": "one thread",
+        "private_no_wasm": "This browser cannot run WebAssembly, so it cannot classify on this device.",
+        "private_runtime_failed": "The on-device runtime (LiteRT.js) could not load ({detail}).",
+        "private_model_failed": "The model could not load on this device ({detail}).",
+        "private_failed": "Classifying on this device failed ({detail}).",
+        "unavailable_runtime": "This server cannot offer private mode: its copy of the on-device runtime is missing.",
+        "unavailable_model": "This server cannot offer private mode: the model serving now has no browser version.",
+        "private_use_server": "Classify on the server instead (the photo is then uploaded)",
+        "private_nothing_sent": "Nothing was sent.",
+    },
+    "id": {
+        "private_toggle": "Klasifikasikan di perangkat ini: foto tidak diunggah",
+        "private_about": "Model berjalan di peramban ini. Foto yang Anda pilih di sini tetap berada di perangkat ini; "
+                         "aplikasi hanya mengirimkan model dan runtime-nya ke peramban ({megabytes} MB, sekali saja: "
+                         "peramban menyimpannya).",
+        "private_choose": "Pilih foto",
+        "private_drop": "atau letakkan di sini. Contoh di bawah juga diklasifikasikan di perangkat ini.",
+        "private_loading": "Memuat model ke peramban ini…",
+        "private_classifying": "Mengklasifikasikan di perangkat ini…",
+        "private_ran": "Berjalan di perangkat ini dalam {total} md (dekode {decode}, persiapan {prepare}, inferensi "
+                       "{inference}); tidak ada yang diunggah.",
+        "private_loaded": "Runtime dan model dimuat dalam {seconds} detik, dengan {threads}.",
+        "private_threads": "{count} thread",
+        "private_one_thread": "satu thread",
+        "private_no_wasm": "Peramban ini tidak dapat menjalankan WebAssembly, jadi tidak dapat mengklasifikasikan di "
+                           "perangkat ini.",
+        "private_runtime_failed": "Runtime di perangkat (LiteRT.js) tidak dapat dimuat ({detail}).",
+        "private_model_failed": "Model tidak dapat dimuat di perangkat ini ({detail}).",
+        "private_failed": "Klasifikasi di perangkat ini gagal ({detail}).",
+        "unavailable_runtime": "Server ini tidak dapat menyediakan mode privat: salinan runtime untuk perangkat tidak "
+                               "ada.",
+        "unavailable_model": "Server ini tidak dapat menyediakan mode privat: model yang sedang digunakan tidak "
+                             "memiliki versi untuk peramban.",
+        "private_use_server": "Klasifikasikan di server saja (foto akan diunggah)",
+        "private_nothing_sent": "Tidak ada yang dikirim.",
+    },
+    "es": {
+        "private_toggle": "Clasificar en este dispositivo: la foto no se sube",
+        "private_about": "El modelo se ejecuta en este navegador. La foto que elija aquí se queda en este "
+                         "dispositivo; la aplicación solo envía al navegador el modelo y su entorno de ejecución "
+                         "({megabytes} MB, una sola vez: el navegador los guarda).",
+        "private_choose": "Elegir una foto",
+        "private_drop": "o suéltela aquí. Los ejemplos de abajo también se clasifican en este dispositivo.",
+        "private_loading": "Cargando el modelo en este navegador…",
+        "private_classifying": "Clasificando en este dispositivo…",
+        "private_ran": "Se ejecutó en este dispositivo en {total} ms (decodificación {decode}, preparación {prepare}, "
+                       "inferencia {inference}); no se subió nada.",
+        "private_loaded": "El entorno de ejecución y el modelo se cargaron en {seconds} s, con {threads}.",
+        "private_threads": "{count} hilos",
+        "private_one_thread": "un hilo",
+        "private_no_wasm": "Este navegador no puede ejecutar WebAssembly, así que no puede clasificar en este "
+                           "dispositivo.",
+        "private_runtime_failed": "No se pudo cargar el entorno de ejecución en el dispositivo (LiteRT.js) ({detail}).",
+        "private_model_failed": "No se pudo cargar el modelo en este dispositivo ({detail}).",
+        "private_failed": "La clasificación en este dispositivo falló ({detail}).",
+        "unavailable_runtime": "Este servidor no puede ofrecer el modo privado: falta su copia del entorno de "
+                               "ejecución para el dispositivo.",
+        "unavailable_model": "Este servidor no puede ofrecer el modo privado: el modelo que sirve ahora no tiene "
+                             "versión para el navegador.",
+        "private_use_server": "Clasificar en el servidor (la foto se sube)",
+        "private_nothing_sent": "No se envió nada.",
+    },
+}
+"""Private mode's own text (lesion.private_mode serves it to the browser with the server's result text)."""

@@ -23,8 +23,10 @@ MAX_PIXELS = 40_000_000
 BYTES_PER_PIXEL = 4
 """What Pillow holds per decoded pixel in RGB, RGBA, CMYK, I or F mode (the largest); libjpeg's buffers are smaller."""
 REDUCING_GAP = 2
-"""Whole-factor reduction stops at twice the size the image is resized to, which Lanczos then finishes
-(Pillow's `reducing_gap`): the result differs from a full-size resize by about one grey level."""
+"""Whole-factor reduction stops at twice the size the image is resized to, which Lanczos then finishes (Pillow's
+`reducing_gap`): the result differs from a full-size resize by about one grey level. Every image, JPEGs too, is
+decoded at full size first, as a browser decodes it: JPEG draft mode (decoding at 1/2, 1/4 or 1/8 scale) would be
+faster, but a browser cannot reproduce it, and private mode (lesion/web/preprocess.js) reproduces all of this."""
 STRIP_ROWS = 64
 """Rows converted at a time while reducing: a few MB even for the widest image accepted."""
 EXIF_ORIENTATION = 0x0112
@@ -100,17 +102,17 @@ DECODE_BUDGET = DecodeBudget(256 * 2**20)
 copy, so a second one that large waits. Decoding is the only step whose memory grows with the upload."""
 
 
-def load_image(source, *, draft_size: tuple[int, int] | None = None) -> tuple[Image.Image, list[str]]:
+def load_image(source, *, target_size: tuple[int, int] | None = None) -> tuple[Image.Image, list[str]]:
     """Decode an image and bring it upright in RGB, within a fixed memory budget.
 
     The size in the file's header is checked before anything is decoded, and DECODE_BUDGET bounds what all
-    decodes in the process hold at once. With draft_size, the image is shrunk while decoding (JPEG draft mode)
-    and then by whole factors (`Image.reduce`, a band of rows at a time) to about twice that size, converting to
-    8-bit RGB on the way: no copy of the full-size image is made.
+    decodes in the process hold at once. With target_size, the decoded image is shrunk by whole factors
+    (`Image.reduce`, a band of rows at a time) to about REDUCING_GAP times that size, converting to 8-bit RGB on the
+    way: no converted copy of the full-size image is made.
 
     Args:
         source: a path, raw bytes, a binary file object, a PIL image or an HxW(x3/4) uint8 array.
-        draft_size: (width, height) the image is about to be resized to; the result stays at least this big.
+        target_size: (width, height) the image is about to be resized to; the result stays at least this big.
 
     Returns:
         The RGB image and notes on what was converted, for the user to see.
@@ -135,11 +137,9 @@ def load_image(source, *, draft_size: tuple[int, int] | None = None) -> tuple[Im
         if frames > 1:
             notes.append(f"Animated image with {frames} frames: only the first frame was classified.")
             image.seek(0)
-        if draft_size and image.format == "JPEG":
-            image.draft("RGB", draft_size)
     except CORRUPT_FILE_ERRORS as error:
         raise _corrupt(error) from None
-    factor = _reduction_factor(image.size, draft_size)
+    factor = _reduction_factor(image.size, target_size)
     reduced_pixels = -(-image.width // factor) * -(-image.height // factor)
     with DECODE_BUDGET.reserve((width * height + reduced_pixels) * BYTES_PER_PIXEL):
         try:
@@ -186,12 +186,12 @@ def _open(source) -> Image.Image:
         raise InvalidImageError(f"The image is too large to decode safely ({error}); please upload a smaller copy.") from None
 
 
-def _reduction_factor(size: tuple[int, int], draft_size: tuple[int, int] | None) -> int:
-    """The largest whole factor that keeps the image at least REDUCING_GAP times draft_size, in either orientation."""
-    if not draft_size:
+def _reduction_factor(size: tuple[int, int], target_size: tuple[int, int] | None) -> int:
+    """The largest whole factor that keeps the image at least REDUCING_GAP times target_size, in either orientation."""
+    if not target_size:
         return 1
     long_side, short_side = max(size), min(size)
-    return max(1, min(long_side // (REDUCING_GAP * max(draft_size)), short_side // (REDUCING_GAP * min(draft_size))))
+    return max(1, min(long_side // (REDUCING_GAP * max(target_size)), short_side // (REDUCING_GAP * min(target_size))))
 
 
 def _to_rgb(image: Image.Image, notes: list[str], factor: int = 1) -> Image.Image:
@@ -295,8 +295,8 @@ def normalise(pixels, spec: InputSpec):
 
 
 def decode(source, spec: InputSpec) -> tuple[Image.Image, list[str]]:
-    """load_image, letting a JPEG decode at the smallest scale that still covers the model's input."""
-    return load_image(source, draft_size=(spec.width, spec.height))
+    """load_image, shrinking a large image to about twice the model's input."""
+    return load_image(source, target_size=(spec.width, spec.height))
 
 
 def prepare_pixels(source, spec: InputSpec) -> tuple[np.ndarray, list[str]]:

@@ -10,6 +10,8 @@ UNSURE_BELOW = 0.6
 """Under this calibrated probability for the top class, the headline names the leading classes instead of one."""
 LEADING_SHARE = 0.8
 """An unsure headline names classes, most probable first, until they hold this much of the probability (2 or 3)."""
+SEE_A_DOCTOR_FROM = 0.2
+"""From this malignant share on, the headline adds that only a doctor can tell."""
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from pathlib import Path
 from huggingface_hub import HfApi
 
 from lesion.hub import REPO_ENV
+from lesion.private_mode import PrivateModeUnavailable, check_runtime
 from training.publish import PublishError, upload
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,23 +23,34 @@ INCLUDED = (
     "app.py",
     "requirements.txt",  # the app's own: gradio, LiteRT, Pillow, NumPy; no TensorFlow
     "lesion/*.py",
+    "lesion/web/*",  # private mode's code in the browser, and LiteRT.js's licence (Apache-2.0)
     "lesion/bundled_model/*",
     "lesion/bundled_model/browser/*",
     "examples/*",
 )
-"""Repository paths (globs) that go into the Space, besides the Space card that becomes its README.md."""
+"""Repository paths (globs) that go into the Space, besides the Space card that becomes its README.md and LiteRT.js."""
 RUNTIME_LEFTOVERS = {"app.pyi", "__pycache__", ".gradio", "flagged"}
 """What running the app in a built folder may leave there."""
 
 
 def space_files(root: Path = ROOT) -> dict[str, Path]:
-    """{path in the Space: source file}, sorted."""
+    """{path in the Space: source file}, sorted. LiteRT.js, which private mode serves to browsers, comes from
+    node_modules/ (`npm ci`), checked against its pinned sha256, to the same place in the Space.
+
+    Raises:
+        FileNotFoundError: a pattern matches nothing, or LiteRT.js is missing or not the pinned release.
+    """
     files = {"README.md": CARD}
     for pattern in INCLUDED:
         matches = sorted(path for path in root.glob(pattern) if path.is_file())
         if not matches:
             raise FileNotFoundError(f"nothing matches {pattern} under {root}")
         files.update({str(path.relative_to(root)): path for path in matches})
+    try:
+        runtime = check_runtime(root / "node_modules")
+    except PrivateModeUnavailable as error:
+        raise FileNotFoundError(f"the Space needs LiteRT.js for private mode: {error}") from None
+    files.update({f"node_modules/{name}": path for name, path in runtime.items()})
     return dict(sorted(files.items()))
 
 

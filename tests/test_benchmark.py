@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import keras
 import pytest
@@ -86,3 +87,23 @@ def test_a_reference_far_smaller_than_the_published_file_is_refused(tmp_path):
     tiny = keras.Model(inputs, keras.layers.Dense(len(CODES), activation="softmax")(keras.layers.GlobalAveragePooling2D()(inputs)))
     with pytest.raises(benchmark.BenchmarkError, match="56 MB"):
         benchmark.write_reference(tmp_path / "reference", tiny)
+
+
+def test_private_mode_is_measured_in_the_browser_beside_the_server_path(result):
+    browser = result["browser"]
+    assert "skipped" not in browser or not os.environ.get("CI"), browser.get("skipped")
+    if "skipped" in browser:
+        pytest.skip(browser["skipped"])
+    for mode in ("one_thread", "threads"):
+        figures = browser[mode]
+        assert len(figures["first_loads_ms"]) == benchmark.BROWSER_COLD_LOADS and figures["cached_load_ms"] > 0
+        load = figures["first_load_ms"]
+        assert load["runtime_load_ms"] > 0 and load["model_load_ms"] > 0 and load["load_ms"] > 0
+        for step in benchmark.BROWSER_STEPS:
+            assert figures[f"{step}_ms"]["n"] == 4 and 0 < figures[f"{step}_ms"]["p50"] <= figures[f"{step}_ms"]["p95"]
+    assert browser["one_thread"]["threads"] == 1 and browser["threads"]["threads"] > 1
+    assert result["models"]["served"]["decode_percentiles_ms"]["n"] == 4
+    rows = [line for line in result["browser_table"].splitlines() if line.startswith("| ") and not line.startswith("| |")]
+    assert len(rows) == 6 and all(line.count("|") == 5 for line in rows), "a label and three columns"
+    assert "Targets, single-threaded" in result["browser_table"] and " at p95 (" in result["browser_table"]
+

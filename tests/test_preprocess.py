@@ -89,7 +89,7 @@ def test_awkward_files_are_converted_and_say_so(name):
     image, notes = load_image(content)
     assert image.mode == "RGB"
     assert any(phrase in note for note in notes), notes
-    pixels, notes = preprocess(content, SPEC)  # the app's path, with the JPEG draft mode
+    pixels, notes = preprocess(content, SPEC)  # the app's path, with whole-factor reduction
     assert pixels.shape == (SPEC.height, SPEC.width, 3)
     assert any(phrase in note for note in notes), notes
 
@@ -132,7 +132,7 @@ def _photo(size) -> Image.Image:
 
 
 def test_huge_images_come_out_near_the_model_size():
-    image, notes = load_image(huge_images.zero_png("16-bit grayscale"), draft_size=(SPEC.width, SPEC.height))
+    image, notes = load_image(huge_images.zero_png("16-bit grayscale"), target_size=(SPEC.width, SPEC.height))
     assert image.mode == "RGB" and image.size == (420, 420)  # 6300 / 15, at least twice 200x150
     assert notes == ["16-bit image: scaled to 8 bits."]
 
@@ -144,11 +144,22 @@ def test_reducing_large_images_changes_the_model_input_by_about_one_level():
     assert np.abs(pixels.astype(int) - full_size).mean() < 1 and np.abs(pixels.astype(int) - full_size).max() <= 8
 
 
-def test_dataset_jpegs_decode_as_before():
-    content = bad_images.encode(_photo((600, 450)), "JPEG", quality=90)  # HAM10000's size and format
-    drafted = Image.open(io.BytesIO(content))
-    drafted.draft("RGB", (SPEC.width, SPEC.height))
-    assert np.array_equal(np.asarray(load_image(content, draft_size=(SPEC.width, SPEC.height))[0]), np.asarray(drafted.convert("RGB")))
+@pytest.mark.parametrize("size", [(200, 150), (600, 450), (799, 700), (450, 600)])
+def test_jpegs_decode_in_full_as_a_browser_decodes_them(size):
+    """No JPEG draft mode: the shared HAM10000 copy (200x150) decodes as it always has, and every JPEG in full, so that
+    private mode's preprocessing in the browser reproduces the server's exactly."""
+    content = bad_images.encode(_photo(size), "JPEG", quality=90)
+    full = np.asarray(Image.open(io.BytesIO(content)).convert("RGB"))
+    assert np.array_equal(np.asarray(load_image(content, target_size=(SPEC.width, SPEC.height))[0]), full)
+
+
+@pytest.mark.parametrize("size, decoded", [((800, 600), (400, 300)), ((1700, 1300), (425, 325)), ((3000, 4000), (300, 400))])
+def test_large_jpegs_are_reduced_by_a_whole_factor_to_at_least_twice_the_input(size, decoded):
+    content = bad_images.encode(_photo(size), "JPEG", quality=90)
+    image, _ = load_image(content, target_size=(SPEC.width, SPEC.height))
+    full = Image.open(io.BytesIO(content)).convert("RGB")
+    assert image.size == decoded
+    assert np.array_equal(np.asarray(image), np.asarray(full.reduce(size[0] // decoded[0])))
 
 
 @pytest.mark.parametrize("factor", [1, 3, 7])

@@ -5,6 +5,7 @@ component and an iframe."""
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import re
 import subprocess
@@ -20,6 +21,7 @@ import pytest
 import yaml
 from gradio_client import Client, handle_file
 
+from lesion import private_mode
 from space import build
 from tests.conftest import ARTIFACTS, ROOT, free_port
 
@@ -59,6 +61,7 @@ def test_dry_run_lists_without_writing(tmp_path, capsys):
     build.main([str(tmp_path / "out"), "--dry-run"])
     printed = capsys.readouterr().out
     assert "would include app.py" in printed and "lesion/bundled_model/model.tflite" in printed
+    assert "node_modules/@litertjs/core/wasm/litert_wasm_internal.wasm" in printed and "lesion/web/private-mode.js" in printed
     assert not (tmp_path / "out").exists()
 
 
@@ -87,7 +90,8 @@ def running_space(tmp_path_factory):
     """The built Space, started from its own folder in a fresh venv, with the Hub offline."""
     out = tmp_path_factory.mktemp("space") / "out"
     names = build.build(out)
-    assert sorted({name.split("/")[0] for name in names}) == ["README.md", "app.py", "examples", "lesion", "requirements.txt"]
+    assert sorted({name.split("/")[0] for name in names}) == ["README.md", "app.py", "examples", "lesion", "node_modules",
+                                                             "requirements.txt"]
     venv = out.parent / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"
@@ -118,6 +122,26 @@ def test_built_space_runs_from_its_own_folder(running_space):
     result = Client(url, verbose=False).predict(handle_file(str(out / "examples" / "ISIC_0034525.jpg")), api_name="/classify")[0]
     assert result["model"]["source"] == "bundled"
     assert sum(result["probabilities"].values()) == pytest.approx(1, abs=1e-6)
+
+
+def test_built_space_has_private_mode_with_its_runtime_checked(running_space):
+    _, out = running_space
+    assert private_mode.check_runtime(out / "node_modules") and (out / "lesion" / "web" / "private-mode.js").is_file()
+    assert "Apache License" in (out / "lesion" / "web" / "LiteRT.js-LICENSE.txt").read_text()
+    assert all(path.stat().st_size < 10e6 for path in out.rglob("*") if path.is_file()), "Spaces take up to 10 MB a file"
+
+
+def test_built_space_serves_private_mode_from_its_own_origin(running_space):
+    url, _ = running_space
+    settings_url = httpx.URL(url).join("private-mode/settings.json")
+    settings = httpx.get(settings_url).json()
+    assert settings["available"], settings.get("reason")
+    variant = settings["runtime"]["variants"]["simd"]
+    for path, sha256 in [(settings["app"], None), (settings["runtime"]["module"], None), (variant["script"], None),
+                         (variant["wasm"], variant["sha256"]), (settings["model"]["url"], settings["model"]["sha256"])]:
+        response = httpx.get(settings_url.join(path))
+        assert response.status_code == 200, path
+        assert sha256 is None or hashlib.sha256(response.content).hexdigest() == sha256, path
 
 
 def _gradio_js() -> str:
@@ -163,8 +187,9 @@ def _first_examples_loaded(root, count: int = 7) -> None:
     images = root.locator("#examples img")
     for index in range(count):
         images.nth(index).wait_for()
-        images.nth(index).evaluate("image => image.complete && image.naturalWidth > 0 || new Promise("
-                                   "(resolve, reject) => { image.onload = resolve; image.onerror = reject; })")
+        # Lazy images load only near the viewport, and an embed may sit far below it: load them now.
+        images.nth(index).evaluate("image => { image.loading = 'eager'; return image.complete && image.naturalWidth > 0 || "
+                                   "new Promise((resolve, reject) => { image.onload = resolve; image.onerror = reject; }); }")
 
 
 def test_embed_page_web_component_classifies_an_example(embed_page, browser):
@@ -194,3 +219,17 @@ def test_embed_page_iframe_classifies_an_example(embed_page, running_space, brow
     _first_examples_loaded(frame)
     page.locator("#lesion-demo").screenshot(path=ARTIFACTS / "embedded.png")
     page.close()
+
+
+def test_private_mode_works_inside_the_iframe_that_spaces_show(embed_page, running_space, browser):
+    _, out = running_space
+    page = browser.new_page(viewport={"width": 1200, "height": 1600})
+    page.goto(embed_page)
+    frame = page.frame_locator("#lesion-demo")
+    frame.locator("#private-mode-toggle").check(timeout=60_000)
+    frame.locator("#private-mode-file").set_input_files(str(out / "examples" / "ISIC_0034529.jpg"))
+    frame.locator("#private-mode-result[data-result]").wait_for(timeout=120_000)
+    assert "Melanoma (mel)" in frame.locator("#private-mode-probabilities").inner_text()
+    page.locator("#lesion-demo").screenshot(path=ARTIFACTS / "embedded-private-mode.png")
+    page.close()
+

@@ -11,7 +11,8 @@ rounds that take turns with the other models. Then the app itself is started as 
 (as `python app.py` does) and once serving the reference from a local Hub cache, timed from process start to the first
 answer, and, with both running, timed request by request in turn over raw HTTP and through `gradio_client`. Taking
 turns means a change in the machine's load hits both sides alike. Every figure is set beside the reference's, measured
-in the same run.
+in the same run. Last, private mode: the same image classified in headless Chromium by the page itself, beside the
+server path's figures of the same run.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import json
 import logging
 import os
 import platform
+import shutil
 import socket
 import statistics
 import subprocess
@@ -184,6 +186,7 @@ def measure_model(bundle_dir: Path, settings: Settings) -> dict:
         "paper_ms": paper, "classify_ms": series,
         "inference_ms": [p.timings.inference_ms for p in predictions],
         "preprocess_ms": [p.timings.preprocess_ms for p in predictions],
+        "decode_ms": [p.timings.decode_ms for p in predictions],
         "batch_images_per_s": [settings.batch_images / (ms / 1e3) for ms in batch_ms],
         "peak_rss_mb": single_rss_mb, "peak_rss_with_batch_mb": process_peak_rss_mb(os.getpid()),
     }
@@ -192,7 +195,7 @@ def measure_model(bundle_dir: Path, settings: Settings) -> dict:
 def summarise_model(rounds: list[dict]) -> dict:
     """One model's figures from the raw timings of its rounds."""
     joined = {key: [value for one in rounds for value in one[key]]
-              for key in ("paper_ms", "classify_ms", "inference_ms", "preprocess_ms", "batch_images_per_s")}
+              for key in ("paper_ms", "classify_ms", "inference_ms", "preprocess_ms", "decode_ms", "batch_images_per_s")}
     paper = joined["paper_ms"]
 
     def peak(key):
@@ -206,6 +209,7 @@ def summarise_model(rounds: list[dict]) -> dict:
         "classification_percentiles_ms": percentiles(joined["classify_ms"]),
         "inference_percentiles_ms": percentiles(joined["inference_ms"]),
         "preprocess_percentiles_ms": percentiles(joined["preprocess_ms"]),
+        "decode_percentiles_ms": percentiles(joined["decode_ms"]),
         "batch_images_per_s": statistics.median(joined["batch_images_per_s"]),
         "peak_rss_mb": peak("peak_rss_mb"),
         "peak_rss_with_batch_mb": peak("peak_rss_with_batch_mb"),
@@ -373,11 +377,161 @@ def hub_cache_with(bundle_dir: Path, cache_dir: Path) -> dict[str, str]:
     return {REPO_ENV: REFERENCE_REPO, "HF_HUB_CACHE": str(cache_dir), "HF_HUB_OFFLINE": "1"}
 
 
+# --- private mode, in the browser ---------------------------------------------------------------------------------
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
+BROWSER_COLD_LOADS = 3
+"""First loads, each in a fresh browser profile, so that nothing is cached."""
+BROWSER_STEPS = ("decode", "prepare", "inference", "total")
+PER_IMAGE_TARGET_MS = 100
+"""Issue 14's targets for private mode: per image, single-threaded (p95), and the first load from localhost (median)."""
+FIRST_LOAD_TARGET_S = 2
+
+
+def cross_origin_isolated(page, url: str) -> None:
+    """Serve the page at url with COOP and COEP, as a server sending these headers would: it is then cross-origin
+    isolated, and private mode runs LiteRT.js's threaded build."""
+    def with_isolation(route):
+        response = route.fetch()
+        route.fulfill(response=response, headers={**response.headers, "cross-origin-opener-policy": "same-origin",
+                                                  "cross-origin-embedder-policy": "require-corp"})
+    page.route(lambda address: address.rstrip("/") == url.rstrip("/"), with_isolation)
+
+
+def classify_in_page(page, image: Path, timeout_ms: float = 120_000) -> dict:
+    """Private mode's result for one image chosen through the page's own file input (data-result of its panel)."""
+    page.evaluate("document.querySelector('#private-mode-result')?.removeAttribute('data-result')")
+    page.locator("#private-mode-file").set_input_files(str(image))
+    page.locator("#private-mode-result[data-result]").wait_for(timeout=timeout_ms)
+    return json.loads(page.locator("#private-mode-result").get_attribute("data-result"))
+
+
+@contextmanager
+def _private_page(context, url: str, isolated: bool):
+    """A page of a browser context with private mode switched on."""
+    page = context.new_page()
+    if isolated:
+        cross_origin_isolated(page, url)
+    try:
+        page.goto(url)
+        page.locator("#private-mode-toggle").check(timeout=120_000)
+        yield page
+    finally:
+        page.close()
+
+
+def _browser_figures(browser, url: str, settings: Settings, isolated: bool, profile: Path) -> dict:
+    """First loads in fresh incognito contexts (an empty cache), loads from the cache of a browser profile (as a
+    visitor's browser keeps the files; an incognito cache is too small for the WebAssembly), then per-image times."""
+    cold = []
+    for _ in range(BROWSER_COLD_LOADS):
+        context = browser.new_context()
+        with _private_page(context, url, isolated) as page:
+            cold.append(classify_in_page(page, settings.image))
+        context.close()
+    context = browser.browser_type.launch_persistent_context(profile, executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    try:
+        with _private_page(context, url, isolated) as page:
+            classify_in_page(page, settings.image)
+            cached = []
+            for _ in range(BROWSER_COLD_LOADS):
+                page.reload()
+                page.locator("#private-mode-toggle").check(timeout=120_000)
+                cached.append(classify_in_page(page, settings.image)["load_ms"])
+            for _ in range(WARMUP):
+                classify_in_page(page, settings.image)
+            results = [classify_in_page(page, settings.image) for _ in range(settings.percentile_runs)]
+    finally:
+        context.close()
+    return {
+        "threads": results[0]["threads"], "cross_origin_isolated": isolated,
+        "first_load_ms": {key: statistics.median(one[key] for one in cold) for key in ("runtime_load_ms", "model_load_ms", "load_ms")},
+        "first_loads_ms": [one["load_ms"] for one in cold],
+        "cached_load_ms": statistics.median(cached),
+        **{f"{step}_ms": percentiles([one["timings_ms"][f"{step}_ms"] for one in results]) for step in BROWSER_STEPS},
+    }
+
+
+def measure_browser(settings: Settings, work_dir: Path) -> dict:
+    """Private mode in headless Chromium against `python app.py` serving the bundled model on this machine: the first
+    load of the runtime and the model with an empty cache (BROWSER_COLD_LOADS fresh contexts) and from the cache of a
+    browser profile, then settings.percentile_runs classifications of settings.image through the page's own file
+    input; on one thread, then again where the page is cross-origin isolated (threads). Every figure is the page's
+    own clock."""
+    if CHROMIUM is None:
+        return {"skipped": "Chromium is not installed (apt-get install chromium)"}
+    from playwright.sync_api import sync_playwright  # a development dependency, needed here only
+
+    figures = {}
+    with app_process({"HF_HUB_OFFLINE": "1", REPO_ENV: ""}, work_dir / "app-private-mode.log") as app, \
+            sync_playwright() as playwright:
+        app.first_answer(settings.image.read_bytes())
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            for name, isolated in (("one_thread", False), ("threads", True)):
+                log.info("timing private mode in Chromium (%s)", name.replace("_", " "))
+                figures[name] = _browser_figures(browser, app.url, settings, isolated, work_dir / f"profile-{name}")
+        finally:
+            browser.close()
+    return figures
+
+
+def browser_table(result: dict) -> str:
+    """Private mode in the browser beside the server path (the served model, through the app's own code)."""
+    browser = result["browser"]
+    if "skipped" in browser:
+        return f"Private mode in the browser was not measured: {browser['skipped']}."
+    server, settings = result["models"]["served"], result["settings"]
+    modes = [browser["one_thread"], browser["threads"]]
+
+    def pair(figure):
+        return f"{_ms(figure['p50'])} / {_ms(figure['p95'])} ms"
+
+    def seconds(ms):
+        return f"{ms / 1e3:.2f} s"
+
+    rows = [
+        ("| | private mode: browser, 1 thread | private mode: browser, "
+         f"{browser['threads']['threads']} threads (cross-origin isolated) | server path: {server['name']}, "
+         f"{server['threads']} LiteRT threads |"),
+        "|---|---:|---:|---:|",
+        f"| first load with an empty cache: runtime + model, median of {BROWSER_COLD_LOADS} | "
+        + " | ".join(f"{seconds(m['first_load_ms']['runtime_load_ms'])} + {seconds(m['first_load_ms']['model_load_ms'])} = "
+                     f"{seconds(m['first_load_ms']['load_ms'])}" for m in modes) + f" | model: {seconds(server['load_ms'])} |",
+        f"| load again from the browser's cache (a reload), median of {BROWSER_COLD_LOADS} | "
+        + " | ".join(seconds(m["cached_load_ms"]) for m in modes) + " | - |",
+        "| decode p50 / p95 | " + " | ".join(pair(m["decode_ms"]) for m in modes) + f" | {pair(server['decode_percentiles_ms'])} |",
+        "| prepare (fit, colour, normalise) p50 / p95 | " + " | ".join(pair(m["prepare_ms"]) for m in modes)
+        + f" | {pair(server['preprocess_percentiles_ms'])} |",
+        "| inference p50 / p95 | " + " | ".join(pair(m["inference_ms"]) for m in modes)
+        + f" | {pair(server['inference_percentiles_ms'])} |",
+        f"| per image (decode, prepare, infer) p50 / p95, {settings['percentile_runs']} runs | "
+        + " | ".join(pair(m["total_ms"]) for m in modes)
+        + f" | {pair(server['classification_percentiles_ms'])} (reading the file too) |",
+    ]
+    one = browser["one_thread"]
+    first_load = one["first_load_ms"]["load_ms"] / 1e3
+
+    def verdict(value, target):
+        return "met" if value <= target else "missed"
+
+    per_image = " and ".join(f"{_ms(one['total_ms'][key])} ms at {key} ({verdict(one['total_ms'][key], PER_IMAGE_TARGET_MS)})"
+                             for key in ("p50", "p95"))
+    return "\n".join([
+        *rows, "",
+        (f"Targets, single-threaded: per image at most {PER_IMAGE_TARGET_MS} ms: {per_image}; first load at most "
+         f"{FIRST_LOAD_TARGET_S} s from localhost: {first_load:.2f} s ({verdict(first_load, FIRST_LOAD_TARGET_S)}). "
+         "Headless Chromium against `python app.py` on this machine, timed by the page itself; the server path is the "
+         "served model's row of the table above, measured in the same run."),
+    ])
+
+
 # --- the whole run -----------------------------------------------------------------------------------------------
 
 
 def run(settings: Settings, reference_dir: Path, variants_dir: Path | None, work_dir: Path, command: str) -> dict:
-    """Every measurement, in one run: the models, then the apps."""
+    """Every measurement, in one run: the models, then the apps, then private mode in the browser."""
     if not (reference_dir / MODEL_FILE).exists():
         log.info("building the reference in %s", reference_dir)
         build_reference(reference_dir)
@@ -394,6 +548,7 @@ def run(settings: Settings, reference_dir: Path, variants_dir: Path | None, work
     models = measure_models(bundles, settings)
     apps = measure_apps({"reference": hub_cache_with(reference_dir, work_dir / "hub-cache"),
                          "served": {"HF_HUB_OFFLINE": "1", REPO_ENV: ""}}, settings, work_dir)
+    browser = measure_browser(settings, work_dir)
     return {
         "command": command,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
@@ -404,6 +559,7 @@ def run(settings: Settings, reference_dir: Path, variants_dir: Path | None, work
                      "threads": INFERENCE_THREADS, "callers": CALLERS},
         "models": models,
         "apps": apps,
+        "browser": browser,
     }
 
 
@@ -547,7 +703,8 @@ def main(argv=None) -> dict | None:
     with tempfile.TemporaryDirectory(prefix="lesion-benchmark-") as work_dir:
         result = run(settings, args.reference, args.variants, Path(work_dir), " ".join(["python -m training.benchmark", *argv]))
     result["table"] = markdown_table(result)
-    print(result["table"])
+    result["browser_table"] = browser_table(result)
+    print(result["table"], result["browser_table"], sep="\n\n")
     if args.json:
         args.json.write_text(json.dumps(result, indent=1) + "\n")
     return result
