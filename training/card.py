@@ -72,8 +72,8 @@ expected calibration error over 15 bins.
 
 Every inference also scores how far the image's features lie from HAM10000's: the squared Mahalanobis distance to the
 nearest class mean under Gaussians with one shared covariance, fitted to the training split's features (in their
-{{ guard_dimensions }} leading principal components), divided by the dimension. Above {{ "%.2f"|format(bundle_config.guard.threshold) }}, the
-99th percentile on the validation split, the app says the image does not look like a dermoscopic image of a skin lesion.
+{{ guard_dimensions }} leading principal components, and the rest), divided by the dimension. Above {{ "%.2f"|format(bundle_config.guard.threshold) }}, the
+{{ guard_percentile }} percentile on the validation split, the app says the image does not look like a dermoscopic image of a skin lesion.
 
 | images | flagged as not dermoscopic |
 |---|---|
@@ -109,7 +109,7 @@ for LiteRT.js in the browser.
 |---|---|
 | HAM10000 training split | fitting the weights; the guard's Gaussians; int8 calibration ranges |
 | HAM10000 validation split | early stopping and the learning-rate schedule; the TFLite variant; test-time views ({{ views|join(", ") }}); the temperature; the guard's threshold{% if run.post_hoc_bias %}; the class bias{% endif %} |
-{% if comparison %}| held-out site and external sets ({{ externals|join(", ") }}) | choosing the recipe among the candidates above: **external, used for model selection** |
+{% if comparison %}| held-out site and external sets ({{ externals|join(", ") }}) | choosing the recipe among the candidates above, and the guard's feature layers: **external, used for model selection**, so their figures here are optimistic |
 {% endif %}| HAM10000 test split | nothing: reported only |
 
 ## Training
@@ -127,11 +127,7 @@ for LiteRT.js in the browser.
   with an exponential moving average of the weights{% endif %}, early stopping on validation BA, ReduceLROnPlateau.
   Batch {{ run.batch_size }}, Adam, label smoothing {{ run.label_smoothing }}.
   {% if training_minutes is not none %}Fitting took {{ training_minutes|round|int }} minutes on {{ cpu_count }} CPU cores.{% endif %}
-- Class imbalance (nevi are 67%): {% if run.sampling_power < 1 %}classes drawn in proportion to count ** {{ run.sampling_power }},
-  {{ run.epoch_images }} images an epoch; {% endif %}{% if run.logit_adjustment > 0 %}a logit-adjusted loss (tau {{ run.logit_adjustment }}),
-  so that the model's own most probable class balances the classes{% endif %}{% if run.class_weight_power > 0 %}; class weights
-  (largest count / count) ** {{ run.class_weight_power }}{% endif %}{% if run.post_hoc_bias %}; a per-class shift of the
-  log-probabilities chosen on validation: {{ class_bias }}{% endif %}.
+- Class imbalance (nevi are 67%): {{ imbalance|join("; ") }}.
 - Augmentation ({{ run.augmentation }}, `training/augment.py`): flips and rotation by any angle (lesions have no up or down){% if run.augmentation == "strong" %},
   zoom from a close-up to a wider view, shifts, brightness, contrast, saturation, hue, gamma, blur and vignetting{% else %},
   mild zoom, shift and colour jitter{% endif %}.
@@ -220,6 +216,7 @@ def write_card(directory: Path, *, run, results: dict, chosen: dict, bundle_conf
     Args:
         run: the TrainConfig; results: eval_results.json's content; chosen: the served variant's row, with `views`.
     """
+    from training.calibrate import GUARD_FALSE_ALARMS
     from training.guard import GUARD_DIMENSIONS
 
     externals = results["external"]
@@ -245,10 +242,26 @@ def write_card(directory: Path, *, run, results: dict, chosen: dict, bundle_conf
         views=chosen["views"], variants=_variant_rows(results["variants"]), chosen=chosen, cpu_count=cpu_count,
         n_images=sum(len(split[s]) for s in ("train", "validation", "test")), n_train=len(split["train"]),
         n_val=len(split["validation"]), n_test=len(split["test"]), training_minutes=run.training_minutes(),
-        class_bias=dict(zip(CODES, bundle_config["class_bias"])), diagnoses=DIAGNOSES,
+        imbalance=imbalance_measures(run, dict(zip(CODES, bundle_config["class_bias"]))), diagnoses=DIAGNOSES,
+        guard_percentile=f"{100 * (1 - GUARD_FALSE_ALARMS):g}th",
     )
     card.save(directory / "README.md")
     return card
+
+
+def imbalance_measures(run, class_bias: dict) -> list[str]:
+    """What the run did about class imbalance, in words, for the card."""
+    measures = []
+    if run.sampling_power < 1:
+        measures.append(f"classes drawn in proportion to count ** {run.sampling_power}, {run.epoch_images} images an epoch")
+    if run.logit_adjustment > 0:
+        measures.append(f"a logit-adjusted loss (tau {run.logit_adjustment}), so that the model's own most probable class "
+                        "balances the classes")
+    if run.class_weight_power > 0:
+        measures.append(f"class weights (largest count / count) ** {run.class_weight_power}")
+    if run.post_hoc_bias:
+        measures.append(f"a per-class shift of the log-probabilities chosen on validation: {class_bias}")
+    return measures or ["nothing"]
 
 
 def _variant_rows(table: list[dict]) -> list[dict]:
