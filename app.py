@@ -178,9 +178,7 @@ def headline(prediction: Prediction, language: str = i18n.DEFAULT) -> str:
 def heatmap_images(prediction: Prediction) -> tuple[str, str]:
     """PNG files of (the image the model saw, the same with the top class's activation map over it), both at the
     overlay's size."""
-    heat = heatmap.class_map(prediction.class_maps, CODES.index(prediction.top))
-    overlaid = heatmap.overlay(prediction.pixels, heat)
-    seen = Image.fromarray(prediction.pixels).resize(overlaid.size, Image.Resampling.BICUBIC)
+    seen, overlaid = heatmap.before_and_after(prediction.pixels, prediction.class_maps, CODES.index(prediction.top))
     return cached_png(seen), cached_png(overlaid)
 
 

@@ -48,3 +48,8 @@ def overlay(pixels: np.ndarray, heat: np.ndarray) -> Image.Image:
     blended = base * (1 - alpha) + colourise(smooth).astype(np.float64) * alpha
     return Image.fromarray(blended.round().astype(np.uint8))
 
+
+def before_and_after(pixels: np.ndarray, class_maps: np.ndarray, class_index: int) -> tuple[Image.Image, Image.Image]:
+    """(the image the model saw, the same with one class's map over it), both at the overlay's size."""
+    overlaid = overlay(pixels, class_map(class_maps, class_index))
+    return Image.fromarray(pixels).resize(overlaid.size, Image.Resampling.BICUBIC), overlaid
