@@ -17,6 +17,8 @@ from lesion.preprocess import InputSpec, prepare_pixels
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "validation", "test")
+SITE_OUT = "site_out"
+"""The split.json key of the images of --hold-out-site."""
 REQUIRED_COLUMNS = ("image", "image_id", "lesion_id", "dx")
 
 

@@ -18,6 +18,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from lesion.preprocess import InputSpec, normalise
+
 GUARD_DIMENSIONS = 16
 """Principal components modelled in full; more fit HAM10000's cameras so closely that other clinics' images stray."""
 
@@ -33,6 +35,17 @@ def guard_features(backbone: keras.Model, inputs):
     taps = keras.Model(backbone.input, [backbone.get_layer(name).output for name in guard_taps(backbone)])
     return keras.layers.Concatenate(name="guard_features")(
         [keras.layers.GlobalAveragePooling2D()(tap) for tap in taps(inputs, training=False)])
+
+
+def features_for_guard(backbone: keras.Model, pixels: np.ndarray, spec: InputSpec, chunk: int = 512) -> np.ndarray:
+    """guard_features of uint8 images: what fit_guard's Gaussians are fitted to.
+
+    Images are normalised a chunk at a time: the whole training split as float32 would take gigabytes.
+    """
+    inputs = keras.Input(backbone.input_shape[1:])
+    extractor = keras.Model(inputs, guard_features(backbone, inputs))
+    return np.concatenate([extractor.predict(normalise(pixels[start:start + chunk].astype(np.float32), spec), batch_size=64,
+                                             verbose=0) for start in range(0, len(pixels), chunk)])
 
 
 @dataclass(frozen=True)

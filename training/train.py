@@ -20,26 +20,17 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from lesion.classifier import VIEWS, calibrated_probabilities
 from lesion.labels import CODES
-from lesion.preprocess import InputSpec, normalise
-from training import atomic, augment, calibrate, data, decision, distribute, export, model, report
-from training.evaluate import compute_metrics
+from lesion.preprocess import InputSpec
+from training import atomic, augment, batches, data, distribute, model, report
 from training.export import QUANTIZATIONS
-from training.guard import fit_guard, guard_features
+from training.finalise import finalise
 from training.plots import MONITOR, read_history
 
 log = logging.getLogger(__name__)
 
-CALIBRATION_IMAGES = 300
-"""Training images (unaugmented) that set int8's value ranges."""
-VIEWS_GAIN = 0.01
 TIMES_FILE = "training_seconds.json"
-SITE_OUT = "site_out"
-"""The split.json key of the images of --hold-out-site."""
 BEST_FILE = "best.weights.h5"
-MAX_REPEATS = 4
-"""With --site-balance, the most times an image is drawn in an epoch on average; small cells would repeat endlessly."""
 EMA_MOMENTUM = 0.995
 """The average spans about 200 steps: one to two epochs."""
 
@@ -199,89 +190,6 @@ def parse_args(argv=None) -> TrainConfig:
     return TrainConfig(**arguments)
 
 
-def class_weights(labels: np.ndarray, power: float) -> np.ndarray:
-    """Loss weight per class: (count of the largest class / count of the class) ** power, normalised to mean 1 per image."""
-    counts = np.bincount(labels, minlength=len(CODES)).astype(np.float64)
-    weights = (counts.max() / np.maximum(counts, 1)) ** power
-    return weights / (weights[labels].mean() if len(labels) else 1.0)
-
-
-def sampling_plan(labels: np.ndarray, sites: np.ndarray | None, power: float, epoch_images: int) -> dict[tuple, float]:
-    """How often to draw from each (site, class) cell of the training split, in proportion; sites may be None.
-
-    Classes are drawn in proportion to count ** power. With sites, every site keeps its share of the draws but gets
-    that same class mix (over the classes it has), so that a camera's look no longer predicts the diagnosis; no image
-    is drawn more than MAX_REPEATS times an epoch on average, the rest going to the other cells.
-    """
-    counts = np.bincount(labels, minlength=len(CODES)).astype(np.float64)
-    mix = np.where(counts > 0, np.maximum(counts, 1) ** power, 0.0)
-    if sites is None:
-        return {(None, c): mix[c] / mix.sum() for c in range(len(CODES)) if counts[c]}
-    cells = sorted({(site, int(c)) for site, c in zip(sites, labels)})
-    size = np.array([np.sum((sites == site) & (labels == c)) for site, c in cells], np.float64)
-    site_share = {site: np.mean(sites == site) for site, _ in cells}
-    site_mix = {site: sum(mix[c] for s, c in cells if s == site) for site in site_share}
-    plan = np.array([site_share[site] * mix[c] / site_mix[site] for site, c in cells])
-    cap = MAX_REPEATS * size / epoch_images
-    for _ in range(len(cells)):  # move what the caps cut off to the cells still under theirs
-        over = plan > cap + 1e-12
-        if not over.any():
-            break
-        excess = (plan[over] - cap[over]).sum()
-        plan = np.minimum(plan, cap)
-        free = plan < cap - 1e-12
-        plan[free] += excess * plan[free] / plan[free].sum()
-    return dict(zip(cells, plan / plan.sum()))
-
-
-def class_prior(plan: dict[tuple, float]) -> np.ndarray:
-    """The share of draws of each class under a sampling plan: the prior the logit adjustment removes."""
-    prior = np.zeros(len(CODES))
-    for (_, c), share in plan.items():
-        prior[c] += share
-    return prior
-
-
-def training_dataset(pixels, labels, sites, weights, spec: InputSpec, config: TrainConfig) -> tuple[tf.data.Dataset, int]:
-    """Augmented (normalised image, one-hot label, sample weight) batches, and the steps that make one epoch.
-
-    With --sampling-power 1 and no --site-balance an epoch is one shuffled pass over the data; otherwise each cell of
-    sampling_plan is drawn from its own endlessly reshuffled stream.
-    """
-    seed = config.seed
-    if not config.samples:
-        dataset = tf.data.Dataset.from_tensor_slices((pixels, labels)).shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
-        steps = max(1, len(labels) // config.batch_size)
-        return _to_model(dataset.batch(config.batch_size), weights, spec, augment.augmenter(config.augmentation, seed)).repeat(), steps
-    images = config.epoch_images or len(labels)
-    plan = sampling_plan(labels, sites if config.site_balance else None, config.sampling_power, images)
-    streams = []
-    for index, (site, c) in enumerate(plan):
-        members = (labels == c) & ((sites == site) if site is not None else True)
-        streams.append(tf.data.Dataset.from_tensor_slices((pixels[members], labels[members]))
-                       .shuffle(int(members.sum()), seed=seed + index, reshuffle_each_iteration=True).repeat())
-    dataset = tf.data.Dataset.sample_from_datasets(streams, weights=list(plan.values()), seed=seed)
-    steps = max(1, images // config.batch_size)
-    return _to_model(dataset.batch(config.batch_size), weights, spec, augment.augmenter(config.augmentation, seed)), steps
-
-
-def evaluation_dataset(pixels, labels, weights, spec: InputSpec, batch_size: int) -> tf.data.Dataset:
-    """(normalised image, one-hot label, sample weight) batches, in order and unaugmented."""
-    return _to_model(tf.data.Dataset.from_tensor_slices((pixels, labels)).batch(batch_size), weights, spec, None)
-
-
-def _to_model(dataset: tf.data.Dataset, weights, spec: InputSpec, augmenter) -> tf.data.Dataset:
-    weight_table = tf.constant(weights, tf.float32)
-
-    def to_model(images, label):
-        images = tf.cast(images, tf.float32)
-        if augmenter is not None:
-            images = augmenter(images)
-        return normalise(images, spec), tf.one_hot(label, len(CODES)), tf.gather(weight_table, label)
-
-    return dataset.map(to_model, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
-
-
 def logit_adjusted_loss(prior: np.ndarray, tau: float, label_smoothing: float):
     """Cross-entropy on log(p) + tau * log(prior): the model's own argmax then balances the classes.
 
@@ -390,7 +298,7 @@ def prepare(config: TrainConfig, strategy: tf.distribute.Strategy | None = None)
         validation_fraction=config.validation_fraction, test_fraction=config.test_fraction,
     )
     if held_out:
-        split[SITE_OUT] = sorted(held_out)
+        split[data.SITE_OUT] = sorted(held_out)
     if config.max_train_samples is not None:
         split["train"] = split["train"][: config.max_train_samples]
     spec = config.input_spec
@@ -412,20 +320,20 @@ def train(config: TrainConfig):
     config.output_dir.mkdir(parents=True, exist_ok=True)
     atomic.write_text(config.output_dir / "split.json", json.dumps({"seed": config.seed, **split}, indent=1))
     train_labels = labels[rows["train"]]
-    weights = class_weights(train_labels, config.class_weight_power)
-    balancing = class_weights(labels[rows["validation"]], 1.0)
+    weights = batches.class_weights(train_labels, config.class_weight_power)
+    balancing = batches.class_weights(labels[rows["validation"]], 1.0)
     log.info("class weights %s", dict(zip(CODES, np.round(weights, 2))))
     spec = config.input_spec
     sites = None
     if config.sources:
         site_of = data.read_sites(config.sources, split["train"])
         sites = np.array([site_of[image_id] for image_id in split["train"]])
-    train_ds, steps = training_dataset(pixels[rows["train"]], train_labels, sites, weights, spec, config)
-    val_ds = evaluation_dataset(pixels[rows["validation"]], labels[rows["validation"]], balancing, spec, config.batch_size)
+    train_ds, steps = batches.training_dataset(pixels[rows["train"]], train_labels, sites, weights, spec, config)
+    val_ds = batches.evaluation_dataset(pixels[rows["validation"]], labels[rows["validation"]], balancing, spec, config.batch_size)
     if config.samples:
-        plan = sampling_plan(train_labels, sites if config.site_balance else None, config.sampling_power,
+        plan = batches.sampling_plan(train_labels, sites if config.site_balance else None, config.sampling_power,
                              config.epoch_images or len(train_labels))
-        prior = class_prior(plan)
+        prior = batches.class_prior(plan)
     else:
         prior = np.bincount(train_labels, minlength=len(CODES)) / len(train_labels)
     log.info("training draws per class %s", dict(zip(CODES, np.round(prior, 3))))
@@ -434,76 +342,13 @@ def train(config: TrainConfig):
     return classifier, split, pixels, labels, rows
 
 
-def choose_views(served: keras.Model, images: np.ndarray, references: np.ndarray) -> list[str]:
-    """All test-time views if they gain at least VIEWS_GAIN validation balanced accuracy over one, else one view.
-
-    Each view costs one more inference per request, so it has to pay for itself.
-    """
-    per_view = {name: served.predict(view(images), batch_size=64, verbose=0)[0] for name, view in VIEWS.items()}
-    single = compute_metrics(references, calibrated_probabilities(per_view["identity"]))["balanced_accuracy"]
-    averaged = compute_metrics(references, calibrated_probabilities(np.mean(list(per_view.values()), axis=0)))["balanced_accuracy"]
-    views = list(VIEWS) if averaged - single >= VIEWS_GAIN else ["identity"]
-    log.info("validation balanced accuracy: %.3f with one view, %.3f with %d; serving %s", single, averaged, len(VIEWS), views)
-    return views
-
-
-def features_for_guard(backbone: keras.Model, pixels: np.ndarray, spec: InputSpec, chunk: int = 512) -> np.ndarray:
-    """training.guard's features of uint8 images: what its Gaussians are fitted to.
-
-    Images are normalised a chunk at a time: the whole training split as float32 would take gigabytes.
-    """
-    inputs = keras.Input(backbone.input_shape[1:])
-    extractor = keras.Model(inputs, guard_features(backbone, inputs))
-    return np.concatenate([extractor.predict(normalise(pixels[start:start + chunk].astype(np.float32), spec), batch_size=64,
-                                             verbose=0) for start in range(0, len(pixels), chunk)])
-
-
-def _model_name(config: TrainConfig) -> str:
-    return f"ham10000-{config.backbone.replace('_', '-')}"
-
-
 def main(argv=None) -> Path:
     """Run every stage and return the folder of the chosen bundle."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     config = parse_args(argv)
     started = time.monotonic()
     classifier, split, pixels, labels, rows = train(config)
-    spec = config.input_spec
-
-    def images_of(name: str) -> np.ndarray:
-        return normalise(pixels[rows[name]].astype(np.float32), spec)
-
-    evaluated = ["validation", "test"] + [SITE_OUT] * (SITE_OUT in rows)
-    images, references = {name: images_of(name) for name in evaluated}, {name: labels[rows[name]] for name in evaluated}
-    guard = fit_guard(features_for_guard(model.backbone_of(classifier), pixels[rows["train"]], spec), labels[rows["train"]])
-    served = export.serving_model(classifier, guard)
-    views = choose_views(served, images["validation"], references["validation"])
-    lesions = pixels[np.random.default_rng(config.seed).permutation(rows["train"])[:CALIBRATION_IMAGES]]
-    calibration = np.concatenate([normalise(lesions.astype(np.float32), spec), export.guard_probes(spec)])
-
-    def bundle_config(quantization: str, **calibrated) -> dict:
-        return export.bundle_config(name=_model_name(config), backbone=config.backbone, spec=spec,
-                                    quantization=quantization, views=views, **calibrated)
-
-    scored = {name: images[name] for name in ("validation", "test")}
-    table, outputs = export.score_variants(served, {q: bundle_config(q) for q in config.quantizations},
-                                           config.output_dir / "variants", scored, references, calibration, views)
-    chosen = export.choose_variant(table)
-    validation = outputs[chosen["name"]]["validation"]
-    class_bias = [0.0] * len(CODES)
-    if config.post_hoc_bias:
-        class_bias = decision.fit_class_bias(references["validation"], validation["probabilities"],
-                                             min_accuracy=config.min_accuracy, min_melanoma_recall=config.min_melanoma_recall)
-    log_probabilities = np.log(validation["probabilities"] + 1e-12) + class_bias
-    temperature = calibrate.fit_temperature(references["validation"], log_probabilities)
-    threshold = calibrate.guard_threshold(validation["guard_score"])
-    export.check_guard_headroom(config.output_dir / "variants" / chosen["name"], threshold)
-    log.info("chose %s; class bias %s, temperature %.2f, guard threshold %.2f", chosen["name"], class_bias, temperature, threshold)
-    sites = data.read_sites(config.sources, [i for ids in split.values() for i in ids]) if config.sources else None
-    bundle_dir = report.write_final_bundle(
-        config, chosen={**chosen, "table": table, "views": views}, served=served, calibration=calibration, images=images,
-        references=references, sites=sites,
-        config=bundle_config(chosen["name"], class_bias=class_bias, temperature=temperature, guard_threshold=threshold))
+    bundle_dir = report.write_final_bundle(config, **finalise(config, classifier, split, pixels, labels, rows))
     log.info("bundle %s written after %.0f s in this invocation", bundle_dir, time.monotonic() - started)
     return bundle_dir
 

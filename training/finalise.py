@@ -1,0 +1,83 @@
+"""After fitting, before the bundle: the guard, the served model and its test-time views, the exported variant, its
+decision rule and its calibration, all chosen on the validation split."""
+
+from __future__ import annotations
+
+import logging
+
+import keras
+import numpy as np
+
+from lesion.classifier import VIEWS, calibrated_probabilities
+from lesion.labels import CODES
+from lesion.preprocess import normalise
+from training import calibrate, data, decision, export, model
+from training.data import SITE_OUT
+from training.evaluate import compute_metrics
+from training.guard import features_for_guard, fit_guard
+
+log = logging.getLogger(__name__)
+
+CALIBRATION_IMAGES = 300
+"""Training images (unaugmented) that set int8's value ranges."""
+VIEWS_GAIN = 0.01
+
+
+def finalise(config, classifier: keras.Model, split: dict, pixels: np.ndarray, labels: np.ndarray, rows: dict) -> dict:
+    """Fit the guard, export and score every variant, choose one, and fit its class bias, temperature and guard threshold.
+
+    Args:
+        config: the run's TrainConfig.
+        classifier, split, pixels, labels, rows: what train.train returns.
+
+    Returns:
+        The keyword arguments of report.write_final_bundle that follow the TrainConfig.
+    """
+    spec = config.input_spec
+
+    def images_of(name: str) -> np.ndarray:
+        return normalise(pixels[rows[name]].astype(np.float32), spec)
+
+    evaluated = ["validation", "test"] + [SITE_OUT] * (SITE_OUT in rows)
+    images, references = {name: images_of(name) for name in evaluated}, {name: labels[rows[name]] for name in evaluated}
+    guard = fit_guard(features_for_guard(model.backbone_of(classifier), pixels[rows["train"]], spec), labels[rows["train"]])
+    served = export.serving_model(classifier, guard)
+    views = choose_views(served, images["validation"], references["validation"])
+    lesions = pixels[np.random.default_rng(config.seed).permutation(rows["train"])[:CALIBRATION_IMAGES]]
+    calibration = np.concatenate([normalise(lesions.astype(np.float32), spec), export.guard_probes(spec)])
+
+    def bundle_config(quantization: str, **calibrated) -> dict:
+        return export.bundle_config(name=f"ham10000-{config.backbone.replace('_', '-')}", backbone=config.backbone, spec=spec,
+                                    quantization=quantization, views=views, **calibrated)
+
+    scored = {name: images[name] for name in ("validation", "test")}
+    table, outputs = export.score_variants(served, {q: bundle_config(q) for q in config.quantizations},
+                                           config.output_dir / "variants", scored, references, calibration, views)
+    chosen = export.choose_variant(table)
+    validation = outputs[chosen["name"]]["validation"]
+    class_bias = [0.0] * len(CODES)
+    if config.post_hoc_bias:
+        class_bias = decision.fit_class_bias(references["validation"], validation["probabilities"],
+                                             min_accuracy=config.min_accuracy, min_melanoma_recall=config.min_melanoma_recall)
+    log_probabilities = np.log(validation["probabilities"] + 1e-12) + class_bias
+    temperature = calibrate.fit_temperature(references["validation"], log_probabilities)
+    threshold = calibrate.guard_threshold(validation["guard_score"])
+    export.check_guard_headroom(config.output_dir / "variants" / chosen["name"], threshold)
+    log.info("chose %s; class bias %s, temperature %.2f, guard threshold %.2f", chosen["name"], class_bias, temperature, threshold)
+    sites = data.read_sites(config.sources, [i for ids in split.values() for i in ids]) if config.sources else None
+    return {"chosen": {**chosen, "table": table, "views": views}, "served": served, "calibration": calibration,
+            "images": images, "references": references, "sites": sites,
+            "config": bundle_config(chosen["name"], class_bias=class_bias, temperature=temperature, guard_threshold=threshold)}
+
+
+def choose_views(served: keras.Model, images: np.ndarray, references: np.ndarray) -> list[str]:
+    """All test-time views if they gain at least VIEWS_GAIN validation balanced accuracy over one, else one view.
+
+    Each view costs one more inference per request, so it has to pay for itself.
+    """
+    per_view = {name: served.predict(view(images), batch_size=64, verbose=0)[0] for name, view in VIEWS.items()}
+    single = compute_metrics(references, calibrated_probabilities(per_view["identity"]))["balanced_accuracy"]
+    averaged = compute_metrics(references, calibrated_probabilities(np.mean(list(per_view.values()), axis=0)))["balanced_accuracy"]
+    views = list(VIEWS) if averaged - single >= VIEWS_GAIN else ["identity"]
+    log.info("validation balanced accuracy: %.3f with one view, %.3f with %d; serving %s", single, averaged, len(VIEWS), views)
+    return views
