@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import html
-import io
 import logging
 import os
 import sys
@@ -186,9 +185,7 @@ def cached_png(image: Image.Image) -> str:
     """image as a PNG in Gradio's cache, where Gradio would put it, but written under a temporary name and renamed
     into place. Gradio's own save_pil_to_cache rewrites a file shared by identical pictures in place, so a visitor
     could be sent a truncated heatmap while another's identical one was written (seen under load: tests/test_load)."""
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    data = buffer.getvalue()
+    data = heatmap.png_bytes(image)
     folder = Path(get_upload_folder()) / hash_bytes(data)
     path = folder / "image.png"
     if not path.exists():

@@ -37,7 +37,7 @@ def test_every_model_figure_is_measured(result):
         paper = figures["classification_ms"]
         assert paper["n"] == 3 and paper["min"] <= paper["mean"] <= paper["max"] and paper["sd"] >= 0
         for key in ("classification_percentiles_ms", "inference_percentiles_ms", "preprocess_percentiles_ms",
-                    "heatmap_percentiles_ms"):
+                    "heatmap_percentiles_ms", "heatmap_png_percentiles_ms"):
             assert figures[key]["n"] == 4 and 0 < figures[key]["p50"] <= figures[key]["p95"]
         inference, total = figures["inference_percentiles_ms"]["p50"], figures["classification_percentiles_ms"]["p50"]
         assert inference < total
@@ -57,7 +57,7 @@ def test_every_app_figure_is_measured(result):
 def test_table_sets_every_figure_beside_the_reference(result):
     lines = result["table"].splitlines()
     rows = [line for line in lines if line.startswith("| ") and not line.startswith("| |")]
-    assert len(rows) == 14
+    assert len(rows) == 15
     assert all(line.count("|") == 4 for line in rows), "one label column and two model columns"
     for line in rows:
         served = line.split("|")[3]
