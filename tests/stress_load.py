@@ -1,7 +1,7 @@
 """Many requests from several gradio_client clients at once, good and bad files mixed, against `python app.py`:
 every answer compared with a single-threaded one, and the server's memory sampled as the requests go by.
 
-    python -m tests.stress_load                       # 400 requests from 8 clients, as tests/test_load.py does
+    python -m tests.stress_load                       # 400 requests from 8 clients (tests/test_load.py sends 800)
     python -m tests.stress_load --requests 4000       # does memory level off?
 
 Linux only (memory from /proc).
