@@ -181,6 +181,11 @@ def heatmap_images(prediction: Prediction) -> tuple[str, str]:
     return cached_png(seen), cached_png(overlaid)
 
 
+def heatmap_png(prediction: Prediction) -> str:
+    """The PNG file of the image the model saw with the top class's activation map over it (/classify's output)."""
+    return cached_png(heatmap.overlay(prediction.pixels, heatmap.class_map(prediction.class_maps, CODES.index(prediction.top))))
+
+
 def cached_png(image: Image.Image) -> str:
     """image as a PNG in Gradio's cache, where Gradio would put it, but written under a temporary name and renamed
     into place. Gradio's own save_pil_to_cache rewrites a file shared by identical pictures in place, so a visitor
@@ -347,7 +352,7 @@ def build_demo(models: ModelServer | None = None) -> gr.Blocks:
                       "revision": source.revision, "reason": source.reason},
             "statistics_since_startup": stats.snapshot(),
             "disclaimer": "Research demo, not a diagnosis.",
-        }, heatmap_images(prediction)[1]
+        }, heatmap_png(prediction)
 
     def classify_batch(image: list[str | None]) -> list[list[dict]]:
         """Classify a dermoscopic image of a skin lesion; requests waiting together are classified in one batch, for

@@ -15,10 +15,6 @@ import logging
 from pathlib import Path
 
 import evaluate
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 
 from lesion.bundle import load_bundle
@@ -26,6 +22,7 @@ from lesion.classifier import Classifier
 from lesion.labels import CODES, read_labelled_folder
 from lesion.timing import LatencyStats
 from training.data import image_sources, load_ham10000
+from training.plots import plot_confusion_matrix
 
 log = logging.getLogger(__name__)
 
@@ -46,22 +43,6 @@ def compute_metrics(references, probabilities) -> dict:
     confusion matrix.
     """
     return _metric().compute(predictions=np.asarray(probabilities, np.float64), references=np.asarray(references))
-
-
-def plot_confusion_matrix(matrix, path: Path, title: str) -> None:
-    """Row-normalised confusion matrix (each row: what one true class was called), with counts."""
-    matrix = np.asarray(matrix)
-    rates = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
-    figure, axes = plt.subplots(figsize=(6.4, 5.6), dpi=120)
-    axes.imshow(rates, cmap="Blues", vmin=0, vmax=1)
-    for (row, col), count in np.ndenumerate(matrix):
-        axes.text(col, row, f"{rates[row, col]:.2f}\n({count})", ha="center", va="center", fontsize=7,
-                  color="white" if rates[row, col] > 0.5 else "black")
-    axes.set(xticks=range(len(CODES)), yticks=range(len(CODES)), xticklabels=CODES, yticklabels=CODES,
-             xlabel="predicted", ylabel="true", title=title)
-    figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
 
 
 def load_image_folder(folder: Path) -> tuple[list[Path], np.ndarray]:
