@@ -17,6 +17,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from training.low_pass import GaussianLowPass
+
 # (repeats, kernel, stride, expand_ratio, in_filters, out_filters): EfficientNet-B0's block table.
 BLOCKS = (
     (1, 3, 1, 1, 32, 16),
@@ -83,14 +85,17 @@ def _conv_bn(x, filters, kernel, stride, name, activation=True, depthwise=False)
     return keras.layers.ReLU(6.0, name=f"{name}_relu6")(x) if activation else x
 
 
-def build(name: str = "efficientnet_lite0", input_shape=(None, None, 3), include_top: bool = False) -> keras.Model:
+def build(name: str = "efficientnet_lite0", input_shape=(None, None, 3), include_top: bool = False,
+          low_pass: float = 0.0) -> keras.Model:
     """Build an EfficientNet-Lite variant (without weights).
 
-    With include_top=False the output is the 1280-channel feature map; with True, 1000 ImageNet logits.
+    With include_top=False the output is the 1280-channel feature map; with True, 1000 ImageNet logits. A positive
+    low_pass puts a fixed Gaussian blur of that many pixels before the stem (training/low_pass.py).
     """
     variant = VARIANTS[name]
     inputs = keras.Input(input_shape, name="image")
-    x = _conv_bn(inputs, STEM_FILTERS, 3, 2, "stem")
+    x = GaussianLowPass(low_pass, name="low_pass")(inputs) if low_pass else inputs
+    x = _conv_bn(x, STEM_FILTERS, 3, 2, "stem")
     for index, (kernel, stride, expand, filters_in, filters_out) in enumerate(_block_plan(variant)):
         shortcut = x
         prefix = f"block{index}"

@@ -68,6 +68,12 @@ class TrainConfig:
     label_smoothing: float = field(default=0.1, metadata={"help": "Softens targets; helps calibration."})
     colour_constancy: str = field(default="none", metadata={"help": "Colour correction in the shared preprocessing path: "
                                   "'none' or 'shades_of_gray' (p=6). It travels in the bundle, so the app applies it too."})
+    low_pass: float = field(
+        default=0.0,
+        metadata={"help": "Sigma in pixels of a fixed Gaussian blur inside the model, before the backbone, so training, "
+                  "evaluation and serving all see it (training/low_pass.py): it removes the fine detail in which "
+                  "HAM10000's softly downsized images differ from everyone else's. 0 is none."},
+    )
     augmentation: str = field(default="light", metadata={"help": f"One of {augment.STRENGTHS}; see training/augment.py."})
     sampling_power: float = field(
         default=1.0,
@@ -114,6 +120,8 @@ class TrainConfig:
             self.cache_dir = None
         if (self.hold_out_site or self.site_balance) and not self.sources:
             raise ValueError("--hold-out-site and --site-balance need --sources")
+        if self.low_pass < 0:
+            raise ValueError("--low-pass must not be negative")
         if not 0 <= self.sampling_power <= 1:
             raise ValueError("--sampling-power must lie in [0, 1]")
         unknown = sorted(set(self.quantizations) - set(QUANTIZATIONS))
@@ -307,7 +315,7 @@ def prepare(config: TrainConfig, strategy: tf.distribute.Strategy | None = None)
     row_of = {image_id: row for row, image_id in enumerate(dataset["image_id"])}
     rows = {name: np.array([row_of[i] for i in ids], dtype=np.int64) for name, ids in split.items()}
     with (strategy or tf.distribute.get_strategy()).scope():
-        backbone = model.build_backbone(config.backbone, spec, config.weights)
+        backbone = model.build_backbone(config.backbone, spec, config.weights, low_pass=config.low_pass)
         classifier = model.build_classifier(backbone)
     return split, pixels, labels, rows, backbone, classifier
 
