@@ -2,7 +2,8 @@
 
 Dermoscopy has no up or down, so every strength flips and rotates freely. The rest imitates what differs between
 clinics: how much of the frame a lesion fills (zoom), the light and the camera's colour response (brightness,
-contrast, saturation, hue, gamma), focus (blur) and the dermatoscope's dark rim (vignetting).
+contrast, saturation, hue, gamma), focus (blur), how much fine detail survives downsizing (sharpening) and the
+dermatoscope's dark rim (vignetting).
 """
 
 from __future__ import annotations
@@ -10,15 +11,18 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-STRENGTHS = ("light", "strong")
+STRENGTHS = ("light", "strong", "strong_sharpen")
+SHARPEN = (0.5, 1.0)
+"""RandomSharpness's range for strong_sharpen: from the image as it is (0.5) to 1.6 times its fine detail (1.0), as
+much as full-size photos keep once lesion.preprocess downsizes them (python -m training.sharpness)."""
 
 
 def augmenter(strength: str, seed: int):
     """A function from a float32 batch (batch, height, width, 3) in [0, 255] to an augmented batch in [0, 255].
 
     Args:
-        strength: "light" (geometry and a little colour) or "strong" (multi-scale zoom and a camera's worth of
-            photometric change).
+        strength: "light" (geometry and a little colour), "strong" (multi-scale zoom and a camera's worth of
+            photometric change) or "strong_sharpen" (strong, and sharpened as much as other sources' photos are).
 
     Raises:
         ValueError: unknown strength.
@@ -46,6 +50,7 @@ def augmenter(strength: str, seed: int):
         keras.layers.RandomContrast(0.3, value_range=(0, 255), seed=seed),
         keras.layers.RandomSaturation((0.3, 0.7), value_range=(0, 255), seed=seed),
         keras.layers.RandomHue(0.05, value_range=(0, 255), seed=seed),
+    ] + [keras.layers.RandomSharpness(SHARPEN, value_range=(0, 255), seed=seed)] * (strength == "strong_sharpen") + [
         keras.layers.RandomGaussianBlur(0.5, kernel_size=5, sigma=(0.1, 1.5), value_range=(0, 255), seed=seed),
     ]
     return _chain(layers, [_random_gamma(0.35, seed), _random_vignette(0.6, seed)])

@@ -130,8 +130,9 @@ for LiteRT.js in the browser.
   Batch {{ run.batch_size }}, Adam, label smoothing {{ run.label_smoothing }}.
   {% if training_minutes is not none %}Fitting took {{ training_minutes|round|int }} minutes on {{ cpu_count }} CPU cores.{% endif %}
 - Class imbalance (nevi are 67%): {{ imbalance|join("; ") }}.
-- Augmentation ({{ run.augmentation }}, `training/augment.py`): flips and rotation by any angle (lesions have no up or down){% if run.augmentation == "strong" %},
-  zoom from a close-up to a wider view, shifts, brightness, contrast, saturation, hue, gamma, blur and vignetting{% else %},
+- Augmentation ({{ run.augmentation }}, `training/augment.py`): flips and rotation by any angle (lesions have no up or down){% if run.augmentation.startswith("strong") %},
+  zoom from a close-up to a wider view, shifts, brightness, contrast, saturation, hue, gamma, {% if run.augmentation == "strong_sharpen" %}sharpening,
+  {% endif %}blur and vignetting{% else %},
   mild zoom, shift and colour jitter{% endif %}.
 
 ![Training curves](training_curves.png)
