@@ -1,8 +1,9 @@
 """training.sharpness: the label-free measure of fine detail behind --low-pass."""
 
 import numpy as np
+import pytest
 
-from tests.conftest import EXAMPLES, TINY_DATASET
+from tests.conftest import EXAMPLES, ROOT, TINY_DATASET
 from training import sharpness
 from training.data import load_ham10000
 
@@ -23,3 +24,14 @@ def test_cli_measures_every_site_and_folder(tmp_path, capsys):
     assert set(table) == {"HAM10000 site_0", "HAM10000 site_1", "examples"}
     assert all(unfiltered > filtered for unfiltered, filtered in table.values())
     assert "examples" in capsys.readouterr().out
+
+
+def test_model_scores_at_sigma_zero_are_the_served_figures():
+    from training.evaluate import evaluate_bundle
+
+    bundle = ROOT / "lesion" / "bundled_model"
+    served = evaluate_bundle(bundle, str(EXAMPLES))
+    unblurred, blurred = sharpness.scores_by_sigma(bundle, EXAMPLES, [0.0, 1.0])
+    assert unblurred["balanced_accuracy"] == pytest.approx(served["balanced_accuracy"])
+    assert unblurred["melanoma_auc"] == pytest.approx(served["melanoma_auc"])
+    assert blurred != unblurred

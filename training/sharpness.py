@@ -1,12 +1,13 @@
 """How much fine detail the model's inputs carry, by source, before and after the input low-pass filter.
 
     python -m training.sharpness --dataset ../shared/data/ham10000 --sources ../shared/data/ham10000/sources.csv \\
-        --folder examples --folder ../shared/data/derm7pt --sigma 0 0.5 0.7 1.0 1.3
+        --folder examples --folder ../shared/data/derm7pt --sigma 0 0.5 0.7 1.0 1.3 [--model lesion/bundled_model]
 
 Detail is the mean absolute Laplacian of the grey image over its standard deviation, measured on exactly what the
 network sees (lesion.preprocess, then training/low_pass.py). It needs no labels. Unfiltered, Derm7pt and the
 examples carry 1.3-1.8 times the detail of HAM10000's sites; at sigma 1.0 they come down to about HAM10000's
-sharpest site, which is how --low-pass 1.0 was chosen.
+sharpest site, which is how --low-pass 1.0 was chosen. With --model, each labelled folder is also classified by
+that bundle with its inputs blurred by each sigma: how much the model's figures depend on fine detail.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from lesion.labels import read_labelled_folder
-from lesion.preprocess import InputSpec, prepare_pixels
+from lesion.bundle import load_bundle
+from lesion.classifier import Classifier
+from lesion.labels import CODES, read_labelled_folder
+from lesion.preprocess import InputSpec, normalise, prepare_pixels
 from training.data import image_sources, load_ham10000, read_sites
 from training.low_pass import GaussianLowPass
 
@@ -30,9 +33,32 @@ def detail(pixels: np.ndarray) -> np.ndarray:
     return np.abs(laplacian).mean(axis=(1, 2)) / (grey.std(axis=(1, 2)) + 1e-6)
 
 
+def blurred(pixels: np.ndarray, sigma: float) -> np.ndarray:
+    """float32 pixels through GaussianLowPass(sigma); sigma 0 leaves them as they are."""
+    pixels = pixels.astype(np.float32)
+    return np.asarray(GaussianLowPass(sigma)(pixels)) if sigma else pixels
+
+
 def mean_detail(pixels: np.ndarray, sigma: float) -> float:
-    blurred = np.asarray(GaussianLowPass(sigma)(pixels.astype(np.float32))) if sigma else pixels
-    return float(detail(blurred).mean())
+    return float(detail(blurred(pixels, sigma)).mean())
+
+
+def scores_by_sigma(bundle_dir: Path, folder: Path, sigmas) -> list[dict]:
+    """Balanced accuracy and melanoma AUC of a bundle on a labelled folder, its inputs blurred by each sigma."""
+    from training.evaluate import compute_metrics  # evaluate loads the metric module; only --model needs it
+
+    classifier = Classifier(load_bundle(bundle_dir))
+    rows = read_labelled_folder(folder)
+    pixels = np.stack([prepare_pixels(path, classifier.spec)[0] for path, _ in rows])
+    references = np.array([CODES.index(dx) for _, dx in rows])
+    results = []
+    for sigma in sigmas:
+        inputs = normalise(blurred(pixels, sigma), classifier.spec)
+        probabilities = np.stack([inference.probabilities for start in range(0, len(inputs), 32)
+                                  for inference in classifier.infer_batch(inputs[start:start + 32])])
+        metrics = compute_metrics(references, probabilities)
+        results.append({key: metrics[key] for key in ("balanced_accuracy", "melanoma_auc", "melanoma_sensitivity_at_specificity_80")})
+    return results
 
 
 def sources_by_name(args) -> dict[str, list]:
@@ -58,6 +84,7 @@ def main(argv=None) -> dict[str, list[float]]:
     parser.add_argument("--folder", type=Path, action="append", default=[], help="A labelled folder (labels.csv); repeatable.")
     parser.add_argument("--sigma", type=float, nargs="+", default=[0.0, 0.5, 0.7, 1.0, 1.3])
     parser.add_argument("--per-source", type=int, default=150, help="Images measured per source. Default: 150.")
+    parser.add_argument("--model", type=Path, help="A model bundle to score on each --folder at each sigma.")
     args = parser.parse_args(argv)
     spec = InputSpec()
     table, counts = {}, {}
@@ -67,6 +94,9 @@ def main(argv=None) -> dict[str, list[float]]:
     print(f"{'source':28s} {'images':>6s} " + " ".join(f"{'sigma ' + str(s):>10s}" for s in args.sigma))
     for name, row in sorted(table.items()):
         print(f"{name:28s} {counts[name]:6d} " + " ".join(f"{value:10.3f}" for value in row))
+    for folder in args.folder if args.model else []:
+        for sigma, scores in zip(args.sigma, scores_by_sigma(args.model, folder, args.sigma)):
+            print(f"{args.model.name} on {folder.name}, sigma {sigma}: " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()))
     return table
 
 
