@@ -55,12 +55,7 @@ def finalise(config, classifier: keras.Model, split: dict, pixels: np.ndarray, l
                                            config.output_dir / "variants", scored, references, calibration, views)
     chosen = export.choose_variant(table)
     validation = outputs[chosen["name"]]["validation"]
-    class_bias = [0.0] * len(CODES)
-    if config.post_hoc_bias:
-        class_bias = decision.fit_class_bias(references["validation"], validation["probabilities"],
-                                             min_accuracy=config.min_accuracy, min_melanoma_recall=config.min_melanoma_recall)
-    log_probabilities = np.log(validation["probabilities"] + 1e-12) + class_bias
-    temperature = calibrate.fit_temperature(references["validation"], log_probabilities)
+    class_bias, temperature = decision_rule(references["validation"], validation["probabilities"], config)
     threshold = calibrate.guard_threshold(validation["guard_score"])
     export.check_guard_headroom(config.output_dir / "variants" / chosen["name"], threshold)
     log.info("chose %s; class bias %s, temperature %.2f, guard threshold %.2f", chosen["name"], class_bias, temperature, threshold)
@@ -68,6 +63,21 @@ def finalise(config, classifier: keras.Model, split: dict, pixels: np.ndarray, l
     return {"chosen": {**chosen, "table": table, "views": views}, "served": served, "calibration": calibration,
             "images": images, "references": references, "sites": sites,
             "config": bundle_config(chosen["name"], class_bias=class_bias, temperature=temperature, guard_threshold=threshold)}
+
+
+def decision_rule(references: np.ndarray, probabilities: np.ndarray, config) -> tuple[list[float], float]:
+    """The class bias and temperature to serve, fitted on validation probabilities (temperature 1, no bias).
+
+    The bias is fitted first, then the temperature on the shifted log-probabilities, so that the served
+    softmax(logits / T + served_bias) with served_bias = bias / T is softmax((logits + bias) / T): exactly the fitted
+    decisions, calibrated.
+    """
+    class_bias = np.zeros(len(CODES))
+    if config.post_hoc_bias:
+        class_bias = np.array(decision.fit_class_bias(references, probabilities, min_accuracy=config.min_accuracy,
+                                                      min_melanoma_recall=config.min_melanoma_recall))
+    temperature = calibrate.fit_temperature(references, np.log(probabilities + 1e-12) + class_bias)
+    return [float(b) for b in class_bias / temperature], temperature
 
 
 def choose_views(served: keras.Model, images: np.ndarray, references: np.ndarray) -> list[str]:
