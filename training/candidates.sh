@@ -4,7 +4,7 @@
 # a candidate on 2 CPU cores; a killed candidate resumes when this script is run again.
 #
 #   bash training/candidates.sh ../shared/data runs/candidates
-#   python -m training.compare runs/candidates/{B,C,D,E,F,G,H,I}* --markdown runs/candidates/comparison.md --plot runs/candidates/comparison.png
+#   python -m training.compare runs/candidates/{B,C,D,E,F,G,H,J}* --markdown runs/candidates/comparison.md --plot runs/candidates/comparison.png
 set -euo pipefail
 data=${1:?usage: training/candidates.sh DATA_DIR OUTPUT_DIR}
 out=${2:?usage: training/candidates.sh DATA_DIR OUTPUT_DIR}
@@ -23,7 +23,7 @@ run B-seed7 --seed 7 "${sog_strong[@]}" --class-weight-power 0.5 --finetune-epoc
 run E-seed7 --seed 7 "${sog_strong[@]}" --class-weight-power 0.5 --site-balance --finetune-epochs 6
 run F-frozen50 "${sog_strong[@]}" --class-weight-power 0.5 --finetune-epochs 6 --frozen-fraction 0.5
 run G-ema "${sog_strong[@]}" --class-weight-power 0.5 --finetune-epochs 6 --ema
-# a fixed blur inside the model (training/low_pass.py), sigma chosen without labels: the smallest at which external
-# images' fine detail falls within the spread of HAM10000's own sites
+# other sources' photos keep 1.3-1.8 times HAM10000's fine detail once downsized (python -m training.sharpness):
+# H blurs every input inside the model (sigma 1.0 brings them down to HAM10000's sharpest site), J sharpens training images
 run H-lowpass "${sog_strong[@]}" --class-weight-power 0.5 --finetune-epochs 6 --low-pass 1.0
-run I-lowpass-ema "${sog_strong[@]}" --class-weight-power 0.5 --finetune-epochs 6 --low-pass 1.0 --ema
+run J-sharpen --colour-constancy shades_of_gray --augmentation strong_sharpen --class-weight-power 0.5 --finetune-epochs 6

@@ -62,8 +62,8 @@ Recall of each class:
 
 ## Calibrated probabilities
 
-The logits are divided by a temperature of {{ "%.2f"|format(bundle_config.temperature) }}, fitted on the validation split
-(negative log-likelihood). It never changes the top class, only how sure the probabilities sound. ECE is the top-label
+The logits{% if run.post_hoc_bias %}, shifted per class by the decision rule,{% endif %} are divided by a temperature of {{ "%.2f"|format(bundle_config.temperature) }}, fitted on the validation split
+(negative log-likelihood) after that rule. It never changes the top class, only how sure the probabilities sound. ECE is the top-label
 expected calibration error over 15 bins.
 
 ![Reliability before and after calibration](reliability.png)
