@@ -263,7 +263,8 @@ def imbalance_measures(run, class_bias: dict) -> list[str]:
     if run.class_weight_power > 0:
         measures.append(f"class weights (largest count / count) ** {run.class_weight_power}")
     if run.post_hoc_bias:
-        measures.append(f"a per-class shift of the log-probabilities chosen on validation: {class_bias}")
+        shifts = ", ".join(f"{code} {shift:+.2f}" for code, shift in class_bias.items())
+        measures.append(f"a per-class shift of the log-probabilities chosen on validation ({shifts})")
     return measures or ["nothing"]
 
 

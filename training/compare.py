@@ -63,7 +63,7 @@ def plot(runs: list[dict], path: Path) -> None:
     externals = sorted({name for run in runs for name in run["external"]})
     columns = [("validation", lambda r: r["validation"])] + [("site out", lambda r: r["site_out"])] + \
               [(name, lambda r, n=name: r["external"][n]) for name in externals]
-    figure, axes = plt.subplots(1, 2, figsize=(10, 3.6), dpi=120)
+    figure, axes = plt.subplots(1, 2, figsize=(10, 4.2), dpi=120)
     width = 0.8 / len(columns)
     x = np.arange(len(runs))
     colours = ["#c6dbef", "#6baed6", "#08519c", "#fd8d3c"]
@@ -71,9 +71,10 @@ def plot(runs: list[dict], path: Path) -> None:
         for i, (name, pick) in enumerate(columns):
             values = [pick(run)[metric] or 0 for run in runs]
             panel.bar(x + (i - (len(columns) - 1) / 2) * width, values, width, label=name, color=colours[i % len(colours)])
-        panel.set(xticks=x, xticklabels=[run["name"] for run in runs], ylim=(0, 1), ylabel=label)
+        panel.set(xticks=x, ylim=(0, 1), ylabel=label)
+        panel.set_xticklabels([run["name"] for run in runs], rotation=35, ha="right", rotation_mode="anchor")
         panel.tick_params(axis="x", labelsize=7)
-    axes[0].legend(fontsize=7, loc="lower left")
+    axes[0].legend(fontsize=7, loc="upper right", ncol=len(columns))
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)
