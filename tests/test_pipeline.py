@@ -166,3 +166,9 @@ def test_config_validation():
         train.parse_args(["--dataset", "x", "--validation-fraction", "0.6", "--test-fraction", "0.5"])
     with pytest.raises(ValueError, match="--low-pass"):
         train.parse_args(["--dataset", "x", "--low-pass", "-1"])
+
+
+def test_int8_guard_score_has_headroom_above_its_threshold(tiny_run):
+    threshold = load_bundle(tiny_run / "bundle").config["guard"]["threshold"]
+    assert export.guard_ceiling(tiny_run / "variants" / "int8") >= export.GUARD_HEADROOM * threshold
+    assert export.guard_ceiling(tiny_run / "variants" / "float32") == float("inf")

@@ -23,6 +23,7 @@ run B-seed7 --seed 7 "${sog_strong[@]}" --class-weight-power 0.5 --finetune-epoc
 run E-seed7 --seed 7 "${sog_strong[@]}" --class-weight-power 0.5 --site-balance --finetune-epochs 6
 run F-frozen50 "${sog_strong[@]}" --class-weight-power 0.5 --finetune-epochs 6 --frozen-fraction 0.5
 run G-ema "${sog_strong[@]}" --class-weight-power 0.5 --finetune-epochs 6 --ema
+run G-seed7 --seed 7 "${sog_strong[@]}" --class-weight-power 0.5 --finetune-epochs 6 --ema
 # other sources' photos keep 1.3-1.8 times HAM10000's fine detail once downsized (python -m training.sharpness):
 # H blurs every input inside the model (sigma 1.0 brings them down to HAM10000's sharpest site), J sharpens training images
 run H-lowpass "${sog_strong[@]}" --class-weight-power 0.5 --finetune-epochs 6 --low-pass 1.0
