@@ -233,6 +233,8 @@ def write_card(directory: Path, *, run, results: dict, chosen: dict, bundle_conf
                   [("validation (sets the threshold)", results["validation"]), *named]]
     guard_rows.append({"name": f"{guard['n_images']} photos that are not dermoscopy: all should be flagged", "value": f"{guard['detected']:.1%}"})
     comparison = (directory / "comparison.md").read_text() if (directory / "comparison.md").is_file() else None
+    # the bundle stores shift / temperature (training/finalise.decision_rule); the card gives the shift as fitted
+    fitted_shift = [shift * bundle_config.get("temperature", 1.0) for shift in bundle_config["class_bias"]]
     card = ModelCard.from_template(
         card_data(bundle_config["name"], results["test"], externals), template_str=TEMPLATE,
         model_name=bundle_config["name"], size_mb=chosen["size_mb"], run=run, spec=run.input_spec, externals=list(externals),
@@ -245,7 +247,7 @@ def write_card(directory: Path, *, run, results: dict, chosen: dict, bundle_conf
         views=chosen["views"], variants=_variant_rows(results["variants"]), chosen=chosen, cpu_count=cpu_count,
         n_images=sum(len(split[s]) for s in ("train", "validation", "test")), n_train=len(split["train"]),
         n_val=len(split["validation"]), n_test=len(split["test"]), training_minutes=run.training_minutes(),
-        imbalance=imbalance_measures(run, dict(zip(CODES, bundle_config["class_bias"]))), diagnoses=DIAGNOSES,
+        imbalance=imbalance_measures(run, dict(zip(CODES, fitted_shift))), diagnoses=DIAGNOSES,
         guard_percentile=f"{100 * (1 - GUARD_FALSE_ALARMS):g}th",
     )
     card.save(directory / "README.md")
@@ -264,7 +266,7 @@ def imbalance_measures(run, class_bias: dict) -> list[str]:
         measures.append(f"class weights (largest count / count) ** {run.class_weight_power}")
     if run.post_hoc_bias:
         shifts = ", ".join(f"{code} {shift:+.2f}" for code, shift in class_bias.items())
-        measures.append(f"a per-class shift of the log-probabilities chosen on validation ({shifts})")
+        measures.append(f"a per-class shift of the logits chosen on validation ({shifts}), before the temperature")
     return measures or ["nothing"]
 
 

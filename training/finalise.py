@@ -52,7 +52,7 @@ def finalise(config, classifier: keras.Model, split: dict, pixels: np.ndarray, l
                                     quantization=quantization, views=views, **calibrated)
 
     scored = {name: images[name] for name in ("validation", "test")}
-    for attempt, probes in enumerate(GUARD_PROBE_COUNTS):
+    for probes in GUARD_PROBE_COUNTS:
         calibration = np.concatenate([lesions, export.guard_probes(spec, probes)])
         table, outputs = export.score_variants(served, {q: bundle_config(q) for q in config.quantizations},
                                                config.output_dir / "variants", scored, references, calibration, views)
@@ -62,11 +62,10 @@ def finalise(config, classifier: keras.Model, split: dict, pixels: np.ndarray, l
         ceiling = export.guard_ceiling(config.output_dir / "variants" / chosen["name"])
         if ceiling >= export.GUARD_HEADROOM * threshold:
             break
-        if attempt == len(GUARD_PROBE_COUNTS) - 1:
-            raise RuntimeError(f"the {chosen['name']} guard score tops out at {ceiling:.2f}, too close to its threshold "
-                               f"{threshold:.2f}, even with {probes} guard probes in int8's calibration")
-        log.info("guard score ceiling %.2f is too close to the threshold %.2f with %d probes: exporting again with more",
-                 ceiling, threshold, probes)
+        log.info("guard score ceiling %.2f is too close to the threshold %.2f with %d probes", ceiling, threshold, probes)
+    else:
+        raise RuntimeError(f"the {chosen['name']} guard score tops out at {ceiling:.2f}, too close to its threshold "
+                           f"{threshold:.2f}, even with {probes} guard probes in int8's calibration")
     log.info("guard score: threshold %.2f, int8 ceiling %.2f", threshold, ceiling)
     class_bias, temperature = decision_rule(references["validation"], validation["probabilities"], config)
     log.info("chose %s; class bias %s, temperature %.2f, guard threshold %.2f", chosen["name"], class_bias, temperature, threshold)

@@ -1,8 +1,8 @@
 """A fixed Gaussian low-pass filter at the network's input, part of the model and so of every path through it.
 
 HAM10000's 200x150 images were downsized softly; a photo from any other source, brought to 200x150 by Lanczos in
-lesion.preprocess, keeps more fine detail (twice the Laplacian energy for Derm7pt and for ISIC's full-size images).
-A network fitted to HAM10000 reads that extra detail as texture it has never seen. Blurring every input alike, in
+lesion.preprocess, keeps more fine detail (1.3 to 1.8 times the Laplacian energy for Derm7pt and for ISIC's
+full-size images; python -m training.sharpness). A network fitted to HAM10000 reads that extra detail as texture it has never seen. Blurring every input alike, in
 training, evaluation and serving, removes the band in which the sources differ. Inside the graph it needs nothing
 of the app, the browser's private mode or the TFLite runtime beyond a depthwise convolution and a multiplication.
 """

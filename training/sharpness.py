@@ -19,7 +19,7 @@ import numpy as np
 
 from lesion.bundle import load_bundle
 from lesion.classifier import Classifier
-from lesion.labels import CODES, read_labelled_folder
+from lesion.labels import read_labelled_folder
 from lesion.preprocess import InputSpec, normalise, prepare_pixels
 from training.data import image_sources, load_ham10000, read_sites
 from training.low_pass import GaussianLowPass
@@ -45,12 +45,11 @@ def mean_detail(pixels: np.ndarray, sigma: float) -> float:
 
 def scores_by_sigma(bundle_dir: Path, folder: Path, sigmas) -> list[dict]:
     """Balanced accuracy and melanoma AUC of a bundle on a labelled folder, its inputs blurred by each sigma."""
-    from training.evaluate import compute_metrics  # evaluate loads the metric module; only --model needs it
+    from training.evaluate import compute_metrics, load_image_folder  # imports the evaluate library; only --model needs it
 
     classifier = Classifier(load_bundle(bundle_dir))
-    rows = read_labelled_folder(folder)
-    pixels = np.stack([prepare_pixels(path, classifier.spec)[0] for path, _ in rows])
-    references = np.array([CODES.index(dx) for _, dx in rows])
+    paths, references = load_image_folder(folder)
+    pixels = np.stack([prepare_pixels(path, classifier.spec)[0] for path in paths])
     results = []
     for sigma in sigmas:
         inputs = normalise(blurred(pixels, sigma), classifier.spec)
