@@ -35,6 +35,18 @@ def test_every_evaluated_set_reports_calibration_before_and_after(tiny_run):
         assert 0 <= scores["guard_false_alarms"] <= 1 and scores["reliability"]["count"]
 
 
+def test_figures_before_the_rule_are_the_networks_own(tiny_run):
+    """The card's rule-free melanoma AUC is that of the bundle served with temperature 1 and no class shift."""
+    raw = Classifier(load_bundle(tiny_run / "bundle"))
+    raw.temperature, raw.class_bias = 1.0, np.zeros_like(raw.class_bias)
+    sources, references = evaluate.load_image_folder(EXAMPLES)
+    probabilities, _, _ = evaluate.predict_all(raw, sources)
+    expected = evaluate.compute_metrics(references, probabilities)
+    before = json.loads((tiny_run / "bundle" / "eval_results.json").read_text())["external"]["examples"]["uncalibrated"]
+    for key in ("melanoma_auc", "melanoma_sensitivity_at_specificity_80", "macro_auc_ovr"):
+        assert before[key] == pytest.approx(expected[key], abs=1e-6), key
+
+
 def test_browser_variant_is_batch_one_with_float_input_and_outputs(tiny_run):
     from ai_edge_litert.interpreter import Interpreter
 

@@ -18,12 +18,13 @@ run C-balanced-la-ema "${sog_strong[@]}" --sampling-power 0.5 --epoch-images 400
     --class-weight-power 0 --no-post-hoc-bias --ema --finetune-epochs 8
 run D-lite1 --backbone efficientnet_lite1 "${sog_strong[@]}" --class-weight-power 0.5 --finetune-epochs 6
 run E-site-balanced "${sog_strong[@]}" --class-weight-power 0.5 --site-balance --finetune-epochs 6
-# the close call between B and E, again with another seed (which also draws another split)
+# the close calls again with other seeds (which also draw other splits)
 run B-seed7 --seed 7 "${sog_strong[@]}" --class-weight-power 0.5 --finetune-epochs 6
 run E-seed7 --seed 7 "${sog_strong[@]}" --class-weight-power 0.5 --site-balance --finetune-epochs 6
 run F-frozen50 "${sog_strong[@]}" --class-weight-power 0.5 --finetune-epochs 6 --frozen-fraction 0.5
 run G-ema "${sog_strong[@]}" --class-weight-power 0.5 --finetune-epochs 6 --ema
 run G-seed7 --seed 7 "${sog_strong[@]}" --class-weight-power 0.5 --finetune-epochs 6 --ema
+run G-seed3 --seed 3 "${sog_strong[@]}" --class-weight-power 0.5 --finetune-epochs 6 --ema
 # other sources' photos keep 1.3-1.8 times HAM10000's fine detail once downsized (python -m training.sharpness):
 # H blurs every input inside the model (sigma 1.0 brings them down to HAM10000's sharpest site), J sharpens training images
 run H-lowpass "${sog_strong[@]}" --class-weight-power 0.5 --finetune-epochs 6 --low-pass 1.0

@@ -35,23 +35,30 @@ def _f(value) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
+def own_auc(result: dict) -> float | None:
+    """Melanoma AUC of the network's own probabilities, before the decision rule's class shift (which moves a
+    melanoma's probability with the other classes'); None for runs exported before it was recorded."""
+    return result.get("uncalibrated", {}).get("melanoma_auc")
+
+
 def markdown(runs: list[dict], site: str) -> str:
     """One row per candidate: validation, the held-out site, and each external set."""
     externals = sorted({name for run in runs for name in run["external"]})
-    header = ["candidate", "validation BA", f"site-out ({site}) BA", "site-out melanoma AUC"]
+    header = ["candidate", "validation BA", f"site-out ({site}) BA", "site-out melanoma AUC (before the rule)"]
     for name in externals:
-        header += [f"{name} BA", f"{name} melanoma sensitivity / specificity", f"{name} melanoma AUC",
+        header += [f"{name} BA", f"{name} melanoma sensitivity / specificity", f"{name} melanoma AUC (before the rule)",
                    f"{name} best melanoma sensitivity at specificity 0.8"]
     header.append("training (min)")
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for run in runs:
         cells = [run["name"], _f(run["validation"]["balanced_accuracy"]), _f(run["site_out"]["balanced_accuracy"]),
-                 _f(run["site_out"]["melanoma_auc"])]
+                 f"{_f(run['site_out']['melanoma_auc'])} ({_f(own_auc(run['site_out']))})"]
         for name in externals:
             external = run["external"][name]
             cells += [_f(external["balanced_accuracy"]),
                       f"{_f(external['melanoma_sensitivity'])} / {_f(external['melanoma_specificity'])}",
-                      _f(external["melanoma_auc"]), _f(external["melanoma_sensitivity_at_specificity_80"])]
+                      f"{_f(external['melanoma_auc'])} ({_f(own_auc(external))})",
+                      _f(external["melanoma_sensitivity_at_specificity_80"])]
         cells.append(f"{run['minutes']:.0f}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + (f"\n\nEach candidate was trained without HAM10000's site {site} and scored on it; "
@@ -59,19 +66,22 @@ def markdown(runs: list[dict], site: str) -> str:
 
 
 def plot(runs: list[dict], path: Path) -> None:
-    """Balanced accuracy and melanoma AUC per candidate: validation, held-out site, external sets."""
+    """Balanced accuracy, melanoma AUC, and melanoma AUC before the decision rule per candidate: validation,
+    held-out site, external sets."""
     externals = sorted({name for run in runs for name in run["external"]})
     columns = [("validation", lambda r: r["validation"])] + [("site out", lambda r: r["site_out"])] + \
               [(name, lambda r, n=name: r["external"][n]) for name in externals]
-    figure, axes = plt.subplots(1, 2, figsize=(10, 4.2), dpi=120)
+    figure, axes = plt.subplots(1, 3, figsize=(14, 4.2), dpi=120)
     width = 0.8 / len(columns)
     x = np.arange(len(runs))
     colours = ["#c6dbef", "#6baed6", "#08519c", "#fd8d3c"]
-    for panel, (metric, label) in zip(axes, (("balanced_accuracy", "balanced accuracy"), ("melanoma_auc", "melanoma AUC"))):
+    metrics = (("balanced accuracy", lambda r: r["balanced_accuracy"]), ("melanoma AUC", lambda r: r["melanoma_auc"]),
+               ("melanoma AUC before the decision rule", own_auc))
+    for panel, (label, metric) in zip(axes, metrics):
         for i, (name, pick) in enumerate(columns):
-            values = [pick(run)[metric] or 0 for run in runs]
+            values = [metric(pick(run)) or 0 for run in runs]
             panel.bar(x + (i - (len(columns) - 1) / 2) * width, values, width, label=name, color=colours[i % len(colours)])
-        panel.set(xticks=x, ylim=(0, 1), ylabel=label)
+        panel.set(xticks=x, ylim=(0.3, 1) if "AUC" in label else (0, 1), ylabel=label)
         panel.set_xticklabels([run["name"] for run in runs], rotation=35, ha="right", rotation_mode="anchor")
         panel.tick_params(axis="x", labelsize=7)
     axes[0].legend(fontsize=7, loc="upper right", ncol=len(columns))

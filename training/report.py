@@ -86,13 +86,19 @@ def score_bundle(bundle_dir: Path, run, images: dict, references: dict, sites: d
     return results
 
 
+# What "uncalibrated" keeps of the network's own probabilities (before the class shift and the temperature): its
+# calibration, and its rankings, which the shift changes too (a melanoma's probability depends on the other classes').
+UNCALIBRATED_KEYS = ("expected_calibration_error", "reliability", "melanoma_auc", "melanoma_sensitivity_at_specificity_80",
+                     "macro_auc_ovr")
+
+
 def _scored(references: np.ndarray, probabilities: np.ndarray, dermoscopic: np.ndarray, runtime: Classifier) -> dict:
-    """Metrics of the calibrated probabilities, the calibration before the temperature, and the guard's false alarms
-    (every image here is dermoscopic)."""
+    """Metrics of the served probabilities, the same figures of the network's own probabilities before the decision
+    rule, and the guard's false alarms (every image here is dermoscopic)."""
     before = calibrated_probabilities((np.log(probabilities + 1e-12) - runtime.class_bias) * runtime.temperature)
     uncalibrated = compute_metrics(references, before)
     return {**compute_metrics(references, probabilities),
-            "uncalibrated": {key: uncalibrated[key] for key in ("expected_calibration_error", "reliability")},
+            "uncalibrated": {key: uncalibrated[key] for key in UNCALIBRATED_KEYS},
             "guard_false_alarms": float(1 - np.mean(dermoscopic))}
 
 
