@@ -42,9 +42,11 @@ def test_figures_before_the_rule_are_the_networks_own(tiny_run):
     sources, references = evaluate.load_image_folder(EXAMPLES)
     probabilities, _, _ = evaluate.predict_all(raw, sources)
     expected = evaluate.compute_metrics(references, probabilities)
-    before = json.loads((tiny_run / "bundle" / "eval_results.json").read_text())["external"]["examples"]["uncalibrated"]
+    examples = json.loads((tiny_run / "bundle" / "eval_results.json").read_text())["external"]["examples"]
     for key in ("melanoma_auc", "melanoma_sensitivity_at_specificity_80", "macro_auc_ovr"):
-        assert before[key] == pytest.approx(expected[key], abs=1e-6), key
+        assert examples["uncalibrated"][key] == pytest.approx(expected[key], abs=1e-6), key
+    row = next(line for line in (tiny_run / "bundle" / "README.md").read_text().splitlines() if line.startswith("| examples (external) |"))
+    assert f"| {expected['melanoma_auc']:.3f} → {examples['melanoma_auc']:.3f} |" in row
 
 
 def test_browser_variant_is_batch_one_with_float_input_and_outputs(tiny_run):

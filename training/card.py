@@ -29,9 +29,11 @@ recipe chosen for how it holds up on other clinics' images. It powers a research
 Every figure comes through the app's own preprocessing and LiteRT classifier. The internal test split shares no lesion
 with training; {% for name in externals %}{{ name }}{% if not loop.last %}, {% endif %}{% endfor %} {{ "is" if externals|length == 1 else "are" }} from other clinics and cameras, never trained on.
 Balanced accuracy (BA) is the mean recall over the classes each set has (listed). Melanoma sensitivity and specificity
-are those of the served rule (the most probable class).
+are those of the served rule (the most probable class). The melanoma AUC is given for the network's own probabilities
+and for the served ones: the rule's class shift changes how melanomas rank, since a melanoma's probability depends on
+the other classes'.
 
-| set | images | classes | BA | melanoma sensitivity | melanoma specificity | melanoma AUC | macro AUC | ECE before → after calibration |
+| set | images | classes | BA | melanoma sensitivity | melanoma specificity | melanoma AUC: network's own → served | macro AUC | ECE before → after calibration |
 |---|---|---|---|---|---|---|---|---|
 {% for row in sets %}| {{ row.name }} | {{ row.n_images }} | {{ row.classes }} | {{ row.ba }} | {{ row.mel_sens }} | {{ row.mel_spec }} | {{ row.mel_auc }} | {{ row.macro_auc }} | {{ row.ece }} |
 {% endfor %}
@@ -176,12 +178,14 @@ def _f(value, spec=".3f") -> str:
 
 def set_row(name: str, result: dict) -> dict:
     """One row of the internal-against-external table."""
-    ece = _f(result["expected_calibration_error"])
+    ece, mel_auc = _f(result["expected_calibration_error"]), _f(result["melanoma_auc"])
     if "uncalibrated" in result:
         ece = f"{_f(result['uncalibrated']['expected_calibration_error'])} → {ece}"
+        if "melanoma_auc" in result["uncalibrated"]:
+            mel_auc = f"{_f(result['uncalibrated']['melanoma_auc'])} → {mel_auc}"
     return {"name": name, "n_images": result["n_images"], "classes": " ".join(result["classes_present"]),
             "ba": _f(result["balanced_accuracy"]), "mel_sens": _f(result["melanoma_sensitivity"]),
-            "mel_spec": _f(result["melanoma_specificity"]), "mel_auc": _f(result["melanoma_auc"]),
+            "mel_spec": _f(result["melanoma_specificity"]), "mel_auc": mel_auc,
             "macro_auc": _f(result["macro_auc_ovr"]), "ece": ece}
 
 
