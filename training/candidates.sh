@@ -4,7 +4,7 @@
 # a candidate on 2 CPU cores; a killed candidate resumes when this script is run again.
 #
 #   bash training/candidates.sh ../shared/data runs/candidates
-#   python -m training.compare runs/candidates/{B,C,D,E,F,G,H,J}* --markdown runs/candidates/comparison.md --plot runs/candidates/comparison.png
+#   python -m training.compare runs/candidates/{B,C,D,E,F,G,H,J,K}* --markdown runs/candidates/comparison.md --plot runs/candidates/comparison.png
 set -euo pipefail
 data=${1:?usage: training/candidates.sh DATA_DIR OUTPUT_DIR}
 out=${2:?usage: training/candidates.sh DATA_DIR OUTPUT_DIR}
@@ -29,3 +29,5 @@ run G-seed3 --seed 3 "${sog_strong[@]}" --class-weight-power 0.5 --finetune-epoc
 # H blurs every input inside the model (sigma 1.0 brings them down to HAM10000's sharpest site), J sharpens training images
 run H-lowpass "${sog_strong[@]}" --class-weight-power 0.5 --finetune-epochs 6 --low-pass 1.0
 run J-sharpen --colour-constancy shades_of_gray --augmentation strong_sharpen --class-weight-power 0.5 --finetune-epochs 6
+# fitting HAM10000 for less long (the issue's first experiment suggested it)
+run K-ft3 "${sog_strong[@]}" --class-weight-power 0.5 --finetune-epochs 3
