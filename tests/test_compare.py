@@ -30,6 +30,7 @@ def test_table_sets_the_rule_free_auc_beside_the_served_one(tmp_path):
     new, old = (line for line in table.splitlines() if line.startswith(("| new", "| old")))
     assert new.split(" | ")[3] == "0.800 (0.710)" and "0.750 (0.710)" in new and new.endswith("| 10 |")
     assert "0.750 (-)" in old  # a run exported before the network's own AUC was recorded
+    assert "derm7pt melanoma AUC served (network's own)" in table.splitlines()[0]
 
 
 def test_plot_draws_every_run(tmp_path):

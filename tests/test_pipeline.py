@@ -37,10 +37,8 @@ def test_every_evaluated_set_reports_calibration_before_and_after(tiny_run):
 
 def test_figures_before_the_rule_are_the_networks_own(tiny_run):
     """The card's rule-free melanoma AUC is that of the bundle served with temperature 1 and no class shift."""
-    raw = Classifier(load_bundle(tiny_run / "bundle"))
-    raw.temperature, raw.class_bias = 1.0, np.zeros_like(raw.class_bias)
     sources, references = evaluate.load_image_folder(EXAMPLES)
-    probabilities, _, _ = evaluate.predict_all(raw, sources)
+    probabilities, _, _ = evaluate.predict_all(evaluate.network_classifier(tiny_run / "bundle"), sources)
     expected = evaluate.compute_metrics(references, probabilities)
     examples = json.loads((tiny_run / "bundle" / "eval_results.json").read_text())["external"]["examples"]
     for key in ("melanoma_auc", "melanoma_sensitivity_at_specificity_80", "macro_auc_ovr"):

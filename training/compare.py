@@ -36,17 +36,17 @@ def _f(value) -> str:
 
 
 def own_auc(result: dict) -> float | None:
-    """Melanoma AUC of the network's own probabilities, before the decision rule's class shift (which moves a
-    melanoma's probability with the other classes'); None for runs exported before it was recorded."""
+    """Melanoma AUC of the network's own probabilities, before the decision rule's class shift and temperature (the
+    shift of the other classes moves a melanoma's probability); None for runs exported before it was recorded."""
     return result.get("uncalibrated", {}).get("melanoma_auc")
 
 
 def markdown(runs: list[dict], site: str) -> str:
     """One row per candidate: validation, the held-out site, and each external set."""
     externals = sorted({name for run in runs for name in run["external"]})
-    header = ["candidate", "validation BA", f"site-out ({site}) BA", "site-out melanoma AUC (before the rule)"]
+    header = ["candidate", "validation BA", f"site-out ({site}) BA", "site-out melanoma AUC served (network's own)"]
     for name in externals:
-        header += [f"{name} BA", f"{name} melanoma sensitivity / specificity", f"{name} melanoma AUC (before the rule)",
+        header += [f"{name} BA", f"{name} melanoma sensitivity / specificity", f"{name} melanoma AUC served (network's own)",
                    f"{name} best melanoma sensitivity at specificity 0.8"]
     header.append("training (min)")
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]

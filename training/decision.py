@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from lesion.labels import CODES
+from training import calibrate
 
 SHIFTS = np.round(np.linspace(-2.0, 2.0, 41), 2)
 ROUNDS = 3
@@ -52,3 +53,12 @@ def fit_class_bias(references, probabilities, *, min_accuracy: float, min_melano
     ends = [_coordinate_search(references, probabilities, start, floors) for start in (zero, unconstrained)]
     best, bias = max(ends, key=lambda end: end[0])
     return [float(b) for b in bias]
+
+
+def served_rule(references, probabilities, shift) -> tuple[list[float], float]:
+    """A class shift as the bundle serves it: the temperature fitted on the shifted log-probabilities, and shift / T.
+
+    The served softmax(logits / T + shift / T) is then softmax((logits + shift) / T): the shift's decisions, calibrated.
+    """
+    temperature = calibrate.fit_temperature(references, np.log(probabilities + 1e-12) + shift)
+    return [float(b) for b in np.asarray(shift) / temperature], temperature

@@ -45,6 +45,14 @@ def compute_metrics(references, probabilities) -> dict:
     return _metric().compute(predictions=np.asarray(probabilities, np.float64), references=np.asarray(references))
 
 
+def network_classifier(bundle_dir: Path) -> Classifier:
+    """The bundle's classifier without its decision rule (temperature 1, no class shift): the network's own
+    probabilities."""
+    classifier = Classifier(load_bundle(bundle_dir))
+    classifier.temperature, classifier.class_bias = 1.0, np.zeros(len(CODES))
+    return classifier
+
+
 def load_image_folder(folder: Path) -> tuple[list[Path], np.ndarray]:
     """An imagefolder-layout folder: images plus labels.csv with `file_name,dx`."""
     rows = read_labelled_folder(folder)

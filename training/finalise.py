@@ -86,8 +86,7 @@ def decision_rule(references: np.ndarray, probabilities: np.ndarray, config) -> 
     if config.post_hoc_bias:
         class_bias = np.array(decision.fit_class_bias(references, probabilities, min_accuracy=config.min_accuracy,
                                                       min_melanoma_recall=config.min_melanoma_recall))
-    temperature = calibrate.fit_temperature(references, np.log(probabilities + 1e-12) + class_bias)
-    return [float(b) for b in class_bias / temperature], temperature
+    return decision.served_rule(references, probabilities, class_bias)
 
 
 def choose_views(served: keras.Model, images: np.ndarray, references: np.ndarray) -> list[str]:

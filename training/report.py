@@ -86,15 +86,16 @@ def score_bundle(bundle_dir: Path, run, images: dict, references: dict, sites: d
     return results
 
 
-# What "uncalibrated" keeps of the network's own probabilities (before the class shift and the temperature): its
-# calibration, and its rankings, which the shift changes too (a melanoma's probability depends on the other classes').
+# What "uncalibrated" keeps of the network's own probabilities, before the whole decision rule (the class shift and
+# the temperature): its calibration, and its rankings, which the rule changes too (a melanoma's probability is divided
+# by the sum over all classes, so shifting the other classes against each other moves it).
 UNCALIBRATED_KEYS = ("expected_calibration_error", "reliability", "melanoma_auc", "melanoma_sensitivity_at_specificity_80",
                      "macro_auc_ovr")
 
 
 def _scored(references: np.ndarray, probabilities: np.ndarray, dermoscopic: np.ndarray, runtime: Classifier) -> dict:
-    """Metrics of the served probabilities, the same figures of the network's own probabilities before the decision
-    rule, and the guard's false alarms (every image here is dermoscopic)."""
+    """Metrics of the served probabilities, UNCALIBRATED_KEYS of the network's own probabilities, and the guard's
+    false alarms (every image here is dermoscopic)."""
     before = calibrated_probabilities((np.log(probabilities + 1e-12) - runtime.class_bias) * runtime.temperature)
     uncalibrated = compute_metrics(references, before)
     return {**compute_metrics(references, probabilities),

@@ -4,12 +4,13 @@ external sets. The internal test split is never read.
     python -m training.rule_sweep runs/G-ema runs/G-seed7 runs/G-seed3 --data ../shared/data/ham10000 \\
         --external ../shared/data/derm7pt --markdown rules.md
 
-For each finished run, the network's own probabilities (its bundle served with temperature 1 and no class shift) are
-computed once per set. Each rule is then fitted on validation exactly as training/finalise.py fits the served one
-(training/decision.py), and scored on every set; the table gives the mean over the runs. A melanoma's probability
-depends on the other classes' shifted logits, so the rule moves melanoma AUC as well as balanced accuracy. One row,
-"class weights undone", fits nothing: it shifts each class by power * log(its share of the training split), which
-turns the class-weighted network's probabilities back into estimates under the training split's own class mix.
+For each finished run, the network's own probabilities (its bundle without the decision rule) are computed once per
+set. Each rule's class shift is then fitted on validation as training/finalise.py fits the served one, with its
+temperature (training/decision.py), and scored on every set; the table gives the mean over the runs. A melanoma's
+probability is divided by the sum over all classes, so the shift of the other classes against each other moves
+melanoma AUC as well as balanced accuracy. One row, "class weights undone", fits no shift: it takes -log of the
+run's own training class weights (--class-weight-power), which turns the class-weighted network's probabilities
+back into estimates under the training split's own class mix.
 """
 
 from __future__ import annotations
@@ -17,67 +18,74 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shlex
 from pathlib import Path
 
 import numpy as np
 
-from lesion.bundle import load_bundle
-from lesion.classifier import Classifier, calibrated_probabilities
-from lesion.labels import CODES
-from training.decision import fit_class_bias
-from training.evaluate import compute_metrics, load_image_folder, load_split, predict_all
+from lesion.classifier import calibrated_probabilities
+from training import batches, decision, train
+from training.evaluate import compute_metrics, load_image_folder, load_split, network_classifier, predict_all
 
 log = logging.getLogger(__name__)
 
 FLOORS = ((0.8, 0.7), (0.75, 0.6), (0.7, 0.5), (0.0, 0.0))
 """(validation accuracy, validation melanoma recall) floors to fit; (0.8, 0.7) is training's default."""
+NETWORK = "the network's own (no shift, temperature 1)"
 FIGURES = (("BA", "balanced_accuracy"), ("melanoma AUC", "melanoma_auc"),
            ("best melanoma sensitivity at specificity 0.8", "melanoma_sensitivity_at_specificity_80"))
 
 
+def run_config(run_dir: Path) -> train.TrainConfig:
+    """The run's training configuration, parsed from the command its eval_results.json records."""
+    command = json.loads((run_dir / "bundle" / "eval_results.json").read_text())["run"]["command"]
+    return train.parse_args(shlex.split(command)[3:])  # after "python -m training.train"
+
+
 def own_probabilities(run_dir: Path, data: str, externals: list[Path]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """(labels, probabilities) per set: validation and the held-out site of the run's split, then each external folder."""
-    raw = Classifier(load_bundle(run_dir / "bundle"))
-    raw.temperature, raw.class_bias = 1.0, np.zeros(len(CODES))
+    classifier = network_classifier(run_dir / "bundle")
     split_file = run_dir / "bundle" / "split.json"
-    sets = {name: load_split(data, name, split_file) for name in ("validation", "site_out")
-            if json.loads(split_file.read_text()).get(name)}
+    split = json.loads(split_file.read_text())
+    sets = {name: load_split(data, name, split_file) for name in ("validation", "site_out") if split.get(name)}
     sets.update({folder.name: load_image_folder(folder) for folder in externals})
     result = {}
     for name, (sources, labels) in sets.items():
         log.info("%s: %s, %d images", run_dir.name, name, len(labels))
-        result[name] = (labels, predict_all(raw, sources)[0])
+        result[name] = (labels, predict_all(classifier, sources)[0])
     return result
 
 
-def prior_shift(run_dir: Path, data: str, power: float) -> np.ndarray:
-    """power * log(class share of the run's training split): undoes class weights of that power."""
+def class_weights_undone(run_dir: Path, data: str, power: float) -> np.ndarray:
+    """-log of the class weights training used (training/batches.py): a shift that undoes them."""
     _, labels = load_split(data, "train", run_dir / "bundle" / "split.json")
-    share = np.bincount(labels, minlength=len(CODES)) / len(labels)
-    return power * np.log(np.maximum(share, 1e-6))
+    return -np.log(batches.class_weights(labels, power))
 
 
-def score_rules(sets: dict, prior: np.ndarray) -> dict[str, dict[str, dict]]:
-    """Metrics per rule and set; each rule's shift is fitted on sets["validation"] only."""
-    labels, probabilities = sets["validation"]
-    shifts = {"no shift": np.zeros(len(CODES)), "class weights undone": prior}
+def score_rules(sets: dict, undo_weights: np.ndarray) -> dict[str, dict[str, dict]]:
+    """Metrics per rule and set. Each shift and its temperature are fitted on sets["validation"] only."""
+    references, probabilities = sets["validation"]
+    shifts = {"class weights undone": undo_weights}
     for accuracy, recall in FLOORS:
         name = f"accuracy ≥ {accuracy}, melanoma recall ≥ {recall}" if accuracy or recall else "balanced accuracy alone"
-        shifts[name] = np.array(fit_class_bias(labels, probabilities, min_accuracy=accuracy, min_melanoma_recall=recall))
-    return {rule: {name: compute_metrics(y, calibrated_probabilities(np.log(p + 1e-12), 1.0, shift)) for name, (y, p) in sets.items()}
-            for rule, shift in shifts.items()}
+        shifts[name] = np.array(decision.fit_class_bias(references, probabilities, min_accuracy=accuracy, min_melanoma_recall=recall))
+    served = {NETWORK: ([0.0] * len(undo_weights), 1.0)}
+    served.update({rule: decision.served_rule(references, probabilities, shift) for rule, shift in shifts.items()})
+    return {rule: {name: compute_metrics(y, calibrated_probabilities(np.log(p + 1e-12), temperature, bias)) for name, (y, p) in sets.items()}
+            for rule, (bias, temperature) in served.items()}
 
 
 def markdown(per_run: list[dict]) -> str:
-    """Mean over runs of each figure, a row per rule and a column per set and figure."""
-    sets = list(per_run[0][next(iter(per_run[0]))])
+    """Mean over runs of each figure, a row per rule and a column per set (those of the first run) and figure."""
+    rules = list(per_run[0])
+    sets = list(per_run[0][rules[0]])
     header = ["rule"] + [f"{name} {label}" for name in sets for label, _ in FIGURES]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for rule in per_run[0]:
+    for rule in rules:
         cells = [rule]
         for name in sets:
             for _, key in FIGURES:
-                values = [run[rule][name][key] for run in per_run if run[rule][name][key] is not None]
+                values = [run[rule][name][key] for run in per_run if run[rule].get(name, {}).get(key) is not None]
                 cells.append(f"{np.mean(values):.3f}" if values else "-")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + f"\n\nMean over {len(per_run)} run(s); every rule is fitted on validation only.\n"
@@ -88,11 +96,12 @@ def main(argv=None) -> str:
     parser.add_argument("runs", nargs="+", type=Path, help="Finished training runs (output folders).")
     parser.add_argument("--data", required=True, help="The HAM10000 source the runs were trained on.")
     parser.add_argument("--external", type=Path, action="append", default=[], help="A labelled folder (repeatable).")
-    parser.add_argument("--prior-power", type=float, default=0.5, help="The runs' --class-weight-power. Default: 0.5.")
     parser.add_argument("--markdown", type=Path, help="Write the table here.")
     args = parser.parse_args(argv)
-    per_run = [score_rules(own_probabilities(run, args.data, args.external), prior_shift(run, args.data, args.prior_power))
-               for run in args.runs]
+    per_run = []
+    for run in args.runs:
+        undo = class_weights_undone(run, args.data, run_config(run).class_weight_power)
+        per_run.append(score_rules(own_probabilities(run, args.data, args.external), undo))
     table = markdown(per_run)
     print(table)
     if args.markdown:
