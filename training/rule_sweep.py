@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from lesion.classifier import calibrated_probabilities
+from lesion.labels import CODES
 from training import batches, decision, train
 from training.evaluate import compute_metrics, load_image_folder, load_split, network_classifier, predict_all
 
@@ -69,7 +70,7 @@ def score_rules(sets: dict, undo_weights: np.ndarray) -> dict[str, dict[str, dic
     for accuracy, recall in FLOORS:
         name = f"accuracy ≥ {accuracy}, melanoma recall ≥ {recall}" if accuracy or recall else "balanced accuracy alone"
         shifts[name] = np.array(decision.fit_class_bias(references, probabilities, min_accuracy=accuracy, min_melanoma_recall=recall))
-    served = {NETWORK: ([0.0] * len(undo_weights), 1.0)}
+    served = {NETWORK: ([0.0] * len(CODES), 1.0)}
     served.update({rule: decision.served_rule(references, probabilities, shift) for rule, shift in shifts.items()})
     return {rule: {name: compute_metrics(y, calibrated_probabilities(np.log(p + 1e-12), temperature, bias)) for name, (y, p) in sets.items()}
             for rule, (bias, temperature) in served.items()}
