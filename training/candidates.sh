@@ -4,7 +4,7 @@
 # a candidate on 2 CPU cores; a killed candidate resumes when this script is run again.
 #
 #   bash training/candidates.sh ../shared/data runs/candidates
-#   python -m training.compare runs/candidates/{B,C,D,E,F,G,H,J,K}* --markdown runs/candidates/comparison.md --plot runs/candidates/comparison.png
+#   python -m training.compare runs/candidates/{B,C,D,E,F,G,H,J,K,L,M}* --markdown runs/candidates/comparison.md --plot runs/candidates/comparison.png
 set -euo pipefail
 data=${1:?usage: training/candidates.sh DATA_DIR OUTPUT_DIR}
 out=${2:?usage: training/candidates.sh DATA_DIR OUTPUT_DIR}
@@ -31,3 +31,8 @@ run H-lowpass "${sog_strong[@]}" --class-weight-power 0.5 --finetune-epochs 6 --
 run J-sharpen --colour-constancy shades_of_gray --augmentation strong_sharpen --class-weight-power 0.5 --finetune-epochs 6
 # fitting HAM10000 for less long (the first experiment suggested it)
 run K-ft3 "${sog_strong[@]}" --class-weight-power 0.5 --finetune-epochs 3
+# and for longer: B still gains on its training images at its sixth epoch; early stopping ends these
+run L-ft14 "${sog_strong[@]}" --class-weight-power 0.5 --finetune-epochs 14
+run M-ema-ft14 "${sog_strong[@]}" --class-weight-power 0.5 --finetune-epochs 14 --ema
+run L-seed7 --seed 7 "${sog_strong[@]}" --class-weight-power 0.5 --finetune-epochs 14
+run M-seed7 --seed 7 "${sog_strong[@]}" --class-weight-power 0.5 --finetune-epochs 14 --ema
