@@ -9,6 +9,7 @@ import json
 from contextlib import contextmanager
 
 import pytest
+import skimage.data
 from PIL import Image
 
 import app
@@ -169,9 +170,11 @@ def test_the_result_panel_is_the_servers(browser, served):
         assert page.locator("#lesion-image").is_visible()
 
 
-def test_an_image_the_guard_rejects_says_so_with_the_probabilities_folded_away(browser, served, server_classifier):
+def test_an_image_the_guard_rejects_says_so_with_the_probabilities_folded_away(browser, served, server_classifier, tmp_path):
     url, _ = served
-    guarded = next(path for path, _ in app.load_examples() if not server_classifier.classify(path).dermoscopic)
+    guarded = tmp_path / "cat.png"
+    Image.fromarray(skimage.data.chelsea()).save(guarded)
+    assert not server_classifier.classify(guarded).dermoscopic
     with private_page(browser, url) as page:
         result = _choose(page, guarded)
         assert result["kind"] == "not_dermoscopic"
