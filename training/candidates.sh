@@ -36,3 +36,4 @@ run L-ft14 "${sog_strong[@]}" --class-weight-power 0.5 --finetune-epochs 14
 run M-ema-ft14 "${sog_strong[@]}" --class-weight-power 0.5 --finetune-epochs 14 --ema
 run L-seed7 --seed 7 "${sog_strong[@]}" --class-weight-power 0.5 --finetune-epochs 14
 run M-seed7 --seed 7 "${sog_strong[@]}" --class-weight-power 0.5 --finetune-epochs 14 --ema
+run M-seed3 --seed 3 "${sog_strong[@]}" --class-weight-power 0.5 --finetune-epochs 14 --ema
