@@ -11,7 +11,9 @@ from pathlib import Path
 import huggingface_hub
 import huggingface_hub.constants
 import pytest
+import skimage.data
 from huggingface_hub.utils._http import default_client_factory
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -87,6 +89,14 @@ def browser():
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+@pytest.fixture(scope="session")
+def cat_photo(tmp_path_factory) -> Path:
+    """A photo that is not dermoscopy (scikit-image's cat), as a PNG file: the guard must reject it."""
+    path = tmp_path_factory.mktemp("photos") / "cat.png"
+    Image.fromarray(skimage.data.chelsea()).save(path)
+    return path
 
 
 @pytest.fixture

@@ -9,9 +9,7 @@ import re
 from contextlib import contextmanager
 
 import pytest
-import skimage.data
 from gradio_client import Client, handle_file
-from PIL import Image
 
 import app
 from lesion import i18n
@@ -178,12 +176,10 @@ def test_use_via_api_names_every_output(browser, app_url):
 
 
 @pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
-def test_a_photo_that_is_not_dermoscopy_gets_no_answer(browser, app_url, tmp_path, viewport):
+def test_a_photo_that_is_not_dermoscopy_gets_no_answer(browser, app_url, cat_photo, viewport):
     """The guard's headline first, the probabilities folded away under a title that says they mean nothing."""
-    photo = tmp_path / "cat.png"
-    Image.fromarray(skimage.data.chelsea()).save(photo)
     with visit(browser, app_url, viewport) as page:
-        _upload(page, photo)
+        _upload(page, cat_photo)
         page.locator("#verdict").get_by_text("does not look like a dermoscopic image").wait_for(timeout=60_000)
         assert "mean nothing" in page.locator("#verdict").inner_text()
         box = page.locator("#probabilities-box")

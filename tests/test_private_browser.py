@@ -9,7 +9,6 @@ import json
 from contextlib import contextmanager
 
 import pytest
-import skimage.data
 from PIL import Image
 
 import app
@@ -170,13 +169,11 @@ def test_the_result_panel_is_the_servers(browser, served):
         assert page.locator("#lesion-image").is_visible()
 
 
-def test_an_image_the_guard_rejects_says_so_with_the_probabilities_folded_away(browser, served, server_classifier, tmp_path):
+def test_an_image_the_guard_rejects_says_so_with_the_probabilities_folded_away(browser, served, server_classifier, cat_photo):
     url, _ = served
-    guarded = tmp_path / "cat.png"
-    Image.fromarray(skimage.data.chelsea()).save(guarded)
-    assert not server_classifier.classify(guarded).dermoscopic
+    assert not server_classifier.classify(cat_photo).dermoscopic
     with private_page(browser, url) as page:
-        result = _choose(page, guarded)
+        result = _choose(page, cat_photo)
         assert result["kind"] == "not_dermoscopic"
         headline = page.locator("#private-mode-verdict").inner_text()
         assert headline.startswith(i18n.message("headline_not_dermoscopic", "en").split("\n")[0].removeprefix("### "))
