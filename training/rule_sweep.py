@@ -57,10 +57,10 @@ def own_probabilities(run_dir: Path, data: str, externals: list[Path]) -> dict[s
     return result
 
 
-def class_weights_undone(run_dir: Path, data: str, power: float) -> np.ndarray:
-    """-log of the class weights training used (training/batches.py): a shift that undoes them."""
+def class_weights_undone(run_dir: Path, data: str) -> np.ndarray:
+    """-log of the class weights the run trained with (training/batches.py, its own power): a shift that undoes them."""
     _, labels = load_split(data, "train", run_dir / "bundle" / "split.json")
-    return -np.log(batches.class_weights(labels, power))
+    return -np.log(batches.class_weights(labels, run_config(run_dir).class_weight_power))
 
 
 def score_rules(sets: dict, undo_weights: np.ndarray) -> dict[str, dict[str, dict]]:
@@ -99,10 +99,8 @@ def main(argv=None) -> str:
     parser.add_argument("--external", type=Path, action="append", default=[], help="A labelled folder (repeatable).")
     parser.add_argument("--markdown", type=Path, help="Write the table here.")
     args = parser.parse_args(argv)
-    per_run = []
-    for run in args.runs:
-        undo = class_weights_undone(run, args.data, run_config(run).class_weight_power)
-        per_run.append(score_rules(own_probabilities(run, args.data, args.external), undo))
+    per_run = [score_rules(own_probabilities(run, args.data, args.external), class_weights_undone(run, args.data))
+               for run in args.runs]
     table = markdown(per_run)
     print(table)
     if args.markdown:
