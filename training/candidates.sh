@@ -4,7 +4,7 @@
 # a candidate on 2 CPU cores; a killed candidate resumes when this script is run again.
 #
 #   bash training/candidates.sh ../shared/data runs/candidates
-#   python -m training.compare runs/candidates/{B,C,D,E,F,G,H,J,K,L,M}* --markdown runs/candidates/comparison.md --plot runs/candidates/comparison.png
+#   python -m training.compare runs/candidates/{B,C,D,E,F,G,H,J,K,L,M,N}* --markdown runs/candidates/comparison.md --plot runs/candidates/comparison.png
 set -euo pipefail
 data=${1:?usage: training/candidates.sh DATA_DIR OUTPUT_DIR}
 out=${2:?usage: training/candidates.sh DATA_DIR OUTPUT_DIR}
