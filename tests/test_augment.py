@@ -38,3 +38,16 @@ def test_sharpening_reaches_the_detail_of_downsized_photos(ham_pixels):
 def test_unknown_strength():
     with pytest.raises(ValueError, match="augmentation must be one of"):
         augment.augmenter("extreme", seed=0)
+
+
+
+def test_wide_views_shrink_the_lesion_further():
+    """strong_wide's widest views, zoomed out as far as WIDE_ZOOM_OUT, leave a lesion smaller than strong's do."""
+    images = np.full((128, 150, 200, 3), 255.0, np.float32)
+    images[:, 55:95, 80:120] = 0.0  # a dark square "lesion" in the middle of white skin
+
+    def smallest_areas(strength):
+        augmented = np.asarray(augment.augmenter(strength, seed=0)(images))
+        return np.percentile((augmented.mean(axis=-1) < 90).mean(axis=(1, 2)), 10)
+
+    assert smallest_areas("strong_wide") < 0.8 * smallest_areas("strong")

@@ -11,7 +11,10 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-STRENGTHS = ("light", "strong", "strong_sharpen")
+STRENGTHS = ("light", "strong", "strong_sharpen", "strong_wide")
+WIDE_ZOOM_OUT = 0.5
+"""strong_wide's widest view: the lesion at 1 / 1.5 of its size, the border reflected; strong's is 1 / 1.2. Other
+clinics' lesions often fill more of the frame than HAM10000's."""
 SHARPEN = (0.5, 1.0)
 """RandomSharpness's range for strong_sharpen: from the image as it is (0.5) to 1.6 times its fine detail (1.0), as
 much as full-size photos keep once lesion.preprocess downsizes them (python -m training.sharpness)."""
@@ -22,7 +25,8 @@ def augmenter(strength: str, seed: int):
 
     Args:
         strength: "light" (geometry and a little colour), "strong" (multi-scale zoom and a camera's worth of
-            photometric change) or "strong_sharpen" (strong, and sharpened as much as other sources' photos are).
+            photometric change), "strong_sharpen" (strong, and sharpened as much as other sources' photos are) or
+            "strong_wide" (strong, with wider views: zoomed out as far as WIDE_ZOOM_OUT).
 
     Raises:
         ValueError: unknown strength.
@@ -44,7 +48,7 @@ def augmenter(strength: str, seed: int):
         return _chain(layers, [])
     layers = geometry + [
         # Negative zoom is a close-up: from a lesion that fills half the frame to one that fills all of it.
-        keras.layers.RandomZoom((-0.5, 0.2), fill_mode="reflect", seed=seed),
+        keras.layers.RandomZoom((-0.5, WIDE_ZOOM_OUT if strength == "strong_wide" else 0.2), fill_mode="reflect", seed=seed),
         keras.layers.RandomTranslation(0.1, 0.1, fill_mode="reflect", seed=seed),
         keras.layers.RandomBrightness(0.2, value_range=(0, 255), seed=seed),
         keras.layers.RandomContrast(0.3, value_range=(0, 255), seed=seed),

@@ -56,15 +56,17 @@ def class_prior(plan: dict[tuple, float]) -> np.ndarray:
     return prior
 
 
-def training_dataset(pixels, labels, sites, weights, spec: InputSpec, config) -> tuple[tf.data.Dataset, int]:
-    """Augmented (normalised image, one-hot label, sample weight) batches, and the steps that make one epoch.
+def training_dataset(pixels, labels, targets, sites, weights, spec: InputSpec, config) -> tuple[tf.data.Dataset, int]:
+    """Augmented (normalised image, target, sample weight) batches, and the steps that make one epoch.
+
+    targets are (N, 7) probabilities (one-hot labels, or mixed with teachers'); the sample weight follows the label.
 
     With --sampling-power 1 and no --site-balance an epoch is one shuffled pass over the data; otherwise each cell of
     sampling_plan is drawn from its own endlessly reshuffled stream.
     """
     seed = config.seed
     if not config.samples:
-        dataset = tf.data.Dataset.from_tensor_slices((pixels, labels)).shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
+        dataset = tf.data.Dataset.from_tensor_slices((pixels, labels, targets)).shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
         steps = max(1, len(labels) // config.batch_size)
         return _to_model(dataset.batch(config.batch_size), weights, spec, augment.augmenter(config.augmentation, seed)).repeat(), steps
     images = config.epoch_images or len(labels)
@@ -72,7 +74,7 @@ def training_dataset(pixels, labels, sites, weights, spec: InputSpec, config) ->
     streams = []
     for index, (site, c) in enumerate(plan):
         members = (labels == c) & ((sites == site) if site is not None else True)
-        streams.append(tf.data.Dataset.from_tensor_slices((pixels[members], labels[members]))
+        streams.append(tf.data.Dataset.from_tensor_slices((pixels[members], labels[members], targets[members]))
                        .shuffle(int(members.sum()), seed=seed + index, reshuffle_each_iteration=True).repeat())
     dataset = tf.data.Dataset.sample_from_datasets(streams, weights=list(plan.values()), seed=seed)
     steps = max(1, images // config.batch_size)
@@ -81,16 +83,17 @@ def training_dataset(pixels, labels, sites, weights, spec: InputSpec, config) ->
 
 def evaluation_dataset(pixels, labels, weights, spec: InputSpec, batch_size: int) -> tf.data.Dataset:
     """(normalised image, one-hot label, sample weight) batches, in order and unaugmented."""
-    return _to_model(tf.data.Dataset.from_tensor_slices((pixels, labels)).batch(batch_size), weights, spec, None)
+    one_hot = np.eye(len(CODES), dtype=np.float32)[labels]
+    return _to_model(tf.data.Dataset.from_tensor_slices((pixels, labels, one_hot)).batch(batch_size), weights, spec, None)
 
 
 def _to_model(dataset: tf.data.Dataset, weights, spec: InputSpec, augmenter) -> tf.data.Dataset:
     weight_table = tf.constant(weights, tf.float32)
 
-    def to_model(images, label):
+    def to_model(images, label, target):
         images = tf.cast(images, tf.float32)
         if augmenter is not None:
             images = augmenter(images)
-        return normalise(images, spec), tf.one_hot(label, len(CODES)), tf.gather(weight_table, label)
+        return normalise(images, spec), target, tf.gather(weight_table, label)
 
     return dataset.map(to_model, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

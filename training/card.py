@@ -8,6 +8,7 @@ from pathlib import Path
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from lesion.labels import CODES, DIAGNOSES
+from training import distill
 
 DATASET_ID = "marmal88/skin_cancer"
 """The Hub copy of HAM10000 with the same columns as the local one this model was trained on."""
@@ -129,11 +130,14 @@ for LiteRT.js in the browser.
   Phase 2: all but the first {{ (run.frozen_fraction * 100)|round|int }}% of backbone layers fine-tuned, up to
   {{ run.finetune_epochs }} epochs at {{ run.finetune_learning_rate }}, BatchNorm {{ "trained" if run.train_batchnorm else "frozen (ImageNet statistics)" }}{% if run.ema %},
   with an exponential moving average of the weights{% endif %}, early stopping on validation BA, ReduceLROnPlateau.
-  Batch {{ run.batch_size }}, Adam, label smoothing {{ run.label_smoothing }}.
-  {% if training_minutes is not none %}Fitting took {{ training_minutes|round|int }} minutes on {{ cpu_count }} CPU cores.{% endif %}
+  Batch {{ run.batch_size }}, Adam, label smoothing {{ run.label_smoothing }}.{% if run.teacher %}
+  Knowledge distillation (`training/distill.py`): each training target is {{ ((1 - run.distillation_weight) * 100)|round|int }}% the label and
+  {{ (run.distillation_weight * 100)|round|int }}% the averaged probabilities, softened at temperature {{ distillation_temperature }}, of {{ run.teacher|length }}
+  teacher runs of the same split: {% for t in run.teacher %}`{{ t.name }}`{% if not loop.last %}, {% endif %}{% endfor %}.{% endif %}
+  {% if training_minutes is not none %}Fitting took {{ training_minutes|round|int }} minutes on {{ cpu_count }} CPU cores{% if run.teacher %}, the teachers' fitting included{% endif %}.{% endif %}
 - Class imbalance (nevi are 67%): {{ imbalance|join("; ") }}.
 - Augmentation ({{ run.augmentation }}, `training/augment.py`): flips and rotation by any angle (lesions have no up or down){% if run.augmentation.startswith("strong") %},
-  zoom from a close-up to a wider view, shifts, brightness, contrast, saturation, hue, gamma, {% if run.augmentation == "strong_sharpen" %}sharpening,
+  zoom from a close-up to a {% if run.augmentation == "strong_wide" %}much {% endif %}wider view, shifts, brightness, contrast, saturation, hue, gamma, {% if run.augmentation == "strong_sharpen" %}sharpening,
   {% endif %}blur and vignetting{% else %},
   mild zoom, shift and colour jitter{% endif %}.
 
@@ -252,7 +256,7 @@ def write_card(directory: Path, *, run, results: dict, chosen: dict, bundle_conf
         n_images=sum(len(split[s]) for s in ("train", "validation", "test")), n_train=len(split["train"]),
         n_val=len(split["validation"]), n_test=len(split["test"]), training_minutes=run.training_minutes(),
         imbalance=imbalance_measures(run, dict(zip(CODES, fitted_shift))), diagnoses=DIAGNOSES,
-        guard_percentile=f"{100 * (1 - GUARD_FALSE_ALARMS):g}th",
+        guard_percentile=f"{100 * (1 - GUARD_FALSE_ALARMS):g}th", distillation_temperature=distill.TEMPERATURE,
     )
     card.save(directory / "README.md")
     return card

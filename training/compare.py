@@ -20,15 +20,17 @@ import numpy as np
 
 
 def load_run(run_dir: Path) -> dict:
-    """The eval_results.json of a run's bundle, named after the run folder, with its fitting time in minutes.
+    """The eval_results.json of a run's bundle, named after the run folder, with its fitting time in minutes
+    (a distilled run's teachers' included: TrainConfig.training_minutes).
 
     Raises:
         FileNotFoundError: the run has not finished.
     """
-    path, times = run_dir / "bundle" / "eval_results.json", run_dir / "training_seconds.json"
-    if not path.is_file() or not times.is_file():
-        raise FileNotFoundError(f"{run_dir} has no bundle/eval_results.json or training_seconds.json; finish the run first")
-    return {"name": run_dir.name, "minutes": sum(json.loads(times.read_text()).values()) / 60, **json.loads(path.read_text())}
+    path = run_dir / "bundle" / "eval_results.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{run_dir} has no bundle/eval_results.json; finish the run first")
+    results = json.loads(path.read_text())
+    return {"name": run_dir.name, "minutes": results["run"]["training_minutes"], **results}
 
 
 def _f(value) -> str:

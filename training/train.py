@@ -22,7 +22,7 @@ import tensorflow as tf
 
 from lesion.labels import CODES
 from lesion.preprocess import InputSpec
-from training import atomic, augment, batches, data, distribute, model, report
+from training import atomic, augment, batches, data, distill, distribute, model, report
 from training.export import QUANTIZATIONS
 from training.finalise import finalise
 from training.plots import MONITOR, read_history
@@ -91,6 +91,13 @@ class TrainConfig:
         metadata={"help": "Draw every site of --sources with the same class mix, so that a camera's look cannot predict the "
                   "diagnosis (HAM10000's Vienna MoleMax images are 94%% nevi; Queensland's hold most keratoses)."},
     )
+    teacher: list[Path] = field(
+        default_factory=list,
+        metadata={"help": "A finished run of this split (same --seed and --hold-out-site) whose network's probabilities on "
+                  "the training images, averaged over the teachers and softened, are mixed into the targets: knowledge "
+                  "distillation of their ensemble into one model (training/distill.py); repeatable."},
+    )
+    distillation_weight: float = field(default=0.5, metadata={"help": "The teachers' share of each training target, with --teacher."})
     ema: bool = field(default=False, metadata={"help": "Fine-tune with an exponential moving average of the weights, which is validated and kept."})
     sources: Path | None = field(default=None, metadata={"help": "HAM10000's sources.csv (image_id,dataset): per-site figures, and --hold-out-site."})
     hold_out_site: str | None = field(default=None, metadata={"help": "Leave this site of --sources out of training and validation, and score on it."})
@@ -122,6 +129,8 @@ class TrainConfig:
             raise ValueError("--hold-out-site and --site-balance need --sources")
         if self.low_pass < 0:
             raise ValueError("--low-pass must not be negative")
+        if not 0 <= self.distillation_weight <= 1:
+            raise ValueError("--distillation-weight must lie in [0, 1]")
         if not 0 <= self.sampling_power <= 1:
             raise ValueError("--sampling-power must lie in [0, 1]")
         unknown = sorted(set(self.quantizations) - set(QUANTIZATIONS))
@@ -152,7 +161,7 @@ class TrainConfig:
             flag = "--" + f.name.replace("_", "-")
             if isinstance(value, bool):
                 parts.append(flag if value else "--no-" + flag[2:])
-            elif f.name == "external":
+            elif f.name in ("external", "teacher"):
                 parts.extend(f"{flag} {folder}" for folder in value)
             elif isinstance(value, list):
                 parts.append(f"{flag} {' '.join(value)}")
@@ -171,9 +180,11 @@ class TrainConfig:
         return "keras.applications' ImageNet weights"
 
     def training_minutes(self) -> float | None:
-        """Wall time of fitting, summed over phases and resumed runs."""
-        path = self.output_dir / TIMES_FILE
-        return sum(json.loads(path.read_text()).values()) / 60 if path.exists() else None
+        """Wall time of fitting, summed over phases, resumed runs and the teachers' own fitting."""
+        paths = [self.output_dir / TIMES_FILE, *(Path(run) / TIMES_FILE for run in self.teacher)]
+        if not paths[0].exists():
+            return None
+        return sum(sum(json.loads(path.read_text()).values()) for path in paths if path.exists()) / 60
 
 
 def parse_args(argv=None) -> TrainConfig:
@@ -336,7 +347,9 @@ def train(config: TrainConfig):
     if config.sources:
         site_of = data.read_sites(config.sources, split["train"])
         sites = np.array([site_of[image_id] for image_id in split["train"]])
-    train_ds, steps = batches.training_dataset(pixels[rows["train"]], train_labels, sites, weights, spec, config)
+    teacher = distill.teacher_probabilities(config.teacher, split, spec, pixels[rows["train"]]) if config.teacher else None
+    targets = distill.targets(train_labels, teacher, config.distillation_weight)
+    train_ds, steps = batches.training_dataset(pixels[rows["train"]], train_labels, targets, sites, weights, spec, config)
     val_ds = batches.evaluation_dataset(pixels[rows["validation"]], labels[rows["validation"]], balancing, spec, config.batch_size)
     if config.samples:
         plan = batches.sampling_plan(train_labels, sites if config.site_balance else None, config.sampling_power,

@@ -1,0 +1,64 @@
+"""Knowledge distillation: an ensemble of finished runs teaches one model of the same size (Hinton et al., 2015).
+
+Averaging the probabilities of a few runs ranks other clinics' melanomas better than any one of them, but an
+ensemble would multiply the model's size and latency. Their averaged, softened probabilities on the training images
+become part of the training targets of a single model instead.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from lesion.labels import CODES
+from lesion.preprocess import InputSpec, normalise
+from training.evaluate import network_classifier
+
+log = logging.getLogger(__name__)
+
+TEMPERATURE = 2.0
+"""Softens the teachers' probabilities, whose near-certainty on their own training images hides what they know about
+which classes look alike."""
+
+
+def teacher_probabilities(teachers: list[Path], split: dict, spec: InputSpec, pixels: np.ndarray) -> np.ndarray:
+    """The teachers' mean network probabilities (N, 7) for decoded training pixels, softened by TEMPERATURE.
+
+    Args:
+        teachers: finished training runs (each with split.json and bundle/), all of the student's split.
+        split: the student's split; pixels are the images of split["train"], in order.
+
+    Raises:
+        ValueError: a teacher saw another split (its validation or test images could be the student's training
+            images), or feeds its network differently.
+    """
+    images = normalise(pixels.astype(np.float32), spec)
+    probabilities = []
+    for run in map(Path, teachers):
+        teacher_split = json.loads((run / "split.json").read_text())
+        if any(teacher_split.get(name) != split.get(name) for name in ("train", "validation", "test")):
+            raise ValueError(f"teacher {run} was trained on another split: train it with the student's --seed and "
+                             "--hold-out-site, so that no validation or test image informs the student")
+        classifier = network_classifier(run / "bundle")
+        if classifier.spec != spec:
+            raise ValueError(f"teacher {run} feeds its network {classifier.spec}, the student {spec}")
+        probabilities.append(np.stack([inference.probabilities for start in range(0, len(images), 256)
+                                       for inference in classifier.infer_batch(images[start:start + 256])]))
+        log.info("teacher %s: mean top probability %.3f on the training images", run, probabilities[-1].max(axis=1).mean())
+    return soften(np.mean(probabilities, axis=0), TEMPERATURE)
+
+
+def soften(probabilities: np.ndarray, temperature: float) -> np.ndarray:
+    """softmax(log p / temperature), row by row."""
+    logits = np.log(np.clip(probabilities, 1e-12, 1.0)) / temperature
+    exp = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def targets(labels: np.ndarray, teacher: np.ndarray | None, weight: float) -> np.ndarray:
+    """Training targets (N, 7): one-hot labels, mixed with the teachers' probabilities at this weight when given."""
+    one_hot = np.eye(len(CODES), dtype=np.float32)[labels]
+    return one_hot if teacher is None else ((1 - weight) * one_hot + weight * teacher).astype(np.float32)
