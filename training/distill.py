@@ -1,8 +1,8 @@
 """Knowledge distillation: an ensemble of finished runs teaches one model of the same size (Hinton et al., 2015).
 
-Averaging the probabilities of a few runs ranks other clinics' melanomas better than any one of them, but an
-ensemble would multiply the model's size and latency. Their averaged, softened probabilities on the training images
-become part of the training targets of a single model instead.
+Averaging the probabilities of a few runs can rank other clinics' melanomas better than any one of them, but an
+ensemble multiplies the model's size and latency. Here the runs' averaged, softened probabilities on the training
+images become part of the training targets of a single model instead.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from training.evaluate import network_classifier
 log = logging.getLogger(__name__)
 
 TEMPERATURE = 2.0
-"""Softens the teachers' probabilities, whose near-certainty on their own training images hides what they know about
-which classes look alike."""
+"""Softens the teachers' probabilities, so that the classes they rank second and third, which say what looks alike,
+weigh more in the targets."""
 
 
 def teacher_probabilities(teachers: list[Path], split: dict, spec: InputSpec, pixels: np.ndarray) -> np.ndarray:
