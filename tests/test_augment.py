@@ -40,7 +40,6 @@ def test_unknown_strength():
         augment.augmenter("extreme", seed=0)
 
 
-
 def test_wide_views_shrink_the_lesion_further():
     """strong_wide's widest views, zoomed out as far as WIDE_ZOOM_OUT, leave a lesion smaller than strong's do."""
     images = np.full((128, 150, 200, 3), 255.0, np.float32)

@@ -56,6 +56,11 @@ def class_prior(plan: dict[tuple, float]) -> np.ndarray:
     return prior
 
 
+def one_hot(labels: np.ndarray) -> np.ndarray:
+    """float32 (N, 7) one-hot rows for integer labels: the targets without distillation."""
+    return np.eye(len(CODES), dtype=np.float32)[labels]
+
+
 def training_dataset(pixels, labels, targets, sites, weights, spec: InputSpec, config) -> tuple[tf.data.Dataset, int]:
     """Augmented (normalised image, target, sample weight) batches, and the steps that make one epoch.
 
@@ -83,8 +88,8 @@ def training_dataset(pixels, labels, targets, sites, weights, spec: InputSpec, c
 
 def evaluation_dataset(pixels, labels, weights, spec: InputSpec, batch_size: int) -> tf.data.Dataset:
     """(normalised image, one-hot label, sample weight) batches, in order and unaugmented."""
-    one_hot = np.eye(len(CODES), dtype=np.float32)[labels]
-    return _to_model(tf.data.Dataset.from_tensor_slices((pixels, labels, one_hot)).batch(batch_size), weights, spec, None)
+    dataset = tf.data.Dataset.from_tensor_slices((pixels, labels, one_hot(labels)))
+    return _to_model(dataset.batch(batch_size), weights, spec, None)
 
 
 def _to_model(dataset: tf.data.Dataset, weights, spec: InputSpec, augmenter) -> tf.data.Dataset:

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from lesion.labels import CODES
 from lesion.preprocess import InputSpec, normalise
-from training.evaluate import network_classifier
+from training.batches import one_hot
+from training.evaluate import network_classifier, probabilities_of
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +45,7 @@ def teacher_probabilities(teachers: list[Path], split: dict, spec: InputSpec, pi
         classifier = network_classifier(run / "bundle")
         if classifier.spec != spec:
             raise ValueError(f"teacher {run} feeds its network {classifier.spec}, the student {spec}")
-        probabilities.append(np.stack([inference.probabilities for start in range(0, len(images), 256)
-                                       for inference in classifier.infer_batch(images[start:start + 256])]))
+        probabilities.append(probabilities_of(classifier, images))
         log.info("teacher %s: mean top probability %.3f on the training images", run, probabilities[-1].max(axis=1).mean())
     return soften(np.mean(probabilities, axis=0), TEMPERATURE)
 
@@ -60,5 +59,5 @@ def soften(probabilities: np.ndarray, temperature: float) -> np.ndarray:
 
 def targets(labels: np.ndarray, teacher: np.ndarray | None, weight: float) -> np.ndarray:
     """Training targets (N, 7): one-hot labels, mixed with the teachers' probabilities at this weight when given."""
-    one_hot = np.eye(len(CODES), dtype=np.float32)[labels]
-    return one_hot if teacher is None else ((1 - weight) * one_hot + weight * teacher).astype(np.float32)
+    labelled = one_hot(labels)
+    return labelled if teacher is None else ((1 - weight) * labelled + weight * teacher).astype(np.float32)

@@ -53,6 +53,12 @@ def network_classifier(bundle_dir: Path) -> Classifier:
     return classifier
 
 
+def probabilities_of(classifier: Classifier, images: np.ndarray, chunk: int = 256) -> np.ndarray:
+    """The classifier's probabilities (N, 7) for normalised images (N, height, width, 3), a chunk at a time."""
+    return np.stack([inference.probabilities for start in range(0, len(images), chunk)
+                     for inference in classifier.infer_batch(images[start:start + chunk])])
+
+
 def load_image_folder(folder: Path) -> tuple[list[Path], np.ndarray]:
     """An imagefolder-layout folder: images plus labels.csv with `file_name,dx`."""
     rows = read_labelled_folder(folder)

@@ -45,7 +45,7 @@ def mean_detail(pixels: np.ndarray, sigma: float) -> float:
 
 def scores_by_sigma(bundle_dir: Path, folder: Path, sigmas) -> list[dict]:
     """Balanced accuracy and melanoma AUC of a bundle on a labelled folder, its inputs blurred by each sigma."""
-    from training.evaluate import compute_metrics, load_image_folder  # imports the evaluate library; only --model needs it
+    from training.evaluate import compute_metrics, load_image_folder, probabilities_of  # imports the evaluate library; only --model needs it
 
     classifier = Classifier(load_bundle(bundle_dir))
     paths, references = load_image_folder(folder)
@@ -53,9 +53,7 @@ def scores_by_sigma(bundle_dir: Path, folder: Path, sigmas) -> list[dict]:
     results = []
     for sigma in sigmas:
         inputs = normalise(blurred(pixels, sigma), classifier.spec)
-        probabilities = np.stack([inference.probabilities for start in range(0, len(inputs), 32)
-                                  for inference in classifier.infer_batch(inputs[start:start + 32])])
-        metrics = compute_metrics(references, probabilities)
+        metrics = compute_metrics(references, probabilities_of(classifier, inputs))
         results.append({key: metrics[key] for key in ("balanced_accuracy", "melanoma_auc", "melanoma_sensitivity_at_specificity_80")})
     return results
 
