@@ -30,19 +30,20 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 TINY_LOW_PASS = 1.0
+TINY_MIXSTYLE = 0.5
 
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
     """One complete, tiny training run on the committed fixture: 1 head epoch, 1 fine-tuning epoch, every stage,
-    with the examples as an external folder and the input low-pass filter."""
+    with the examples as an external folder, the input low-pass filter and MixStyle."""
     from training import train
 
     output = tmp_path_factory.mktemp("run")
     train.main([
         "--dataset", str(TINY_DATASET), "--output-dir", str(output), "--head-epochs", "1", "--finetune-epochs", "1",
         "--batch-size", "8", "--validation-fraction", "0.25", "--test-fraction", "0.25", "--cache-dir", "none", "--external", str(EXAMPLES),
-        "--low-pass", str(TINY_LOW_PASS),
+        "--low-pass", str(TINY_LOW_PASS), "--mixstyle", str(TINY_MIXSTYLE),
     ])
     return output
 

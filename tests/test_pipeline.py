@@ -7,7 +7,7 @@ import pytest
 
 from lesion.bundle import load_bundle
 from lesion.classifier import Classifier, calibrated_probabilities
-from tests.conftest import EXAMPLES, TINY_DATASET, TINY_LOW_PASS
+from tests.conftest import EXAMPLES, TINY_DATASET, TINY_LOW_PASS, TINY_MIXSTYLE
 from training import evaluate, export, model, publish
 from training.guard import fit_guard
 
@@ -75,12 +75,14 @@ def test_model_card_has_hub_metadata(tiny_run):
     assert card.data.pipeline_tag == "image-classification"
     assert card.data.eval_results[0].metric_type == "balanced_accuracy"
     assert "Not a medical device" in card.text
+    assert "MixStyle" in card.text and "training/mixstyle.py" in card.text
 
 
 def test_tflite_matches_keras(tiny_run, tmp_path):
     """Probabilities, class maps and guard score of the float32 TFLite model against the Keras serving model."""
     spec = model.BACKBONES["efficientnet_lite0"].input_spec()
-    classifier = model.build_classifier(model.build_backbone("efficientnet_lite0", spec, weights=None, low_pass=TINY_LOW_PASS))
+    backbone = model.build_backbone("efficientnet_lite0", spec, weights=None, low_pass=TINY_LOW_PASS, mixstyle=TINY_MIXSTYLE)
+    classifier = model.build_classifier(backbone)
     classifier.load_weights(tiny_run / "checkpoints" / "2-finetune" / "final.weights.h5")
     rng = np.random.default_rng(0)
     served = export.serving_model(classifier, fit_guard(rng.uniform(0, 6, (64, 512)), rng.integers(0, 7, 64)))  # 192 + 320 tapped channels
@@ -163,7 +165,8 @@ def test_training_resumes_instead_of_starting_over(tiny_run, caplog):
 
     config = train.parse_args(["--dataset", str(TINY_DATASET), "--output-dir", str(tiny_run), "--head-epochs", "1",
                                "--finetune-epochs", "1", "--validation-fraction", "0.25", "--test-fraction", "0.25",
-                               "--cache-dir", "none", "--low-pass", str(TINY_LOW_PASS)])
+                               "--cache-dir", "none", "--low-pass", str(TINY_LOW_PASS),
+                               "--mixstyle", str(TINY_MIXSTYLE)])
     with caplog.at_level("INFO"):
         train.train(config)
     assert "phase 1-head already done" in caplog.text and "phase 2-finetune already done" in caplog.text
@@ -178,6 +181,8 @@ def test_config_validation():
         train.parse_args(["--dataset", "x", "--validation-fraction", "0.6", "--test-fraction", "0.5"])
     with pytest.raises(ValueError, match="--low-pass"):
         train.parse_args(["--dataset", "x", "--low-pass", "-1"])
+    with pytest.raises(ValueError, match="--mixstyle"):
+        train.parse_args(["--dataset", "x", "--mixstyle", "1.5"])
 
 
 def test_int8_guard_score_has_headroom_above_its_threshold(tiny_run):

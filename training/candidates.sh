@@ -4,7 +4,7 @@
 # a candidate on 2 CPU cores; a killed candidate resumes when this script is run again.
 #
 #   bash training/candidates.sh ../shared/data runs/candidates
-#   python -m training.compare runs/candidates/{B,C,D,E,F,G,H,J,K,L,M,N,O,P}* --markdown runs/candidates/comparison.md --plot runs/candidates/comparison.png
+#   python -m training.compare runs/candidates/{B,C,D,E,F,G,H,J,K,L,M,N,O,P,Q}* --markdown runs/candidates/comparison.md --plot runs/candidates/comparison.png
 set -euo pipefail
 data=${1:?usage: training/candidates.sh DATA_DIR OUTPUT_DIR}
 out=${2:?usage: training/candidates.sh DATA_DIR OUTPUT_DIR}
@@ -48,3 +48,6 @@ run O-distil "${sog_strong[@]}" --class-weight-power 0.5 --finetune-epochs 14 --
 # other clinics' lesions fill more of the frame than HAM10000's: P zooms out further, to 1 / 1.5 of the lesion's size
 run P-wide --colour-constancy shades_of_gray --augmentation strong_wide --class-weight-power 0.5 --finetune-epochs 14 --ema
 run P-seed7 --seed 7 --colour-constancy shades_of_gray --augmentation strong_wide --class-weight-power 0.5 --finetune-epochs 14 --ema
+# a camera shows in the mean and spread of early feature maps: Q mixes them between images in training (MixStyle)
+run Q-mixstyle "${sog_strong[@]}" --class-weight-power 0.5 --finetune-epochs 14 --ema --mixstyle 0.5
+run Q-seed7 --seed 7 "${sog_strong[@]}" --class-weight-power 0.5 --finetune-epochs 14 --ema --mixstyle 0.5

@@ -124,7 +124,9 @@ for LiteRT.js in the browser.
   then colour-corrected with {{ spec.colour_constancy.replace("_", " ") }} (p=6){% endif %}, and normalised as (x - {{ spec.mean }}) / {{ spec.std }},
   in training and serving alike (`lesion/preprocess.py`).{% if run.low_pass %} Inside the model, before the backbone, a fixed
   Gaussian blur of sigma {{ run.low_pass }} pixels removes the fine detail in which HAM10000's softly downsized images
-  differ from other sources (`training/low_pass.py`).{% endif %}
+  differ from other sources (`training/low_pass.py`).{% endif %}{% if run.mixstyle %} In training only, MixStyle mixes the
+  per-channel statistics of two images' features after the first three stages of the backbone, in a share
+  {{ run.mixstyle }} of batches (`training/mixstyle.py`); the served model has no op of it.{% endif %}
 - Backbone: {{ run.backbone }} with {{ run.weights_source() }}.
 - Phase 1: the new head on the frozen backbone, {{ run.head_epochs }} epochs at learning rate {{ run.head_learning_rate }}.
   Phase 2: all but the first {{ (run.frozen_fraction * 100)|round|int }}% of backbone layers fine-tuned, up to

@@ -74,6 +74,12 @@ class TrainConfig:
                   "evaluation and serving all see it (training/low_pass.py): it removes the fine detail in which "
                   "HAM10000's softly downsized images differ from everyone else's. 0 is none."},
     )
+    mixstyle: float = field(
+        default=0.0,
+        metadata={"help": "Probability with which a training batch mixes its images' early feature statistics (MixStyle, "
+                  "Zhou et al., ICLR 2021; training/mixstyle.py), so that no camera's look can carry the diagnosis. "
+                  "The served model is unchanged by it. 0 is off; the paper uses 0.5."},
+    )
     augmentation: str = field(default="light", metadata={"help": f"One of {augment.STRENGTHS}; see training/augment.py."})
     sampling_power: float = field(
         default=1.0,
@@ -129,6 +135,8 @@ class TrainConfig:
             raise ValueError("--hold-out-site and --site-balance need --sources")
         if self.low_pass < 0:
             raise ValueError("--low-pass must not be negative")
+        if not 0 <= self.mixstyle <= 1:
+            raise ValueError("--mixstyle must lie in [0, 1]")
         if not 0 <= self.distillation_weight <= 1:
             raise ValueError("--distillation-weight must lie in [0, 1]")
         if not 0 <= self.sampling_power <= 1:
@@ -326,7 +334,8 @@ def prepare(config: TrainConfig, strategy: tf.distribute.Strategy | None = None)
     row_of = {image_id: row for row, image_id in enumerate(dataset["image_id"])}
     rows = {name: np.array([row_of[i] for i in ids], dtype=np.int64) for name, ids in split.items()}
     with (strategy or tf.distribute.get_strategy()).scope():
-        backbone = model.build_backbone(config.backbone, spec, config.weights, low_pass=config.low_pass)
+        backbone = model.build_backbone(config.backbone, spec, config.weights, low_pass=config.low_pass,
+                                         mixstyle=config.mixstyle)
         classifier = model.build_classifier(backbone)
     return split, pixels, labels, rows, backbone, classifier
 
