@@ -51,3 +51,4 @@ run P-seed7 --seed 7 --colour-constancy shades_of_gray --augmentation strong_wid
 # a camera shows in the mean and spread of early feature maps: Q mixes them between images in training (MixStyle)
 run Q-mixstyle "${sog_strong[@]}" --class-weight-power 0.5 --finetune-epochs 14 --ema --mixstyle 0.5
 run Q-seed7 --seed 7 "${sog_strong[@]}" --class-weight-power 0.5 --finetune-epochs 14 --ema --mixstyle 0.5
+run Q-seed3 --seed 3 "${sog_strong[@]}" --class-weight-power 0.5 --finetune-epochs 14 --ema --mixstyle 0.5
