@@ -31,6 +31,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 TINY_LOW_PASS = 1.0
 TINY_MIXSTYLE = 0.5
+TINY_TRAINING = [
+    "--dataset", str(TINY_DATASET), "--head-epochs", "1", "--finetune-epochs", "1", "--batch-size", "8",
+    "--validation-fraction", "0.25", "--test-fraction", "0.25", "--cache-dir", "none",
+    "--low-pass", str(TINY_LOW_PASS), "--mixstyle", str(TINY_MIXSTYLE),
+]
+"""The tiny run's training flags: with them it is trained, resumed, trained again or averaged."""
 
 
 @pytest.fixture(scope="session")
@@ -40,11 +46,7 @@ def tiny_run(tmp_path_factory) -> Path:
     from training import train
 
     output = tmp_path_factory.mktemp("run")
-    train.main([
-        "--dataset", str(TINY_DATASET), "--output-dir", str(output), "--head-epochs", "1", "--finetune-epochs", "1",
-        "--batch-size", "8", "--validation-fraction", "0.25", "--test-fraction", "0.25", "--cache-dir", "none", "--external", str(EXAMPLES),
-        "--low-pass", str(TINY_LOW_PASS), "--mixstyle", str(TINY_MIXSTYLE),
-    ])
+    train.main([*TINY_TRAINING, "--output-dir", str(output), "--external", str(EXAMPLES)])
     return output
 
 

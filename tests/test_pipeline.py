@@ -7,7 +7,7 @@ import pytest
 
 from lesion.bundle import load_bundle
 from lesion.classifier import Classifier, calibrated_probabilities
-from tests.conftest import EXAMPLES, TINY_DATASET, TINY_LOW_PASS, TINY_MIXSTYLE
+from tests.conftest import EXAMPLES, TINY_DATASET, TINY_LOW_PASS, TINY_MIXSTYLE, TINY_TRAINING
 from training import evaluate, export, model, publish
 from training.guard import fit_guard
 
@@ -163,13 +163,27 @@ def test_publish_refuses_a_tampered_bundle(tiny_run, tmp_path):
 def test_training_resumes_instead_of_starting_over(tiny_run, caplog):
     from training import train
 
-    config = train.parse_args(["--dataset", str(TINY_DATASET), "--output-dir", str(tiny_run), "--head-epochs", "1",
-                               "--finetune-epochs", "1", "--validation-fraction", "0.25", "--test-fraction", "0.25",
-                               "--cache-dir", "none", "--low-pass", str(TINY_LOW_PASS),
-                               "--mixstyle", str(TINY_MIXSTYLE)])
+    config = train.parse_args([*TINY_TRAINING, "--output-dir", str(tiny_run)])
     with caplog.at_level("INFO"):
         train.train(config)
     assert "phase 1-head already done" in caplog.text and "phase 2-finetune already done" in caplog.text
+
+
+def test_the_same_command_retrains_the_same_weights(tiny_run, tmp_path):
+    import h5py
+
+    from training import train
+
+    train.train(train.parse_args([*TINY_TRAINING, "--output-dir", str(tmp_path)]))
+
+    def weights(run):
+        found = {}
+        with h5py.File(run / "checkpoints" / "2-finetune" / "final.weights.h5") as file:
+            file.visititems(lambda name, item: found.update({name: item[()]}) if isinstance(item, h5py.Dataset) else None)
+        return found
+
+    first, second = weights(tiny_run), weights(tmp_path)
+    assert first.keys() == second.keys() and all(np.array_equal(first[name], second[name]) for name in first)
 
 
 def test_config_validation():

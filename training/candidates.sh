@@ -4,7 +4,7 @@
 # a candidate on 2 CPU cores; a killed candidate resumes when this script is run again.
 #
 #   bash training/candidates.sh ../shared/data runs/candidates
-#   python -m training.compare runs/candidates/{B,C,D,E,F,G,H,J,K,L,M,N,O,P,Q}* --markdown runs/candidates/comparison.md --plot runs/candidates/comparison.png
+#   python -m training.compare runs/candidates/{B,C,D,E,F,G,H,J,K,L,M,N,O,P,Q,S}* --markdown runs/candidates/comparison.md --plot runs/candidates/comparison.png
 set -euo pipefail
 data=${1:?usage: training/candidates.sh DATA_DIR OUTPUT_DIR}
 out=${2:?usage: training/candidates.sh DATA_DIR OUTPUT_DIR}
@@ -52,3 +52,9 @@ run P-seed7 --seed 7 --colour-constancy shades_of_gray --augmentation strong_wid
 run Q-mixstyle "${sog_strong[@]}" --class-weight-power 0.5 --finetune-epochs 14 --ema --mixstyle 0.5
 run Q-seed7 --seed 7 "${sog_strong[@]}" --class-weight-power 0.5 --finetune-epochs 14 --ema --mixstyle 0.5
 run Q-seed3 --seed 3 "${sog_strong[@]}" --class-weight-power 0.5 --finetune-epochs 14 --ema --mixstyle 0.5
+# runs are deterministic from here on (--deterministic); before, Q-seed3 run again differed from its first run as much as
+# two seeds do. S averages the fine-tuned weights of two of Q's runs on seed 3's split (training seeds 3 and 11) into
+# one weight soup of the same size; it fits nothing itself
+run Q-split3-seed11 --split-seed 3 --seed 11 "${sog_strong[@]}" --class-weight-power 0.5 --finetune-epochs 14 --ema --mixstyle 0.5
+run S-soup --seed 3 "${sog_strong[@]}" --class-weight-power 0.5 --finetune-epochs 14 --ema --mixstyle 0.5 \
+    --soup "$out/Q-seed3" --soup "$out/Q-split3-seed11"

@@ -119,7 +119,7 @@ for LiteRT.js in the browser.
 
 - Data: {{ n_images }} HAM10000 images from `{{ run.dataset }}`{% if run.hold_out_site %}, without site {{ run.hold_out_site }}{% endif %},
   split by `lesion_id` into train {{ n_train }}, validation {{ n_val }} and test {{ n_test }} images, stratified by
-  class, seed {{ run.seed }}. `split.json` lists every image id.
+  class, seed {{ run.split_seed }}. `split.json` lists every image id.
 - Input: {{ spec.width }}x{{ spec.height }} pixels, turned to landscape, centre-cropped to 4:3 and resized{% if spec.colour_constancy != "none" %},
   then colour-corrected with {{ spec.colour_constancy.replace("_", " ") }} (p=6){% endif %}, and normalised as (x - {{ spec.mean }}) / {{ spec.std }},
   in training and serving alike (`lesion/preprocess.py`).{% if run.low_pass %} Inside the model, before the backbone, a fixed
@@ -135,15 +135,17 @@ for LiteRT.js in the browser.
   Batch {{ run.batch_size }}, Adam, label smoothing {{ run.label_smoothing }}.{% if run.teacher %}
   Knowledge distillation (`training/distill.py`): each training target is {{ ((1 - run.distillation_weight) * 100)|round|int }}% the label and
   {{ (run.distillation_weight * 100)|round|int }}% the averaged probabilities, softened at temperature {{ distillation_temperature }}, of {{ run.teacher|length }}
-  teacher runs of the same split: {% for t in run.teacher %}`{{ t.name }}`{% if not loop.last %}, {% endif %}{% endfor %}.{% endif %}
-  {% if training_minutes is not none %}Fitting took {{ training_minutes|round|int }} minutes on {{ cpu_count }} CPU cores{% if run.teacher %}, the teachers' fitting included{% endif %}.{% endif %}
+  teacher runs of the same split: {% for t in run.teacher %}`{{ t.name }}`{% if not loop.last %}, {% endif %}{% endfor %}.{% endif %}{% if run.soup %}
+  **A weight soup** (`training/soup.py`): not fitted itself, but the mean of the fine-tuned weights of {{ run.soup|length }} runs
+  of this recipe and split that differ in their training seed: {% for r in run.soup %}`{{ r.name }}`{% if not loop.last %}, {% endif %}{% endfor %}.{% endif %}
+  {% if training_minutes is not none %}Fitting took {{ training_minutes|round|int }} minutes on {{ cpu_count }} CPU cores{% if run.teacher %}, the teachers' fitting included{% elif run.soup %}, the averaged runs' fitting summed{% endif %}.{% endif %}
 - Class imbalance (nevi are 67%): {{ imbalance|join("; ") }}.
 - Augmentation ({{ run.augmentation }}, `training/augment.py`): flips and rotation by any angle (lesions have no up or down){% if run.augmentation.startswith("strong") %},
   zoom from a close-up to a {% if run.augmentation == "strong_wide" %}much {% endif %}wider view, shifts, brightness, contrast, saturation, hue, gamma, {% if run.augmentation == "strong_sharpen" %}sharpening,
   {% endif %}blur and vignetting{% else %},
   mild zoom, shift and colour jitter{% endif %}.
 
-![Training curves](training_curves.png)
+{% if not run.soup %}![Training curves](training_curves.png){% endif %}
 
 ## Classes
 

@@ -7,7 +7,6 @@ images become part of the training targets of a single model instead.
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import numpy as np
 
 from lesion.preprocess import InputSpec, normalise
 from training.batches import one_hot
+from training.data import check_same_split
 from training.evaluate import network_classifier, probabilities_of
 
 log = logging.getLogger(__name__)
@@ -38,10 +38,7 @@ def teacher_probabilities(teachers: list[Path], split: dict, spec: InputSpec, pi
     images = normalise(pixels.astype(np.float32), spec)
     probabilities = []
     for run in map(Path, teachers):
-        teacher_split = json.loads((run / "split.json").read_text())
-        if any(teacher_split.get(name) != split.get(name) for name in ("train", "validation", "test")):
-            raise ValueError(f"teacher {run} was trained on another split: train it with the student's --seed and "
-                             "--hold-out-site, so that no validation or test image informs the student")
+        check_same_split(run, split, "--teacher")
         classifier = network_classifier(run / "bundle")
         if classifier.spec != spec:
             raise ValueError(f"teacher {run} feeds its network {classifier.spec}, the student {spec}")

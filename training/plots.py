@@ -79,8 +79,6 @@ def plot_history(output_dir: Path, path: Path) -> None:
     plt.close(figure)
 
 
-
-
 def plot_reliability(curves: dict[str, dict], path: Path) -> None:
     """Reliability diagrams: accuracy against confidence per bin, one panel per evaluation set, before and after calibration.
 

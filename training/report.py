@@ -118,7 +118,8 @@ def _plots(directory: Path, run, results: dict) -> None:
         plots.plot_confusion_matrix(external["confusion_matrix"], directory / f"confusion_matrix_{name}.png",
                                     f"{name} (external)")
     plots.plot_variants(results["variants"], directory / "variants.png")
-    plots.plot_history(run.output_dir, directory / "training_curves.png")
+    if not run.soup:  # a soup is not fitted: its runs' cards have their curves
+        plots.plot_history(run.output_dir, directory / "training_curves.png")
     curves = {name: results[name] for name in ("test",)}
     curves.update(results["external"])
     plots.plot_reliability({name: {"before": r["uncalibrated"]["reliability"], "after": r["reliability"]}

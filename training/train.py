@@ -22,7 +22,7 @@ import tensorflow as tf
 
 from lesion.labels import CODES
 from lesion.preprocess import InputSpec
-from training import atomic, augment, batches, data, distill, distribute, model, report
+from training import atomic, augment, batches, data, distill, distribute, model, report, soup
 from training.export import QUANTIZATIONS
 from training.finalise import finalise
 from training.plots import MONITOR, read_history
@@ -41,7 +41,14 @@ class TrainConfig:
     output_dir: Path = field(default=Path("runs/efficientnet_lite0"), metadata={"help": "Checkpoints, logs and the bundle."})
     backbone: str = field(default="efficientnet_lite0", metadata={"help": f"One of {sorted(model.BACKBONES)}."})
     weights: str | None = field(default="imagenet", metadata={"help": "'imagenet', 'none', or a Keras weights file."})
-    seed: int = field(default=42, metadata={"help": "Seeds the split, the shuffling and the initialisation."})
+    seed: int = field(default=42, metadata={"help": "Seeds the shuffling, the augmentation and the initialisation, and the split unless --split-seed is given."})
+    split_seed: int | None = field(default=None, metadata={"help": "Seeds the lesion split alone; default --seed. Runs that share it (and --hold-out-site) share their validation and test images."})
+    deterministic: bool = field(
+        default=True,
+        metadata={"help": "Run TensorFlow's ops deterministically, so that the same command on the same machine retrains "
+                  "the same weights (without it, two runs of one seed differed by as much as seeds do). "
+                  "--no-deterministic where an op has no deterministic kernel (some GPU ops)."},
+    )
     validation_fraction: float = field(default=0.15, metadata={"help": "Share of each class's lesions for validation."})
     test_fraction: float = field(default=0.15, metadata={"help": "Share of each class's lesions for the test split."})
     max_train_samples: int | None = field(default=None, metadata={"help": "Truncate the training split, for smoke runs."})
@@ -103,6 +110,11 @@ class TrainConfig:
                   "the training images, averaged over the teachers and softened, are mixed into the targets: knowledge "
                   "distillation of their ensemble into one model (training/distill.py); repeatable."},
     )
+    soup: list[Path] = field(
+        default_factory=list,
+        metadata={"help": "A finished run of this split and network to average, with the others given, into a weight "
+                  "soup (training/soup.py) that is finalised without further fitting; repeatable, at least two."},
+    )
     distillation_weight: float = field(default=0.5, metadata={"help": "The teachers' share of each training target, with --teacher."})
     ema: bool = field(default=False, metadata={"help": "Fine-tune with an exponential moving average of the weights, which is validated and kept."})
     sources: Path | None = field(default=None, metadata={"help": "HAM10000's sources.csv (image_id,dataset): per-site figures, and --hold-out-site."})
@@ -133,6 +145,10 @@ class TrainConfig:
             self.cache_dir = None
         if (self.hold_out_site or self.site_balance) and not self.sources:
             raise ValueError("--hold-out-site and --site-balance need --sources")
+        if self.soup and self.teacher:
+            raise ValueError("--soup averages finished runs and fits nothing, so it takes no --teacher")
+        if self.split_seed is None:
+            self.split_seed = self.seed
         if self.low_pass < 0:
             raise ValueError("--low-pass must not be negative")
         if not 0 <= self.mixstyle <= 1:
@@ -164,12 +180,12 @@ class TrainConfig:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-            if value == default and default is not dataclasses.MISSING:
+            if (value == default and default is not dataclasses.MISSING) or (f.name == "split_seed" and value == self.seed):
                 continue
             flag = "--" + f.name.replace("_", "-")
             if isinstance(value, bool):
                 parts.append(flag if value else "--no-" + flag[2:])
-            elif f.name in ("external", "teacher"):
+            elif f.type == "list[Path]":  # repeatable
                 parts.extend(f"{flag} {folder}" for folder in value)
             elif isinstance(value, list):
                 parts.append(f"{flag} {' '.join(value)}")
@@ -188,9 +204,9 @@ class TrainConfig:
         return "keras.applications' ImageNet weights"
 
     def training_minutes(self) -> float | None:
-        """Wall time of fitting, summed over phases, resumed runs and the teachers' own fitting."""
-        paths = [self.output_dir / TIMES_FILE, *(Path(run) / TIMES_FILE for run in self.teacher)]
-        if not paths[0].exists():
+        """Wall time of fitting, summed over phases, resumed runs and the teachers' or the soup's runs' own fitting."""
+        paths = [self.output_dir / TIMES_FILE, *(Path(run) / TIMES_FILE for run in [*self.teacher, *self.soup])]
+        if not (paths[0].exists() or self.soup):  # a soup fits nothing itself
             return None
         return sum(sum(json.loads(path.read_text()).values()) for path in paths if path.exists()) / 60
 
@@ -312,6 +328,8 @@ def _add_training_seconds(output_dir: Path, phase: str, seconds: float) -> None:
 def prepare(config: TrainConfig, strategy: tf.distribute.Strategy | None = None):
     """Data and model stages: the split, decoded images, and the pretrained classifier, built in the strategy's scope."""
     keras.utils.set_random_seed(config.seed)
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
     dataset = data.load_ham10000(config.dataset)
     held_out = set()
     if config.hold_out_site:
@@ -321,7 +339,7 @@ def prepare(config: TrainConfig, strategy: tf.distribute.Strategy | None = None)
             raise ValueError(f"no image of {config.dataset} comes from site {config.hold_out_site!r} of {config.sources}")
     kept = [row for row, image_id in enumerate(dataset["image_id"]) if image_id not in held_out]
     split = data.split_by_lesion(
-        *([dataset[column][row] for row in kept] for column in ("image_id", "lesion_id", "dx")), seed=config.seed,
+        *([dataset[column][row] for row in kept] for column in ("image_id", "lesion_id", "dx")), seed=config.split_seed,
         validation_fraction=config.validation_fraction, test_fraction=config.test_fraction,
     )
     if held_out:
@@ -346,7 +364,7 @@ def train(config: TrainConfig):
     split, pixels, labels, rows, backbone, classifier = prepare(config, strategy)
     config = distribute.scaled(config, strategy.num_replicas_in_sync)
     config.output_dir.mkdir(parents=True, exist_ok=True)
-    atomic.write_text(config.output_dir / "split.json", json.dumps({"seed": config.seed, **split}, indent=1))
+    atomic.write_text(config.output_dir / "split.json", json.dumps({"seed": config.split_seed, **split}, indent=1))
     train_labels = labels[rows["train"]]
     weights = batches.class_weights(train_labels, config.class_weight_power)
     balancing = batches.class_weights(labels[rows["validation"]], 1.0)
@@ -368,7 +386,10 @@ def train(config: TrainConfig):
         prior = np.bincount(train_labels, minlength=len(CODES)) / len(train_labels)
     log.info("training draws per class %s", dict(zip(CODES, np.round(prior, 3))))
     loss = logit_adjusted_loss(prior, config.logit_adjustment, config.label_smoothing)
-    fit(config, classifier, backbone, train_ds, steps, val_ds, loss)
+    if config.soup:
+        soup.average_into(classifier, config.soup, split)
+    else:
+        fit(config, classifier, backbone, train_ds, steps, val_ds, loss)
     return classifier, split, pixels, labels, rows
 
 
