@@ -119,7 +119,7 @@ for LiteRT.js in the browser.
 
 - Data: {{ n_images }} HAM10000 images from `{{ run.dataset }}`{% if run.hold_out_site %}, without site {{ run.hold_out_site }}{% endif %},
   split by `lesion_id` into train {{ n_train }}, validation {{ n_val }} and test {{ n_test }} images, stratified by
-  class, seed {{ run.split_seed }}. `split.json` lists every image id.
+  class, seed {{ run.lesion_split_seed }}. `split.json` lists every image id.
 - Input: {{ spec.width }}x{{ spec.height }} pixels, turned to landscape, centre-cropped to 4:3 and resized{% if spec.colour_constancy != "none" %},
   then colour-corrected with {{ spec.colour_constancy.replace("_", " ") }} (p=6){% endif %}, and normalised as (x - {{ spec.mean }}) / {{ spec.std }},
   in training and serving alike (`lesion/preprocess.py`).{% if run.low_pass %} Inside the model, before the backbone, a fixed

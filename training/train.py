@@ -147,8 +147,6 @@ class TrainConfig:
             raise ValueError("--hold-out-site and --site-balance need --sources")
         if self.soup and self.teacher:
             raise ValueError("--soup averages finished runs and fits nothing, so it takes no --teacher")
-        if self.split_seed is None:
-            self.split_seed = self.seed
         if self.low_pass < 0:
             raise ValueError("--low-pass must not be negative")
         if not 0 <= self.mixstyle <= 1:
@@ -174,13 +172,18 @@ class TrainConfig:
     def input_spec(self) -> InputSpec:
         return model.BACKBONES[self.backbone].input_spec(self.colour_constancy)
 
+    @property
+    def lesion_split_seed(self) -> int:
+        """The seed of the lesion split: --split-seed, or else --seed."""
+        return self.seed if self.split_seed is None else self.split_seed
+
     def command(self) -> str:
         """The command line that reproduces this run: the dataset and every option that differs from the default."""
         parts = ["python -m training.train"]
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-            if (value == default and default is not dataclasses.MISSING) or (f.name == "split_seed" and value == self.seed):
+            if value == default and default is not dataclasses.MISSING:
                 continue
             flag = "--" + f.name.replace("_", "-")
             if isinstance(value, bool):
@@ -339,7 +342,7 @@ def prepare(config: TrainConfig, strategy: tf.distribute.Strategy | None = None)
             raise ValueError(f"no image of {config.dataset} comes from site {config.hold_out_site!r} of {config.sources}")
     kept = [row for row, image_id in enumerate(dataset["image_id"]) if image_id not in held_out]
     split = data.split_by_lesion(
-        *([dataset[column][row] for row in kept] for column in ("image_id", "lesion_id", "dx")), seed=config.split_seed,
+        *([dataset[column][row] for row in kept] for column in ("image_id", "lesion_id", "dx")), seed=config.lesion_split_seed,
         validation_fraction=config.validation_fraction, test_fraction=config.test_fraction,
     )
     if held_out:
@@ -364,7 +367,7 @@ def train(config: TrainConfig):
     split, pixels, labels, rows, backbone, classifier = prepare(config, strategy)
     config = distribute.scaled(config, strategy.num_replicas_in_sync)
     config.output_dir.mkdir(parents=True, exist_ok=True)
-    atomic.write_text(config.output_dir / "split.json", json.dumps({"seed": config.split_seed, **split}, indent=1))
+    atomic.write_text(config.output_dir / "split.json", json.dumps({"seed": config.lesion_split_seed, **split}, indent=1))
     train_labels = labels[rows["train"]]
     weights = batches.class_weights(train_labels, config.class_weight_power)
     balancing = batches.class_weights(labels[rows["validation"]], 1.0)
