@@ -58,3 +58,10 @@ run Q-seed3 --seed 3 "${sog_strong[@]}" --class-weight-power 0.5 --finetune-epoc
 run Q-split3-seed11 --split-seed 3 --seed 11 "${sog_strong[@]}" --class-weight-power 0.5 --finetune-epochs 14 --ema --mixstyle 0.5
 run S-soup --seed 3 "${sog_strong[@]}" --class-weight-power 0.5 --finetune-epochs 14 --ema --mixstyle 0.5 \
     --soup "$out/Q-seed3" --soup "$out/Q-split3-seed11"
+# WiSE-FT (--wise-ft): the fine-tuned weights moved part of the way back to where fine-tuning began (the head fitted on
+# the ImageNet backbone), as far as validation balanced accuracy gains. Q-seed3-wise finalises Q-seed3's run again
+# with it and refits nothing; Q-wise-seed42 is Q's recipe with it, from scratch
+mkdir -p "$out/Q-seed3-wise"
+cp -rn "$out/Q-seed3/checkpoints" "$out/Q-seed3/split.json" "$out/Q-seed3/training_seconds.json" "$out/Q-seed3-wise/"
+run Q-seed3-wise --seed 3 "${sog_strong[@]}" --class-weight-power 0.5 --finetune-epochs 14 --ema --mixstyle 0.5 --wise-ft
+run Q-wise-seed42 "${sog_strong[@]}" --class-weight-power 0.5 --finetune-epochs 14 --ema --mixstyle 0.5 --wise-ft

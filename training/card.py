@@ -111,7 +111,7 @@ for LiteRT.js in the browser.
 | data | used for |
 |---|---|
 | HAM10000 training split | fitting the weights; the guard's Gaussians; int8 calibration ranges |
-| HAM10000 validation split | early stopping and the learning-rate schedule; the TFLite variant; test-time views ({{ views|join(", ") }}); the temperature; the guard's threshold{% if run.post_hoc_bias %}; the class bias{% endif %} |
+| HAM10000 validation split | early stopping and the learning-rate schedule;{% if chosen.wise_ft %} WiSE-FT's mix;{% endif %} the TFLite variant; test-time views ({{ views|join(", ") }}); the temperature; the guard's threshold{% if run.post_hoc_bias %}; the class bias{% endif %} |
 {% if comparison %}| held-out site and external sets ({{ externals|join(", ") }}) | choosing the recipe among the candidates above, and the guard's feature layers: **external, used for model selection**, so their figures here are optimistic |
 {% endif %}| HAM10000 test split | nothing: reported only |
 
@@ -137,7 +137,10 @@ for LiteRT.js in the browser.
   {{ (run.distillation_weight * 100)|round|int }}% the averaged probabilities, softened at temperature {{ distillation_temperature }}, of {{ run.teacher|length }}
   teacher runs of the same split: {% for t in run.teacher %}`{{ t.name }}`{% if not loop.last %}, {% endif %}{% endfor %}.{% endif %}{% if run.soup %}
   **A weight soup** (`training/soup.py`): not fitted itself, but the mean of the fine-tuned weights of {{ run.soup|length }} runs
-  of this recipe and split that differ in their training seed: {% for r in run.soup %}`{{ r.name }}`{% if not loop.last %}, {% endif %}{% endfor %}.{% endif %}
+  of this recipe and split that differ in their training seed: {% for r in run.soup %}`{{ r.name }}`{% if not loop.last %}, {% endif %}{% endfor %}.{% endif %}{% if chosen.wise_ft %}
+  **WiSE-FT** (`training/wise_ft.py`): the served weights lie {{ chosen.wise_ft.mix }} of the way from those fine-tuning
+  started from to those it ended with, the mix with the best validation BA (the network's own, before the decision
+  rule): {% for mix, ba in chosen.wise_ft.validation_ba.items() %}{{ mix }}: {{ "%.3f"|format(ba) }}{% if not loop.last %}, {% endif %}{% endfor %}.{% endif %}
   {% if training_minutes is not none %}Fitting took {{ training_minutes|round|int }} minutes on {{ cpu_count }} CPU cores{% if run.teacher %}, the teachers' fitting included{% elif run.soup %}, the averaged runs' fitting summed{% endif %}.{% endif %}
 - Class imbalance (nevi are 67%): {{ imbalance|join("; ") }}.
 - Augmentation ({{ run.augmentation }}, `training/augment.py`): flips and rotation by any angle (lesions have no up or down){% if run.augmentation.startswith("strong") %},

@@ -11,7 +11,7 @@ import numpy as np
 from lesion.classifier import VIEWS, calibrated_probabilities
 from lesion.labels import CODES
 from lesion.preprocess import normalise
-from training import calibrate, data, decision, export, model
+from training import calibrate, data, decision, export, model, wise_ft
 from training.data import SITE_OUT
 from training.evaluate import compute_metrics
 from training.guard import features_for_guard, fit_guard
@@ -42,6 +42,7 @@ def finalise(config, classifier: keras.Model, split: dict, pixels: np.ndarray, l
 
     evaluated = ["validation", "test"] + [SITE_OUT] * (SITE_OUT in rows)
     images, references = {name: images_of(name) for name in evaluated}, {name: labels[rows[name]] for name in evaluated}
+    mixes = wise_ft.choose_mix(classifier, config.output_dir, images["validation"], references["validation"]) if config.wise_ft else None
     guard = fit_guard(features_for_guard(model.backbone_of(classifier), pixels[rows["train"]], spec), labels[rows["train"]])
     served = export.serving_model(classifier, guard)
     views = choose_views(served, images["validation"], references["validation"])
@@ -70,7 +71,7 @@ def finalise(config, classifier: keras.Model, split: dict, pixels: np.ndarray, l
     class_bias, temperature = decision_rule(references["validation"], validation["probabilities"], config)
     log.info("chose %s; class bias %s, temperature %.2f, guard threshold %.2f", chosen["name"], class_bias, temperature, threshold)
     sites = data.read_sites(config.sources, [i for ids in split.values() for i in ids]) if config.sources else None
-    return {"chosen": {**chosen, "table": table, "views": views}, "served": served, "calibration": calibration,
+    return {"chosen": {**chosen, "table": table, "views": views, "wise_ft": mixes}, "served": served, "calibration": calibration,
             "images": images, "references": references, "sites": sites,
             "config": bundle_config(chosen["name"], class_bias=class_bias, temperature=temperature, guard_threshold=threshold)}
 

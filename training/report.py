@@ -52,7 +52,8 @@ def write_final_bundle(run, *, chosen: dict, config: dict, served, calibration: 
                 shutil.copy(run.comparison.with_suffix(".png"), staging / "comparison.png")
         results = score_bundle(staging, run, images, references, sites)
         results["variants"] = chosen["table"]
-        results["run"] = {"command": run.command(), "training_minutes": run.training_minutes(), "hold_out_site": run.hold_out_site}
+        results["run"] = {"command": run.command(), "training_minutes": run.training_minutes(), "hold_out_site": run.hold_out_site,
+                          "wise_ft": chosen.get("wise_ft")}
         results["browser_model"] = {"sha256": sha256_of(browser / MODEL_FILE), "size_mb": (browser / MODEL_FILE).stat().st_size / 1e6}
         (staging / "eval_results.json").write_text(json.dumps(results, indent=1))
         _plots(staging, run, results)

@@ -23,6 +23,15 @@ FINE_TUNED = Path("checkpoints") / "2-finetune" / "final.weights.h5"
 """Where a finished run keeps the weights its fine-tuning ended with (training.train.fit)."""
 
 
+def states(classifier: keras.Model, paths: list[Path]) -> list[list[np.ndarray]]:
+    """The classifier's variables as loaded from each weights file in turn (the classifier keeps the last)."""
+    loaded = []
+    for path in paths:
+        classifier.load_weights(path)
+        loaded.append([variable.numpy() for variable in classifier.weights])
+    return loaded
+
+
 def average_into(classifier: keras.Model, runs: list[Path], split: dict) -> None:
     """Give classifier the mean of the runs' fine-tuned weights (floating-point variables; others are the last run's).
 
@@ -31,13 +40,10 @@ def average_into(classifier: keras.Model, runs: list[Path], split: dict) -> None
     """
     if len(runs) < 2:
         raise ValueError("--soup averages at least two runs")
-    states = []
     for run in map(Path, runs):
         check_same_split(run, split, "--soup")
         if not (run / FINE_TUNED).is_file():
             raise ValueError(f"--soup {run} has not finished fine-tuning: it has no {FINE_TUNED}")
-        classifier.load_weights(run / FINE_TUNED)
-        states.append([variable.numpy() for variable in classifier.weights])
-    for variable, values in zip(classifier.weights, zip(*states)):
+    for variable, values in zip(classifier.weights, zip(*states(classifier, [Path(run) / FINE_TUNED for run in runs]))):
         if np.issubdtype(values[0].dtype, np.floating):
             variable.assign(np.mean(values, axis=0))

@@ -115,6 +115,11 @@ class TrainConfig:
         metadata={"help": "A finished run of this split and network to average, with the others given, into a weight "
                   "soup (training/soup.py) that is finalised without further fitting; repeatable, at least two."},
     )
+    wise_ft: bool = field(
+        default=False,
+        metadata={"help": "Serve the mix of the fine-tuned weights and those fine-tuning started from (WiSE-FT, "
+                  "training/wise_ft.py) with the best validation balanced accuracy, of shares 0.5 to 1.0 of the fine-tuning."},
+    )
     distillation_weight: float = field(default=0.5, metadata={"help": "The teachers' share of each training target, with --teacher."})
     ema: bool = field(default=False, metadata={"help": "Fine-tune with an exponential moving average of the weights, which is validated and kept."})
     sources: Path | None = field(default=None, metadata={"help": "HAM10000's sources.csv (image_id,dataset): per-site figures, and --hold-out-site."})
@@ -147,6 +152,8 @@ class TrainConfig:
             raise ValueError("--hold-out-site and --site-balance need --sources")
         if self.soup and self.teacher:
             raise ValueError("--soup averages finished runs and fits nothing, so it takes no --teacher")
+        if self.soup and self.wise_ft:
+            raise ValueError("--wise-ft mixes one run's fine-tuning with its start, which a --soup of runs does not have")
         if self.low_pass < 0:
             raise ValueError("--low-pass must not be negative")
         if not 0 <= self.mixstyle <= 1:
