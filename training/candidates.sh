@@ -60,8 +60,13 @@ run S-soup --seed 3 "${sog_strong[@]}" --class-weight-power 0.5 --finetune-epoch
     --soup "$out/Q-seed3" --soup "$out/Q-split3-seed11"
 # WiSE-FT (--wise-ft): the fine-tuned weights moved part of the way back to where fine-tuning began (the head fitted on
 # the ImageNet backbone), as far as validation balanced accuracy gains. Q-seed3-wise finalises Q-seed3's run again
-# with it and refits nothing; Q-wise-seed42 is Q's recipe with it, from scratch
-mkdir -p "$out/Q-seed3-wise"
-cp -rn "$out/Q-seed3/checkpoints" "$out/Q-seed3/split.json" "$out/Q-seed3/training_seconds.json" "$out/Q-seed3-wise/"
+# with it and refits nothing, and so does Q-split3-seed11-wise; Q-wise-seed42 is Q's recipe with it, from scratch
+for finished in Q-seed3 Q-split3-seed11; do
+  mkdir -p "$out/$finished-wise"
+  cp -rn "$out/$finished/checkpoints" "$out/$finished/split.json" "$out/$finished/training_seconds.json" "$out/$finished-wise/"
+done
 run Q-seed3-wise --seed 3 "${sog_strong[@]}" --class-weight-power 0.5 --finetune-epochs 14 --ema --mixstyle 0.5 --wise-ft
+run Q-split3-seed11-wise --split-seed 3 --seed 11 "${sog_strong[@]}" --class-weight-power 0.5 --finetune-epochs 14 --ema \
+    --mixstyle 0.5 --wise-ft
 run Q-wise-seed42 "${sog_strong[@]}" --class-weight-power 0.5 --finetune-epochs 14 --ema --mixstyle 0.5 --wise-ft
+run Q-wise-seed7 --seed 7 "${sog_strong[@]}" --class-weight-power 0.5 --finetune-epochs 14 --ema --mixstyle 0.5 --wise-ft
