@@ -1,5 +1,5 @@
-"""After fitting, before the bundle: the guard, the served model and its test-time views, the exported variant, its
-decision rule and its calibration, all chosen on the validation split."""
+"""After fitting, before the bundle: WiSE-FT's mix (with --wise-ft), the guard, the served model and its test-time
+views, the exported variant, its decision rule and its calibration, all chosen on the validation split."""
 
 from __future__ import annotations
 
@@ -26,7 +26,8 @@ GUARD_PROBE_COUNTS = (export.GUARD_PROBES, 4 * export.GUARD_PROBES, 16 * export.
 
 
 def finalise(config, classifier: keras.Model, split: dict, pixels: np.ndarray, labels: np.ndarray, rows: dict) -> dict:
-    """Fit the guard, export and score every variant, choose one, and fit its class bias, temperature and guard threshold.
+    """With --wise-ft first choose WiSE-FT's mix; then fit the guard, export and score every variant, choose one, and fit
+    its class bias, temperature and guard threshold.
 
     Args:
         config: the run's TrainConfig.
@@ -42,7 +43,9 @@ def finalise(config, classifier: keras.Model, split: dict, pixels: np.ndarray, l
 
     evaluated = ["validation", "test"] + [SITE_OUT] * (SITE_OUT in rows)
     images, references = {name: images_of(name) for name in evaluated}, {name: labels[rows[name]] for name in evaluated}
-    mixes = wise_ft.choose_mix(classifier, config.output_dir, images["validation"], references["validation"]) if config.wise_ft else None
+    wise_ft_choice = None
+    if config.wise_ft:
+        wise_ft_choice = wise_ft.choose_mix(classifier, config.output_dir, images["validation"], references["validation"])
     guard = fit_guard(features_for_guard(model.backbone_of(classifier), pixels[rows["train"]], spec), labels[rows["train"]])
     served = export.serving_model(classifier, guard)
     views = choose_views(served, images["validation"], references["validation"])
@@ -71,8 +74,8 @@ def finalise(config, classifier: keras.Model, split: dict, pixels: np.ndarray, l
     class_bias, temperature = decision_rule(references["validation"], validation["probabilities"], config)
     log.info("chose %s; class bias %s, temperature %.2f, guard threshold %.2f", chosen["name"], class_bias, temperature, threshold)
     sites = data.read_sites(config.sources, [i for ids in split.values() for i in ids]) if config.sources else None
-    return {"chosen": {**chosen, "table": table, "views": views, "wise_ft": mixes}, "served": served, "calibration": calibration,
-            "images": images, "references": references, "sites": sites,
+    return {"chosen": {**chosen, "table": table, "views": views, "wise_ft": wise_ft_choice}, "served": served,
+            "calibration": calibration, "images": images, "references": references, "sites": sites,
             "config": bundle_config(chosen["name"], class_bias=class_bias, temperature=temperature, guard_threshold=threshold)}
 
 
