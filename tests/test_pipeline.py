@@ -172,13 +172,14 @@ def test_training_resumes_instead_of_starting_over(tiny_run, caplog):
 def test_the_same_command_retrains_the_same_weights(tiny_run, tmp_path):
     import h5py
 
-    from training import soup, train
+    from training import train
+    from training.checkpoints import FINE_TUNING, final_weights
 
     train.train(train.parse_args([*TINY_TRAINING, "--output-dir", str(tmp_path)]))
 
     def weights(run):
         found = {}
-        with h5py.File(run / soup.FINE_TUNED) as file:
+        with h5py.File(final_weights(run, FINE_TUNING)) as file:
             file.visititems(lambda name, item: found.update({name: item[()]}) if isinstance(item, h5py.Dataset) else None)
         return found
 

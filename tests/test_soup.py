@@ -7,6 +7,7 @@ import pytest
 
 from tests.conftest import TINY_TRAINING
 from training import model, soup, train
+from training.checkpoints import FINE_TUNING, final_weights
 
 SPEC = model.BACKBONES["efficientnet_lite0"].input_spec()
 SPLIT = {"seed": 3, "train": ["a", "b"], "validation": ["c"], "test": ["d"]}
@@ -14,9 +15,9 @@ SPLIT = {"seed": 3, "train": ["a", "b"], "validation": ["c"], "test": ["d"]}
 
 def _run(directory, classifier, split=SPLIT):
     """A finished run's folder: its split and the classifier's weights as its fine-tuned checkpoint."""
-    (directory / soup.FINE_TUNED).parent.mkdir(parents=True)
+    final_weights(directory, FINE_TUNING).parent.mkdir(parents=True)
     (directory / "split.json").write_text(json.dumps(split))
-    classifier.save_weights(directory / soup.FINE_TUNED)
+    classifier.save_weights(final_weights(directory, FINE_TUNING))
     return directory
 
 

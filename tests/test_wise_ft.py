@@ -9,7 +9,8 @@ import pytest
 
 from lesion.labels import CODES
 from tests.conftest import TINY_TRAINING
-from training import soup, train, wise_ft
+from training import train, wise_ft
+from training.checkpoints import FINE_TUNING, HEAD, final_weights
 
 CLASSES = len(CODES)
 
@@ -22,10 +23,10 @@ def _linear_classifier() -> keras.Model:
 
 def _run(directory, classifier, start: np.ndarray, end: np.ndarray):
     """A finished run's folder whose two checkpoints hold the weights start and end."""
-    for path, weights in ((wise_ft.START, start), (soup.FINE_TUNED, end)):
-        (directory / path).parent.mkdir(parents=True, exist_ok=True)
+    for phase, weights in ((HEAD, start), (FINE_TUNING, end)):
+        final_weights(directory, phase).parent.mkdir(parents=True, exist_ok=True)
         classifier.set_weights([weights])
-        classifier.save_weights(directory / path)
+        classifier.save_weights(final_weights(directory, phase))
     return directory
 
 
@@ -53,8 +54,8 @@ def test_a_tie_keeps_the_larger_share_of_fine_tuning(tmp_path):
 
 def test_an_unfinished_run_or_a_soup_is_refused(tmp_path):
     classifier = _linear_classifier()
-    (tmp_path / wise_ft.START).parent.mkdir(parents=True)
-    classifier.save_weights(tmp_path / wise_ft.START)
+    final_weights(tmp_path, HEAD).parent.mkdir(parents=True)
+    classifier.save_weights(final_weights(tmp_path, HEAD))
     with pytest.raises(FileNotFoundError, match="finished both phases"):
         wise_ft.choose_mix(classifier, tmp_path, np.eye(CLASSES, dtype=np.float32), np.arange(CLASSES))
     with pytest.raises(ValueError, match="--wise-ft"):

@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from lesion.labels import CODES
+from training import checkpoints
 
 MONITOR = "val_weighted_accuracy"
 """Keras' name for validation balanced accuracy: validation weights balance the classes."""
@@ -62,7 +63,7 @@ def plot_history(output_dir: Path, path: Path) -> None:
     """Training and validation balanced accuracy per epoch, both phases, from the CSV logs."""
     figure, axes = plt.subplots(figsize=(7.5, 3.4), dpi=120)
     offset = 0
-    for phase_dir in sorted((output_dir / "checkpoints").iterdir()):
+    for phase_dir in sorted((output_dir / checkpoints.ROOT).iterdir()):
         rows = read_history(phase_dir)
         epochs = np.arange(offset + 1, offset + len(rows) + 1)
         axes.plot(epochs, [float(r["weighted_accuracy"]) for r in rows], "o-", color="#9ecae1", markersize=3,

@@ -17,20 +17,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from training.checkpoints import FINE_TUNING, final_weights, states
 from training.data import check_same_split
-
-FINE_TUNED = Path("checkpoints") / "2-finetune" / "final.weights.h5"
-"""Where a finished run keeps the weights its fine-tuning ended with (training.train.fit)."""
-
-
-def states(classifier: keras.Model, paths: list[Path]) -> list[list[np.ndarray]]:
-    """The classifier's variables as loaded from each weights file in turn (the classifier keeps the last)."""
-    loaded = []
-    for path in paths:
-        classifier.load_weights(path)
-        loaded.append([variable.numpy() for variable in classifier.weights])
-    return loaded
-
 
 def average_into(classifier: keras.Model, runs: list[Path], split: dict) -> None:
     """Give classifier the mean of the runs' fine-tuned weights (floating-point variables; others are the last run's).
@@ -40,10 +28,11 @@ def average_into(classifier: keras.Model, runs: list[Path], split: dict) -> None
     """
     if len(runs) < 2:
         raise ValueError("--soup averages at least two runs")
-    for run in map(Path, runs):
-        check_same_split(run, split, "--soup")
-        if not (run / FINE_TUNED).is_file():
-            raise ValueError(f"--soup {run} has not finished fine-tuning: it has no {FINE_TUNED}")
-    for variable, values in zip(classifier.weights, zip(*states(classifier, [Path(run) / FINE_TUNED for run in runs]))):
+    fine_tuned = [final_weights(run, FINE_TUNING) for run in runs]
+    for run, weights in zip(runs, fine_tuned):
+        check_same_split(Path(run), split, "--soup")
+        if not weights.is_file():
+            raise ValueError(f"--soup {run} has not finished fine-tuning: it has no {weights}")
+    for variable, values in zip(classifier.weights, zip(*states(classifier, fine_tuned))):
         if np.issubdtype(values[0].dtype, np.floating):
             variable.assign(np.mean(values, axis=0))

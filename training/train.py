@@ -22,7 +22,7 @@ import tensorflow as tf
 
 from lesion.labels import CODES
 from lesion.preprocess import InputSpec
-from training import atomic, augment, batches, data, distill, distribute, model, report, soup
+from training import atomic, augment, batches, checkpoints, data, distill, distribute, model, report, soup
 from training.export import QUANTIZATIONS
 from training.finalise import finalise
 from training.plots import MONITOR, read_history
@@ -293,12 +293,12 @@ def fit(config: TrainConfig, classifier: keras.Model, backbone: keras.Model, tra
     A finished phase leaves `final.weights.h5` in its folder and is skipped when the run is resumed.
     """
     phases = [
-        ("1-head", config.head_epochs, config.head_learning_rate, None),
-        ("2-finetune", config.finetune_epochs, config.finetune_learning_rate, config.frozen_fraction),
+        (checkpoints.HEAD, config.head_epochs, config.head_learning_rate, None),
+        (checkpoints.FINE_TUNING, config.finetune_epochs, config.finetune_learning_rate, config.frozen_fraction),
     ]
     for name, epochs, learning_rate, frozen_fraction in phases:
-        phase_dir = config.output_dir / "checkpoints" / name
-        final = phase_dir / "final.weights.h5"
+        phase_dir = checkpoints.phase_dir(config.output_dir, name)
+        final = checkpoints.final_weights(config.output_dir, name)
         if frozen_fraction is None:
             backbone.trainable = False
         else:

@@ -18,13 +18,11 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from training.checkpoints import FINE_TUNING, HEAD, final_weights, states
 from training.evaluate import compute_metrics
-from training.soup import FINE_TUNED, states
 
 log = logging.getLogger(__name__)
 
-START = Path("checkpoints") / "1-head" / "final.weights.h5"
-"""The weights fine-tuning started from: the head fitted on the frozen ImageNet backbone (training.train.fit)."""
 MIXES = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 """The fine-tuned weights' share tried; 1.0 is the fine-tuned model itself."""
 
@@ -45,10 +43,11 @@ def choose_mix(classifier: keras.Model, run: Path, images: np.ndarray, reference
     Raises:
         FileNotFoundError: the run has not finished fine-tuning.
     """
-    missing = [str(run / path) for path in (START, FINE_TUNED) if not (run / path).is_file()]
+    ends = [final_weights(run, HEAD), final_weights(run, FINE_TUNING)]  # where fine-tuning started, and ended
+    missing = [str(path) for path in ends if not path.is_file()]
     if missing:
         raise FileNotFoundError(f"--wise-ft needs a run that has finished both phases; missing {', '.join(missing)}")
-    start, end = states(classifier, [run / START, run / FINE_TUNED])
+    start, end = states(classifier, ends)
     scores = {}
     for mix in MIXES:
         assign_mix(classifier, start, end, mix)
