@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from training import compare
+from training import compare, train
 
 
 def _scores(ba: float, auc: float, own: float | None) -> dict:
@@ -41,3 +41,10 @@ def test_plot_draws_every_run(tmp_path):
 def test_unfinished_run_is_refused(tmp_path):
     with pytest.raises(FileNotFoundError, match="finish the run first"):
         compare.load_run(tmp_path)
+
+
+def test_training_refuses_a_comparison_not_yet_written(tmp_path):
+    with pytest.raises(ValueError, match="write it with training.compare first"):
+        train.parse_args(["--dataset", "x", "--comparison", str(tmp_path / "comparison.md")])
+    (tmp_path / "comparison.md").write_text("| candidate |\n")
+    assert train.parse_args(["--dataset", "x", "--comparison", str(tmp_path / "comparison.md")]).comparison

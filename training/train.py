@@ -154,6 +154,8 @@ class TrainConfig:
             raise ValueError("--soup averages finished runs and fits nothing, so it takes no --teacher")
         if self.soup and self.wise_ft:
             raise ValueError("--wise-ft mixes one run's fine-tuning with its start, which a --soup of runs does not have")
+        if self.comparison and not Path(self.comparison).is_file():
+            raise ValueError(f"--comparison {self.comparison} does not exist: write it with training.compare first")
         if self.low_pass < 0:
             raise ValueError("--low-pass must not be negative")
         if not 0 <= self.mixstyle <= 1:
