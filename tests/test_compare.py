@@ -43,8 +43,8 @@ def test_unfinished_run_is_refused(tmp_path):
         compare.load_run(tmp_path)
 
 
-def test_training_refuses_a_comparison_not_yet_written(tmp_path):
+def test_training_refuses_a_comparison_not_yet_written_before_it_loads_anything(tmp_path):
+    missing = str(tmp_path / "comparison.md")
     with pytest.raises(ValueError, match="write it with training.compare first"):
-        train.parse_args(["--dataset", "x", "--comparison", str(tmp_path / "comparison.md")])
-    (tmp_path / "comparison.md").write_text("| candidate |\n")
-    assert train.parse_args(["--dataset", "x", "--comparison", str(tmp_path / "comparison.md")]).comparison
+        train.main(["--dataset", str(tmp_path / "no-such-dataset"), "--comparison", missing])
+    assert train.parse_args(["--dataset", "x", "--comparison", missing]).comparison  # a finished run's command parses

@@ -70,3 +70,16 @@ run Q-split3-seed11-wise --split-seed 3 --seed 11 "${sog_strong[@]}" --class-wei
     --mixstyle 0.5 --wise-ft
 run Q-wise-seed42 "${sog_strong[@]}" --class-weight-power 0.5 --finetune-epochs 14 --ema --mixstyle 0.5 --wise-ft
 run Q-wise-seed7 --seed 7 "${sog_strong[@]}" --class-weight-power 0.5 --finetune-epochs 14 --ema --mixstyle 0.5 --wise-ft
+# soups of runs that share their head's start (S's two runs had heads of their own): Q-wise-seed42's head fine-tuned
+# again with training seeds 11 and 13 (its phase-1 checkpoint copied; fine-tuning runs anew), then the uniform soups
+# of the first two (S2) and of all three (S3)
+for sibling in Q-h42-s11 Q-h42-s13; do
+  mkdir -p "$out/$sibling/checkpoints"
+  cp -rn "$out/Q-wise-seed42/checkpoints/1-head" "$out/$sibling/checkpoints/"
+  cp -n "$out/Q-wise-seed42/split.json" "$out/$sibling/"
+done
+q_recipe=("${sog_strong[@]}" --class-weight-power 0.5 --finetune-epochs 14 --ema --mixstyle 0.5 --split-seed 42)
+run Q-h42-s11 --seed 11 "${q_recipe[@]}" --wise-ft
+run S2-h42 "${q_recipe[@]}" --soup "$out/Q-wise-seed42" --soup "$out/Q-h42-s11"
+run Q-h42-s13 --seed 13 "${q_recipe[@]}" --wise-ft
+run S3-h42 "${q_recipe[@]}" --soup "$out/Q-wise-seed42" --soup "$out/Q-h42-s11" --soup "$out/Q-h42-s13"

@@ -154,8 +154,6 @@ class TrainConfig:
             raise ValueError("--soup averages finished runs and fits nothing, so it takes no --teacher")
         if self.soup and self.wise_ft:
             raise ValueError("--wise-ft mixes one run's fine-tuning with its start, which a --soup of runs does not have")
-        if self.comparison and not Path(self.comparison).is_file():
-            raise ValueError(f"--comparison {self.comparison} does not exist: write it with training.compare first")
         if self.low_pass < 0:
             raise ValueError("--low-pass must not be negative")
         if not 0 <= self.mixstyle <= 1:
@@ -409,6 +407,9 @@ def main(argv=None) -> Path:
     """Run every stage and return the folder of the chosen bundle."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     config = parse_args(argv)
+    # Checked here, not on parsing: training.rule_sweep parses finished runs' commands, whose comparison may be gone.
+    if config.comparison and not Path(config.comparison).is_file():
+        raise ValueError(f"--comparison {config.comparison} does not exist: write it with training.compare first")
     started = time.monotonic()
     classifier, split, pixels, labels, rows = train(config)
     bundle_dir = report.write_final_bundle(config, **finalise(config, classifier, split, pixels, labels, rows))
