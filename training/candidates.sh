@@ -70,16 +70,23 @@ run Q-split3-seed11-wise --split-seed 3 --seed 11 "${sog_strong[@]}" --class-wei
     --mixstyle 0.5 --wise-ft
 run Q-wise-seed42 "${sog_strong[@]}" --class-weight-power 0.5 --finetune-epochs 14 --ema --mixstyle 0.5 --wise-ft
 run Q-wise-seed7 --seed 7 "${sog_strong[@]}" --class-weight-power 0.5 --finetune-epochs 14 --ema --mixstyle 0.5 --wise-ft
-# soups of runs that share their head's start (S's two runs had heads of their own): Q-wise-seed42's head fine-tuned
-# again with training seeds 11 and 13 (its phase-1 checkpoint copied; fine-tuning runs anew), then the uniform soups
-# of the first two (S2) and of all three (S3)
-for sibling in Q-h42-s11 Q-h42-s13; do
-  mkdir -p "$out/$sibling/checkpoints"
-  cp -rn "$out/Q-wise-seed42/checkpoints/1-head" "$out/$sibling/checkpoints/"
-  cp -n "$out/Q-wise-seed42/split.json" "$out/$sibling/"
-done
-q_recipe=("${sog_strong[@]}" --class-weight-power 0.5 --finetune-epochs 14 --ema --mixstyle 0.5 --split-seed 42)
-run Q-h42-s11 --seed 11 "${q_recipe[@]}" --wise-ft
+# soups of runs that share their head's start (S's two runs had heads of their own). sibling RUN NEW: NEW starts
+# fine-tuning anew from RUN's head, on RUN's split (its phase-1 checkpoint and split.json copied)
+sibling() {
+  mkdir -p "$out/$2/checkpoints"
+  cp -rn "$out/$1/checkpoints/1-head" "$out/$2/checkpoints/"
+  cp -n "$out/$1/split.json" "$out/$2/"
+}
+q_recipe=("${sog_strong[@]}" --class-weight-power 0.5 --finetune-epochs 14 --ema --mixstyle 0.5)
+# Q-wise-seed42's head fine-tuned again with training seeds 11 and 13; the uniform soups of the first two (S2) and of
+# all three (S3)
+sibling Q-wise-seed42 Q-h42-s11
+sibling Q-wise-seed42 Q-h42-s13
+run Q-h42-s11 --split-seed 42 --seed 11 "${q_recipe[@]}" --wise-ft
 run S2-h42 "${q_recipe[@]}" --soup "$out/Q-wise-seed42" --soup "$out/Q-h42-s11"
-run Q-h42-s13 --seed 13 "${q_recipe[@]}" --wise-ft
+run Q-h42-s13 --split-seed 42 --seed 13 "${q_recipe[@]}" --wise-ft
 run S3-h42 "${q_recipe[@]}" --soup "$out/Q-wise-seed42" --soup "$out/Q-h42-s11" --soup "$out/Q-h42-s13"
+# the same on seed 7's split: Q-wise-seed7's head fine-tuned again with training seed 11, and the soup of the two
+sibling Q-wise-seed7 Q-h7-s11
+run Q-h7-s11 --split-seed 7 --seed 11 "${q_recipe[@]}" --wise-ft
+run S2-h7 --seed 7 "${q_recipe[@]}" --soup "$out/Q-wise-seed7" --soup "$out/Q-h7-s11"
