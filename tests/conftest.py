@@ -34,7 +34,7 @@ TINY_MIXSTYLE = 0.5
 TINY_TRAINING = [
     "--dataset", str(TINY_DATASET), "--head-epochs", "1", "--finetune-epochs", "1", "--batch-size", "8",
     "--validation-fraction", "0.25", "--test-fraction", "0.25", "--cache-dir", "none",
-    "--low-pass", str(TINY_LOW_PASS), "--mixstyle", str(TINY_MIXSTYLE),
+    "--low-pass", str(TINY_LOW_PASS), "--mixstyle", str(TINY_MIXSTYLE), "--batch-mix", "cutmix",
 ]
 """The tiny run's training flags: with them it is trained, resumed, trained again or averaged."""
 
@@ -42,7 +42,7 @@ TINY_TRAINING = [
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
     """One complete, tiny training run on the committed fixture: 1 head epoch, 1 fine-tuning epoch, every stage,
-    with the examples as an external folder, the input low-pass filter and MixStyle."""
+    with the examples as an external folder, the input low-pass filter, MixStyle and CutMix."""
     from training import train
 
     output = tmp_path_factory.mktemp("run")

@@ -50,3 +50,22 @@ def test_wide_views_shrink_the_lesion_further():
         return np.percentile((augmented.mean(axis=-1) < 90).mean(axis=(1, 2)), 10)
 
     assert smallest_areas("strong_wide") < 0.8 * smallest_areas("strong")
+
+
+@pytest.mark.parametrize("kind", ["mixup", "cutmix"])
+def test_batch_mix_mixes_targets_and_loss_weights_alike(kind, ham_pixels):
+    """Each image's loss weight is its class weights in the shares its target gives the two classes it mixes."""
+    class_weight = np.arange(1.0, 8.0, dtype=np.float32)
+    labels = np.arange(len(ham_pixels)) % 7
+    targets = np.eye(7, dtype=np.float32)[labels]
+    images, mixed_targets, weights = map(np.asarray, augment.batch_mixer(kind, seed=0)(ham_pixels, targets, class_weight[labels]))
+    assert images.shape == ham_pixels.shape and images.min() >= 0 and images.max() <= 255
+    np.testing.assert_allclose(mixed_targets.sum(axis=1), 1.0, atol=1e-5)
+    assert (mixed_targets.max(axis=1) < 1 - 1e-3).sum() >= len(labels) // 2  # most images really mix
+    np.testing.assert_allclose(weights, mixed_targets @ class_weight, rtol=1e-5)
+
+
+def test_batch_mix_none_and_unknown():
+    assert augment.batch_mixer("none", seed=0) is None
+    with pytest.raises(ValueError, match="batch mix must be one of"):
+        augment.batch_mixer("blend", seed=0)

@@ -12,6 +12,9 @@ import keras
 import tensorflow as tf
 
 STRENGTHS = ("light", "strong", "strong_sharpen", "strong_wide")
+BATCH_MIXES = {"none": None, "mixup": keras.layers.MixUp, "cutmix": keras.layers.CutMix}
+"""Mixing of two training images of a batch, keras' layers with their papers' defaults: MixUp (Zhang et al., ICLR
+2018) blends them, CutMix (Yun et al., ICCV 2019) pastes a box of one into the other."""
 WIDE_ZOOM_OUT = 0.5
 """strong_wide's widest view: the lesion at 1 / 1.5 of its size, the border reflected; strong's is 1 / 1.2. Other
 clinics' lesions often fill more of the frame than HAM10000's."""
@@ -58,6 +61,28 @@ def augmenter(strength: str, seed: int):
         keras.layers.RandomGaussianBlur(0.5, kernel_size=5, sigma=(0.1, 1.5), value_range=(0, 255), seed=seed),
     ]
     return _chain(layers, [_random_gamma(0.35, seed), _random_vignette(0.6, seed)])
+
+
+def batch_mixer(kind: str, seed: int):
+    """A function mixing each (image, target, loss weight) of a batch with another's, or None for "none".
+
+    The targets and the loss weights are mixed in the share each image keeps: a mix of a melanoma and a nevus
+    weighs what its melanoma share of the melanoma's weight and its nevus share of the nevus's weight add up to.
+
+    Raises:
+        ValueError: unknown kind.
+    """
+    if kind not in BATCH_MIXES:
+        raise ValueError(f"batch mix must be one of {tuple(BATCH_MIXES)}, not {kind!r}")
+    if BATCH_MIXES[kind] is None:
+        return None
+    layer = BATCH_MIXES[kind](seed=seed)
+
+    def mix(images, targets, weights):
+        mixed = layer({"images": images, "labels": tf.concat([targets, weights[:, None]], axis=1)}, training=True)
+        return mixed["images"], mixed["labels"][:, :-1], mixed["labels"][:, -1]
+
+    return mix
 
 
 def _chain(layers, functions):

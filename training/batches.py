@@ -73,7 +73,7 @@ def training_dataset(pixels, labels, targets, sites, weights, spec: InputSpec, c
     if not config.samples:
         dataset = tf.data.Dataset.from_tensor_slices((pixels, labels, targets)).shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
         steps = max(1, len(labels) // config.batch_size)
-        return _to_model(dataset.batch(config.batch_size), weights, spec, augment.augmenter(config.augmentation, seed)).repeat(), steps
+        return _to_model(dataset.batch(config.batch_size), weights, spec, _augmenter(config)).repeat(), steps
     images = config.epoch_images or len(labels)
     plan = sampling_plan(labels, sites if config.site_balance else None, config.sampling_power, images)
     streams = []
@@ -83,7 +83,7 @@ def training_dataset(pixels, labels, targets, sites, weights, spec: InputSpec, c
                        .shuffle(int(members.sum()), seed=seed + index, reshuffle_each_iteration=True).repeat())
     dataset = tf.data.Dataset.sample_from_datasets(streams, weights=list(plan.values()), seed=seed)
     steps = max(1, images // config.batch_size)
-    return _to_model(dataset.batch(config.batch_size), weights, spec, augment.augmenter(config.augmentation, seed)), steps
+    return _to_model(dataset.batch(config.batch_size), weights, spec, _augmenter(config)), steps
 
 
 def evaluation_dataset(pixels, labels, weights, spec: InputSpec, batch_size: int) -> tf.data.Dataset:
@@ -92,13 +92,25 @@ def evaluation_dataset(pixels, labels, weights, spec: InputSpec, batch_size: int
     return _to_model(dataset.batch(batch_size), weights, spec, None)
 
 
+def _augmenter(config):
+    """The training batches' augmentation: each image's own (--augmentation), then the batch's mix (--batch-mix)."""
+    each = augment.augmenter(config.augmentation, config.seed)
+    mix = augment.batch_mixer(config.batch_mix, config.seed)
+
+    def augmenter(images, targets, weights):
+        images = each(images)
+        return (images, targets, weights) if mix is None else mix(images, targets, weights)
+
+    return augmenter
+
+
 def _to_model(dataset: tf.data.Dataset, weights, spec: InputSpec, augmenter) -> tf.data.Dataset:
     weight_table = tf.constant(weights, tf.float32)
 
     def to_model(images, label, target):
-        images = tf.cast(images, tf.float32)
+        images, weight = tf.cast(images, tf.float32), tf.gather(weight_table, label)
         if augmenter is not None:
-            images = augmenter(images)
-        return normalise(images, spec), target, tf.gather(weight_table, label)
+            images, target, weight = augmenter(images, target, weight)
+        return normalise(images, spec), target, weight
 
     return dataset.map(to_model, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

@@ -88,6 +88,12 @@ class TrainConfig:
                   "The served model is unchanged by it. 0 is off; the paper uses 0.5."},
     )
     augmentation: str = field(default="light", metadata={"help": f"One of {augment.STRENGTHS}; see training/augment.py."})
+    batch_mix: str = field(
+        default="none",
+        metadata={"help": f"One of {tuple(augment.BATCH_MIXES)}: after --augmentation, each training image is blended "
+                  "with (mixup) or patched by (cutmix) another of its batch, their targets and loss weights mixed alike "
+                  "(training/augment.py), so that no single look of a lesion decides its class."},
+    )
     sampling_power: float = field(
         default=1.0,
         metadata={"help": "Each training image's class is drawn with probability proportional to (class count) ** power: "
@@ -167,6 +173,8 @@ class TrainConfig:
             raise ValueError(f"--quantizations must name some of {QUANTIZATIONS}, not {unknown}")
         if self.augmentation not in augment.STRENGTHS:
             raise ValueError(f"--augmentation must be one of {augment.STRENGTHS}, not {self.augmentation!r}")
+        if self.batch_mix not in augment.BATCH_MIXES:
+            raise ValueError(f"--batch-mix must be one of {tuple(augment.BATCH_MIXES)}, not {self.batch_mix!r}")
         if self.strategy not in distribute.STRATEGIES:
             raise ValueError(f"--strategy must be one of {distribute.STRATEGIES}, not {self.strategy!r}")
 
