@@ -46,3 +46,39 @@ def test_table_has_a_row_per_rule(sweep):
     table = rule_sweep.markdown([rules, rules])
     assert len([line for line in table.splitlines() if line.startswith("| ")]) == 1 + len(rules)
     assert "Mean over 2 run(s)" in table and "examples melanoma AUC" in table
+
+
+def test_a_bundle_is_a_run(tiny_run, sweep):
+    """The app's own bundle (split.json and eval_results.json beside the model) can be swept like a run folder."""
+    sets, _ = sweep
+    from_bundle = rule_sweep.own_probabilities(tiny_run / "bundle", str(TINY_DATASET), [EXAMPLES])
+    for name, (labels, probabilities) in sets.items():
+        np.testing.assert_array_equal(from_bundle[name][0], labels)
+        np.testing.assert_allclose(from_bundle[name][1], probabilities, atol=1e-6)
+    np.testing.assert_allclose(rule_sweep.class_weights_undone(tiny_run / "bundle", str(TINY_DATASET)),
+                               rule_sweep.class_weights_undone(tiny_run, str(TINY_DATASET)))
+
+
+def test_melanoma_against_nevus_ranks_by_their_log_odds():
+    from lesion.labels import CODES
+
+    rng = np.random.default_rng(0)
+    probabilities = rng.dirichlet(np.ones(7), size=50)
+    scored = rule_sweep.melanoma_against_nevus(probabilities)
+    mel, nv = CODES.index("mel"), CODES.index("nv")
+    np.testing.assert_allclose(scored.sum(axis=1), 1.0)
+    log_odds = np.log(probabilities[:, mel]) - np.log(probabilities[:, nv])
+    np.testing.assert_array_equal(np.argsort(scored[:, mel]), np.argsort(log_odds))
+    others = [c for c in range(7) if c != mel]
+    np.testing.assert_allclose(scored[:, others] / scored[:, others].sum(axis=1, keepdims=True),
+                               probabilities[:, others] / probabilities[:, others].sum(axis=1, keepdims=True))
+
+
+def test_the_melanoma_score_has_no_bars(sweep):
+    """The melanoma-against-nevus row reports melanoma ranking only: no balanced accuracy for a score of one class."""
+    _, rules = sweep
+    row = rules[rule_sweep.MELANOMA_AGAINST_NEVUS]["examples"]
+    assert set(row) == {"melanoma_auc", "melanoma_sensitivity_at_specificity_80"}
+    table = rule_sweep.markdown([rules])
+    line = next(line for line in table.splitlines() if line.startswith(f"| {rule_sweep.MELANOMA_AGAINST_NEVUS}"))
+    assert line.split(" | ")[1] == "-"  # validation BA

@@ -10,7 +10,12 @@ temperature (training/decision.py), and scored on every set; the table gives the
 probability is divided by the sum over all classes, so the shift of the other classes against each other moves
 melanoma AUC as well as balanced accuracy. One row, "class weights undone", fits no shift: it takes -log of the
 run's own training class weights (--class-weight-power), which turns the class-weighted network's probabilities
-back into estimates under the training split's own class mix.
+back into estimates under the training split's own class mix. Another, "melanoma against nevus alone", is no rule for
+the bars but a melanoma score apart from them: log p(mel) - log p(nv) of the network's own probabilities, which ranks
+melanomas without the other five classes in the sum; it has melanoma figures only.
+
+A run is a training output folder, or a bundle with split.json and eval_results.json (the app's own:
+lesion/bundled_model).
 """
 
 from __future__ import annotations
@@ -33,20 +38,26 @@ log = logging.getLogger(__name__)
 FLOORS = ((0.8, 0.7), (0.75, 0.6), (0.7, 0.5), (0.0, 0.0))
 """(validation accuracy, validation melanoma recall) floors to fit; (0.8, 0.7) is training's default."""
 NETWORK = "the network's own (no shift, temperature 1)"
+MELANOMA_AGAINST_NEVUS = "melanoma against nevus alone (a melanoma score, no bars: log p(mel) - log p(nv))"
 FIGURES = (("BA", "balanced_accuracy"), ("melanoma AUC", "melanoma_auc"),
            ("best melanoma sensitivity at specificity 0.8", "melanoma_sensitivity_at_specificity_80"))
 
 
+def bundle_of(run_dir: Path) -> Path:
+    """The run's bundle: its bundle/ folder, or the folder itself when it is a bundle."""
+    return run_dir / "bundle" if (run_dir / "bundle").is_dir() else run_dir
+
+
 def run_config(run_dir: Path) -> train.TrainConfig:
     """The run's training configuration, parsed from the command its eval_results.json records."""
-    command = json.loads((run_dir / "bundle" / "eval_results.json").read_text())["run"]["command"]
+    command = json.loads((bundle_of(run_dir) / "eval_results.json").read_text())["run"]["command"]
     return train.parse_args(shlex.split(command)[3:])  # after "python -m training.train"
 
 
 def own_probabilities(run_dir: Path, data: str, externals: list[Path]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """(labels, probabilities) per set: validation and the held-out site of the run's split, then each external folder."""
-    classifier = network_classifier(run_dir / "bundle")
-    split_file = run_dir / "bundle" / "split.json"
+    classifier = network_classifier(bundle_of(run_dir))
+    split_file = bundle_of(run_dir) / "split.json"
     split = json.loads(split_file.read_text())
     sets = {name: load_split(data, name, split_file) for name in ("validation", "site_out") if split.get(name)}
     sets.update({folder.name: load_image_folder(folder) for folder in externals})
@@ -59,7 +70,7 @@ def own_probabilities(run_dir: Path, data: str, externals: list[Path]) -> dict[s
 
 def class_weights_undone(run_dir: Path, data: str) -> np.ndarray:
     """-log of the class weights the run trained with (training/batches.py, its own power): a shift that undoes them."""
-    _, labels = load_split(data, "train", run_dir / "bundle" / "split.json")
+    _, labels = load_split(data, "train", bundle_of(run_dir) / "split.json")
     return -np.log(batches.class_weights(labels, run_config(run_dir).class_weight_power))
 
 
@@ -72,8 +83,26 @@ def score_rules(sets: dict, undo_weights: np.ndarray) -> dict[str, dict[str, dic
         shifts[name] = np.array(decision.fit_class_bias(references, probabilities, min_accuracy=accuracy, min_melanoma_recall=recall))
     served = {NETWORK: ([0.0] * len(CODES), 1.0)}
     served.update({rule: decision.served_rule(references, probabilities, shift) for rule, shift in shifts.items()})
-    return {rule: {name: compute_metrics(y, calibrated_probabilities(np.log(p + 1e-12), temperature, bias)) for name, (y, p) in sets.items()}
-            for rule, (bias, temperature) in served.items()}
+    rules = {rule: {name: compute_metrics(y, calibrated_probabilities(np.log(p + 1e-12), temperature, bias)) for name, (y, p) in sets.items()}
+             for rule, (bias, temperature) in served.items()}
+    rules[MELANOMA_AGAINST_NEVUS] = {name: melanoma_figures(y, melanoma_against_nevus(p)) for name, (y, p) in sets.items()}
+    return rules
+
+
+def melanoma_against_nevus(probabilities: np.ndarray) -> np.ndarray:
+    """Probabilities whose melanoma column is p(mel) / (p(mel) + p(nv)), the rest sharing what is left as before:
+    the melanoma column then ranks images by log p(mel) - log p(nv)."""
+    mel, nv = CODES.index("mel"), CODES.index("nv")
+    share = probabilities[:, mel] / (probabilities[:, mel] + probabilities[:, nv] + 1e-12)
+    rest = np.delete(probabilities, mel, axis=1)
+    rest = rest / np.maximum(rest.sum(axis=1, keepdims=True), 1e-12) * (1.0 - share)[:, None]
+    return np.insert(rest, mel, share, axis=1)
+
+
+def melanoma_figures(references, probabilities) -> dict:
+    """compute_metrics' melanoma ranking figures alone, for a score that is not a rule for the seven classes."""
+    metrics = compute_metrics(references, probabilities)
+    return {key: metrics[key] for key in ("melanoma_auc", "melanoma_sensitivity_at_specificity_80")}
 
 
 def markdown(per_run: list[dict]) -> str:
