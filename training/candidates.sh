@@ -90,3 +90,9 @@ run S3-h42 "${q_recipe[@]}" --soup "$out/Q-wise-seed42" --soup "$out/Q-h42-s11" 
 sibling Q-wise-seed7 Q-h7-s11
 run Q-h7-s11 --split-seed 7 --seed 11 "${q_recipe[@]}" --wise-ft
 run S2-h7 --seed 7 "${q_recipe[@]}" --soup "$out/Q-wise-seed7" --soup "$out/Q-h7-s11"
+# batch mixing (--batch-mix): Q-wise-seed42's head fine-tuned again with MixUp, and with CutMix, after each image's
+# augmentation
+sibling Q-wise-seed42 X-mixup
+sibling Q-wise-seed42 X-cutmix
+run X-mixup "${q_recipe[@]}" --wise-ft --batch-mix mixup
+run X-cutmix "${q_recipe[@]}" --wise-ft --batch-mix cutmix
