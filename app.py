@@ -107,6 +107,15 @@ CLASSIFICATION_SCHEMA = {
                         "of a skin lesion: then the probabilities mean nothing"},
         "dermoscopic_score": {"type": "number", "description": "the guard's score behind dermoscopic"},
         "dermoscopic_score_meaning": {"type": "string"},
+        "melanoma_alarm": {
+            "anyOf": [{"type": "null"}, {"type": "object", "properties": {
+                "raised": {"type": "boolean"}, "odds": {"type": "number"}, "threshold": {"type": "number"},
+                "validation_sensitivity": {"type": "number"}, "validation_specificity": {"type": "number"}}}],
+            "description": "a melanoma alarm apart from the probabilities: raised when log p(mel) - log p(nv) reaches "
+                           "the threshold fitted on validation, where it caught validation_sensitivity of melanomas and "
+                           "stayed quiet for validation_specificity of other lesions; null when the model has none or "
+                           "the image is not dermoscopic",
+        },
         "timings_ms": {"type": "object", "properties": {step.removesuffix("_ms"): {"type": "number"} for step in STEPS},
                        "description": "milliseconds this image took: decode, preprocess, inference, total"},
         "notes": {"type": "array", "items": {"type": "string"}, "description": "how the image was converted"},
@@ -137,7 +146,8 @@ class BatchClassificationOutput(gr.JSON):
     def api_info(self) -> dict:
         return {"type": "object", "description": "every class's probability, the top class, whether the image looks "
                 "dermoscopic, timings and conversion notes; or {\"error\": why} for an image that cannot be classified",
-                "properties": {key: CLASSIFICATION_SCHEMA["properties"][key] for key in ("probabilities", "timings_ms", "notes")}}
+                "properties": {key: CLASSIFICATION_SCHEMA["properties"][key]
+                               for key in ("probabilities", "melanoma_alarm", "timings_ms", "notes")}}
 
 
 def load_examples(folder: Path = EXAMPLES_DIR) -> list[tuple[str, str]]:
@@ -156,7 +166,8 @@ def label_output(prediction: Prediction, language: str = i18n.DEFAULT) -> dict[s
 
 
 def headline(prediction: Prediction, language: str = i18n.DEFAULT) -> str:
-    """The result's headline (lesion.verdict: never more than the probabilities support) and the malignant share."""
+    """The result's headline (lesion.verdict: never more than the probabilities support), the malignant share and the
+    melanoma alarm, when the model has one."""
     judged = verdict.judge(prediction.probabilities, dermoscopic=prediction.dermoscopic)
     names = [i18n.diagnosis_name(code, language) for code in judged.leading]
     if judged.kind == "not_dermoscopic":
@@ -169,9 +180,22 @@ def headline(prediction: Prediction, language: str = i18n.DEFAULT) -> str:
     meaningless = judged.kind == "not_dermoscopic"
     parts.append(i18n.message("malignant_share_meaningless" if meaningless else "malignant_share", language,
                               share=judged.malignant_share))
-    if not meaningless and judged.malignant_share >= verdict.SEE_A_DOCTOR_FROM:
+    alarm = prediction.melanoma_alarm
+    if alarm is not None:
+        parts.append(i18n.message("melanoma_alarm_raised", language, sensitivity=alarm.sensitivity, false_alarms=1 - alarm.specificity)
+                     if alarm.raised else i18n.message("melanoma_alarm_quiet", language, missed=1 - alarm.sensitivity))
+    if not meaningless and (judged.malignant_share >= verdict.SEE_A_DOCTOR_FROM or (alarm is not None and alarm.raised)):
         parts.append(i18n.message("see_a_doctor", language))
     return "\n\n".join(parts)
+
+
+def alarm_json(prediction: Prediction) -> dict | None:
+    """The API's melanoma_alarm: the alarm's fields, validation's figures named as such; None without an alarm."""
+    alarm = prediction.melanoma_alarm
+    if alarm is None:
+        return None
+    return {"raised": alarm.raised, "odds": alarm.odds, "threshold": alarm.threshold,
+            "validation_sensitivity": alarm.sensitivity, "validation_specificity": alarm.specificity}
 
 
 def heatmap_images(prediction: Prediction) -> tuple[str, str]:
@@ -346,6 +370,7 @@ def build_demo(models: ModelServer | None = None) -> gr.Blocks:
             "dermoscopic_score": prediction.guard_score,
             "dermoscopic_score_meaning": (f"{source.bundle.config['guard']['score']}; this model's threshold is "
                                           f"{source.classifier.guard_threshold:.2f}"),
+            "melanoma_alarm": alarm_json(prediction),
             "timings_ms": {step.removesuffix("_ms"): getattr(prediction.timings, step) for step in STEPS},
             "notes": prediction.notes,
             "model": {"name": source.bundle.name, "version": source.bundle.version, "source": source.origin,
@@ -377,7 +402,7 @@ def build_demo(models: ModelServer | None = None) -> gr.Blocks:
                 continue
             stats.add(result.timings)
             answers.append({"probabilities": result.probabilities, "top": result.top, "dermoscopic": result.dermoscopic,
-                            "notes": result.notes,
+                            "melanoma_alarm": alarm_json(result), "notes": result.notes,
                             "timings_ms": {step.removesuffix("_ms"): getattr(result.timings, step) for step in STEPS}})
         return [answers]
 

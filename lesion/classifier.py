@@ -16,6 +16,7 @@ from ai_edge_litert.interpreter import Interpreter
 
 from lesion.bundle import InvalidBundleError, ModelBundle
 from lesion.labels import CODES
+from lesion.verdict import MelanomaAlarm, melanoma_alarm
 from lesion.preprocess import InvalidImageError, correct_colour, decode, fit_to_input, normalise
 
 # Lesions have no up or down, so the model sees each image as it is and mirrored; probabilities are averaged.
@@ -66,6 +67,8 @@ class Prediction:
     """(rows, columns, 7): each cell's contribution to each class's logit."""
     pixels: np.ndarray | None = None
     """The uint8 image the model saw (cropped and resized, before colour correction), for the heatmap overlay."""
+    melanoma_alarm: MelanomaAlarm | None = None
+    """None when the bundle has no alarm, or the image is not dermoscopic."""
 
     @property
     def top(self) -> str:
@@ -100,6 +103,7 @@ class Classifier:
         if not self.temperature > 0:
             raise InvalidBundleError(f"{bundle.directory}: temperature must be positive, not {self.temperature}")
         self.guard_threshold = bundle.config.get("guard", {}).get("threshold")
+        self.melanoma_alarm = _alarm_rule(bundle)
         self._lock = threading.Lock()
         self._threads = num_threads or 1
         try:
@@ -191,14 +195,17 @@ class Classifier:
         return _Prepared(pixels, model_input, notes, (decoded - start) * 1e3, (time.perf_counter() - decoded) * 1e3)
 
     def _prediction(self, prepared: _Prepared, inference: Inference, inference_ms: float) -> Prediction:
+        probabilities = dict(zip(CODES, inference.probabilities.tolist()))
+        dermoscopic = self.is_dermoscopic(inference.guard_score)
         return Prediction(
-            dict(zip(CODES, inference.probabilities.tolist())),
+            probabilities,
             Timings(prepared.decode_ms, prepared.preprocess_ms, inference_ms),
             prepared.notes,
             guard_score=inference.guard_score,
-            dermoscopic=self.is_dermoscopic(inference.guard_score),
+            dermoscopic=dermoscopic,
             class_maps=inference.class_maps,
             pixels=prepared.pixels,
+            melanoma_alarm=melanoma_alarm(probabilities, self.melanoma_alarm, dermoscopic=dermoscopic),
         )
 
 
@@ -216,6 +223,22 @@ def calibrated_probabilities(logits: np.ndarray, temperature: float = 1.0, class
     shifted = np.asarray(logits, np.float64) / temperature + np.asarray(class_bias)
     shifted = np.exp(shifted - shifted.max(axis=-1, keepdims=True))
     return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
+def _alarm_rule(bundle: ModelBundle) -> dict | None:
+    """The bundle's melanoma alarm rule, checked, or None when it has none."""
+    rule = bundle.config.get("melanoma_alarm")
+    if rule is None:
+        return None
+    try:
+        valid = np.isfinite(float(rule["threshold"])) and all(
+            0 <= float(rule[key]) <= 1 for key in ("validation_sensitivity", "validation_specificity"))
+    except (KeyError, TypeError, ValueError):
+        valid = False
+    if not valid:
+        raise InvalidBundleError(f"{bundle.directory}: melanoma_alarm needs a finite threshold and validation_sensitivity "
+                                 f"and validation_specificity in [0, 1], not {rule!r}")
+    return rule
 
 
 def _identify_outputs(details: list[dict], bundle: ModelBundle) -> list[dict]:

@@ -68,7 +68,8 @@ CACHE_FOREVER = {"Cache-Control": "public, max-age=31536000, immutable"}
 ISOLATION_FRIENDLY = {"Cross-Origin-Resource-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp"}
 """Lets the runtime's threads start where the page is cross-origin isolated; changes nothing where it is not."""
 RESULT_MESSAGES = ("headline_not_dermoscopic", "headline_unsure", "headline_confident", "or",
-                   "probabilities_meaningless", "malignant_share", "malignant_share_meaningless", "see_a_doctor")
+                   "probabilities_meaningless", "malignant_share", "malignant_share_meaningless", "see_a_doctor",
+                   "melanoma_alarm_raised", "melanoma_alarm_quiet")
 """The server's own result text (lesion.i18n.MESSAGES), which the browser fills in the same way."""
 RESULT_PAGE_TEXT = ("probabilities_label", "heatmap_toggle", "heatmap_label")
 REFUSAL_MESSAGES = ("title_empty", "empty", "title_not_image", "not_image", "title_too_large", "too_large",
@@ -109,7 +110,7 @@ def browser_bundle(bundle: ModelBundle) -> ModelBundle:
         browser = load_bundle(directory)
     except InvalidBundleError as error:
         raise PrivateModeUnavailable(f"the model serving now has no usable browser variant: {error}") from None
-    for key in ("labels", "input", "test_time_views", "temperature", "class_bias", "guard"):
+    for key in ("labels", "input", "test_time_views", "temperature", "class_bias", "guard", "melanoma_alarm"):
         if browser.config.get(key) != bundle.config.get(key):
             raise PrivateModeUnavailable(f"{directory / CONFIG_FILE} differs from {bundle.directory / CONFIG_FILE} in "
                                          f"{key!r}; export both from the same run (training.report)")
@@ -132,6 +133,7 @@ def rules(max_file_mb: float) -> dict:
         "unsure_below": verdict.UNSURE_BELOW,
         "leading_share": verdict.LEADING_SHARE,
         "see_a_doctor_from": verdict.SEE_A_DOCTOR_FROM,
+        "tiny": verdict.TINY,
         "malignant": [code for code in CODES if BY_CODE[code].malignant],
         "heatmap": {"opacity": heatmap.OPACITY, "scale": heatmap.SCALE,
                     "anchors": heatmap.colourise(np.linspace(0, 1, 5)).tolist()},
@@ -213,7 +215,8 @@ class PrivateMode:
                       "test_time_views": config.get("test_time_views", ["identity"]),
                       "temperature": config.get("temperature", 1.0),
                       "class_bias": config.get("class_bias", [0.0] * len(CODES)),
-                      "guard_threshold": config.get("guard", {}).get("threshold")},
+                      "guard_threshold": config.get("guard", {}).get("threshold"),
+                      "melanoma_alarm": config.get("melanoma_alarm")},
             "rules": rules(self.max_file_mb),
         }
 

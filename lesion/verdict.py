@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from lesion.labels import BY_CODE
@@ -11,7 +12,9 @@ UNSURE_BELOW = 0.6
 LEADING_SHARE = 0.8
 """An unsure headline names classes, most probable first, until they hold this much of the probability (2 or 3)."""
 SEE_A_DOCTOR_FROM = 0.2
-"""From this malignant share on, the headline adds that only a doctor can tell."""
+"""From this malignant share on, or when the melanoma alarm is raised, the headline adds that only a doctor can tell."""
+TINY = 1e-12
+"""The smallest probability the melanoma odds take, so that an exact 0 gives a finite score."""
 
 
 @dataclass(frozen=True)
@@ -39,3 +42,35 @@ def judge(probabilities: dict[str, float], *, dermoscopic: bool = True, unsure_b
     if sum(probabilities[code] for code in leading) < LEADING_SHARE:
         leading.append(ranked[2])
     return Verdict("unsure", tuple(leading), top, malignant)
+
+
+@dataclass(frozen=True)
+class MelanomaAlarm:
+    """A melanoma alarm apart from the seven bars: log p(mel) - log p(nv) against a threshold fitted on validation.
+
+    Weighed against nevi alone, without the other five classes in the sum, melanomas from other clinics rank better
+    than by the melanoma bar (README, "A melanoma alarm apart from the bars").
+    """
+
+    raised: bool
+    odds: float
+    """log p(mel) - log p(nv) of the served probabilities."""
+    threshold: float
+    sensitivity: float
+    """The share of validation's melanomas that raised it."""
+    specificity: float
+    """The share of validation's other lesions that did not."""
+
+
+def melanoma_odds(probabilities: dict[str, float]) -> float:
+    """log p(mel) - log p(nv): how much more the model takes the lesion for a melanoma than for a nevus."""
+    return math.log(max(probabilities["mel"], TINY)) - math.log(max(probabilities["nv"], TINY))
+
+
+def melanoma_alarm(probabilities: dict[str, float], rule: dict | None, *, dermoscopic: bool = True) -> MelanomaAlarm | None:
+    """The alarm under a bundle's rule (its config's "melanoma_alarm"); None without a rule, or when the guard fired."""
+    if rule is None or not dermoscopic:
+        return None
+    odds = melanoma_odds(probabilities)
+    return MelanomaAlarm(odds >= rule["threshold"], odds, rule["threshold"], rule["validation_sensitivity"],
+                         rule["validation_specificity"])

@@ -286,3 +286,23 @@ def test_command_line_options_override_the_environment():
     assert (args.host, args.port) == ("0.0.0.0", 9001)
     with pytest.raises(SystemExit):
         app.parse_args(["--port", "0"], {})
+
+
+def test_the_headline_gives_the_melanoma_alarm_with_its_error_rates():
+    """Raised, the alarm sends the visitor to a doctor even when the malignant share is low; quiet, it says how many
+    melanomas it misses; a model without one says nothing of it."""
+    from lesion.classifier import Prediction, Timings
+    from lesion.verdict import MelanomaAlarm
+
+    probabilities = {code: 0.0 for code in CODES} | {"mel": 0.1, "nv": 0.05, "bkl": 0.85}
+    doctor = i18n.message("see_a_doctor", "en")
+
+    def headline(alarm):
+        return app.headline(Prediction(probabilities, Timings(0, 0, 0), melanoma_alarm=alarm))
+
+    raised = headline(MelanomaAlarm(True, 0.69, 0.5, 0.69, 0.8))
+    assert "**Melanoma alarm: raised.**" in raised and "caught 69% of melanomas" in raised and "20% of other lesions" in raised
+    assert doctor in raised
+    quiet = headline(MelanomaAlarm(False, 0.3, 0.5, 0.69, 0.8))
+    assert "**Melanoma alarm: not raised.**" in quiet and "missed 31% of melanomas" in quiet and doctor not in quiet
+    assert "alarm" not in headline(None)

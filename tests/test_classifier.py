@@ -126,3 +126,26 @@ def test_a_model_without_the_three_outputs_is_refused(bundle_copy, tmp_path):
     _rewrite_config(bundle_copy, sha256=sha256_of(bundle_copy / "model.tflite"))
     with pytest.raises(InvalidBundleError, match="must output logits"):
         Classifier(load_bundle(bundle_copy))
+
+
+@pytest.mark.parametrize("rule", [{"threshold": "high", "validation_sensitivity": 0.7, "validation_specificity": 0.8},
+                                  {"threshold": 0.5, "validation_sensitivity": 1.7, "validation_specificity": 0.8},
+                                  {"threshold": 0.5, "validation_specificity": 0.8}])
+def test_a_broken_melanoma_alarm_is_refused(bundle_copy, rule):
+    _rewrite_config(bundle_copy, melanoma_alarm=rule)
+    with pytest.raises(InvalidBundleError, match="melanoma_alarm needs"):
+        Classifier(load_bundle(bundle_copy))
+
+
+def test_the_melanoma_alarm_follows_its_threshold(bundle_copy, classifier):
+    """Between two images' melanoma odds, the threshold raises the alarm for one of them only."""
+    from lesion.verdict import melanoma_odds
+
+    images = [EXAMPLES / "ISIC_0034529.jpg", EXAMPLES / "ISIC_0034525.jpg"]
+    odds = sorted(melanoma_odds(classifier.classify(image).probabilities) for image in images)
+    rule = {"threshold": sum(odds) / 2, "validation_sensitivity": 0.7, "validation_specificity": 0.8}
+    _rewrite_config(bundle_copy, melanoma_alarm=rule)
+    alarmed = Classifier(load_bundle(bundle_copy))
+    alarms = [alarmed.classify(image).melanoma_alarm for image in images]
+    assert sorted(alarm.raised for alarm in alarms) == [False, True]
+    assert all(alarm.threshold == rule["threshold"] and alarm.sensitivity == 0.7 for alarm in alarms)

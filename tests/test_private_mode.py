@@ -302,15 +302,30 @@ def test_the_headline_follows_the_servers_rules_and_words_in_every_language(tmp_
         theirs = verdict.judge(p, dermoscopic=dermoscopic)
         assert (ours["kind"], tuple(ours["leading"])) == (theirs.kind, theirs.leading)
         assert ours["malignantShare"] == pytest.approx(theirs.malignant_share, abs=1e-12)
-    headlines = call_js(tmp_path, *(("result", "headlineMarkdown", [ours, text[language], settings_rules])
-                                    for ours in judged for language in i18n.LANGUAGES))
-    expected = [app.headline(_prediction(p, dermoscopic), language) for p, dermoscopic in cases for language in i18n.LANGUAGES]
+    rules_of = [ALARM if i % 3 else None for i in range(len(cases))]  # a third from a model without an alarm
+    alarms = call_js(tmp_path, *(("result", "melanomaAlarm", [p, dermoscopic, rule, settings_rules["tiny"]])
+                                 for (p, dermoscopic), rule in zip(cases, rules_of)))
+    for (p, dermoscopic), rule, ours in zip(cases, rules_of, alarms):
+        theirs = verdict.melanoma_alarm(p, rule, dermoscopic=dermoscopic)
+        assert (ours is None) == (theirs is None)
+        if theirs is not None:
+            assert ours["raised"] == theirs.raised and ours["odds"] == pytest.approx(theirs.odds, abs=1e-12)
+    assert {alarm["raised"] for alarm in alarms if alarm} == {True, False}
+    headlines = call_js(tmp_path, *(("result", "headlineMarkdown", [ours, text[language], settings_rules, alarm])
+                                    for ours, alarm in zip(judged, alarms) for language in i18n.LANGUAGES))
+    expected = [app.headline(_prediction(p, dermoscopic, rule), language)
+                for (p, dermoscopic), rule in zip(cases, rules_of) for language in i18n.LANGUAGES]
     assert headlines == expected
 
 
-def _prediction(probabilities: dict, dermoscopic: bool):
+ALARM = {"threshold": -1.2, "validation_sensitivity": 0.7183, "validation_specificity": 0.8005}
+"""A melanoma alarm rule as a bundle's config holds it."""
+
+
+def _prediction(probabilities: dict, dermoscopic: bool, alarm_rule: dict | None = None):
     from lesion.classifier import Prediction, Timings
-    return Prediction(probabilities, Timings(0, 0, 0), dermoscopic=dermoscopic)
+    return Prediction(probabilities, Timings(0, 0, 0), dermoscopic=dermoscopic,
+                      melanoma_alarm=verdict.melanoma_alarm(probabilities, alarm_rule, dermoscopic=dermoscopic))
 
 
 def test_probabilities_maps_and_colours_are_the_servers(tmp_path):

@@ -137,8 +137,9 @@ def median_latency_ms(classify, image: np.ndarray, *, runs: int = 50, warmup: in
 
 def bundle_config(*, name: str, backbone: str, spec: InputSpec, quantization: str, views: list[str],
                   class_bias: list[float] | None = None, temperature: float = 1.0, guard_threshold: float | None = None,
-                  version: str = "2.0.0") -> dict:
-    """The config.json of a bundle, minus the checksum that write_bundle adds."""
+                  melanoma_alarm: dict | None = None, version: str = "2.0.0") -> dict:
+    """The config.json of a bundle, minus the checksum that write_bundle adds; melanoma_alarm is training.melanoma_alarm's rule."""
+    alarm = {"melanoma_alarm": melanoma_alarm} if melanoma_alarm else {}
     return {
         "name": name,
         "version": version,
@@ -152,6 +153,7 @@ def bundle_config(*, name: str, backbone: str, spec: InputSpec, quantization: st
         "temperature": temperature,
         "class_bias": class_bias or [0.0] * len(CODES),
         "guard": {"threshold": guard_threshold, "score": GUARD_SCORE_MEANING},
+        **alarm,
     }
 
 

@@ -1,5 +1,6 @@
 """After fitting, before the bundle: WiSE-FT's mix (with --wise-ft), the guard, the served model and its test-time
-views, the exported variant, its decision rule and its calibration, all chosen on the validation split."""
+views, the exported variant, its decision rule, its calibration and its melanoma alarm, all chosen on the validation
+split."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import numpy as np
 from lesion.classifier import VIEWS, calibrated_probabilities
 from lesion.labels import CODES
 from lesion.preprocess import normalise
-from training import calibrate, data, decision, export, model, wise_ft
+from training import calibrate, data, decision, export, melanoma_alarm, model, wise_ft
 from training.data import SITE_OUT
 from training.evaluate import compute_metrics
 from training.guard import features_for_guard, fit_guard
@@ -72,11 +73,15 @@ def finalise(config, classifier: keras.Model, split: dict, pixels: np.ndarray, l
                            f"{threshold:.2f}, even with {probes} guard probes in int8's calibration")
     log.info("guard score: threshold %.2f, int8 ceiling %.2f", threshold, ceiling)
     class_bias, temperature = decision_rule(references["validation"], validation["probabilities"], config)
-    log.info("chose %s; class bias %s, temperature %.2f, guard threshold %.2f", chosen["name"], class_bias, temperature, threshold)
+    served_validation = calibrated_probabilities(np.log(validation["probabilities"] + 1e-12), temperature, class_bias)
+    alarm = melanoma_alarm.fit(references["validation"], served_validation)
+    log.info("chose %s; class bias %s, temperature %.2f, guard threshold %.2f, melanoma alarm %s", chosen["name"],
+             class_bias, temperature, threshold, alarm)
     sites = data.read_sites(config.sources, [i for ids in split.values() for i in ids]) if config.sources else None
     return {"chosen": {**chosen, "table": table, "views": views, "wise_ft": wise_ft_choice}, "served": served,
             "calibration": calibration, "images": images, "references": references, "sites": sites,
-            "config": bundle_config(chosen["name"], class_bias=class_bias, temperature=temperature, guard_threshold=threshold)}
+            "config": bundle_config(chosen["name"], class_bias=class_bias, temperature=temperature, guard_threshold=threshold,
+                                    melanoma_alarm=alarm)}
 
 
 def decision_rule(references: np.ndarray, probabilities: np.ndarray, config) -> tuple[list[float], float]:

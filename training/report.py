@@ -16,7 +16,7 @@ import numpy as np
 
 from lesion.bundle import MODEL_FILE, sha256_of
 from lesion.classifier import Classifier, calibrated_probabilities
-from training import atomic, export, plots
+from training import atomic, export, melanoma_alarm, plots
 from training.card import write_card
 from training.evaluate import compute_metrics, load_image_folder, predict_all
 from training.guard import non_dermoscopic_photos
@@ -95,13 +95,14 @@ UNCALIBRATED_KEYS = ("expected_calibration_error", "reliability", "melanoma_auc"
 
 
 def _scored(references: np.ndarray, probabilities: np.ndarray, dermoscopic: np.ndarray, runtime: Classifier) -> dict:
-    """Metrics of the served probabilities, UNCALIBRATED_KEYS of the network's own probabilities, and the guard's
-    false alarms (every image here is dermoscopic)."""
+    """Metrics of the served probabilities, UNCALIBRATED_KEYS of the network's own probabilities, the guard's false
+    alarms (every image here is dermoscopic) and the melanoma alarm's figures."""
     before = calibrated_probabilities((np.log(probabilities + 1e-12) - runtime.class_bias) * runtime.temperature)
     uncalibrated = compute_metrics(references, before)
+    alarm = {"melanoma_alarm": melanoma_alarm.figures(references, probabilities, runtime.melanoma_alarm)} if runtime.melanoma_alarm else {}
     return {**compute_metrics(references, probabilities),
             "uncalibrated": {key: uncalibrated[key] for key in UNCALIBRATED_KEYS},
-            "guard_false_alarms": float(1 - np.mean(dermoscopic))}
+            "guard_false_alarms": float(1 - np.mean(dermoscopic)), **alarm}
 
 
 def guard_on_photos(runtime: Classifier) -> dict:

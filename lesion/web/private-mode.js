@@ -406,8 +406,9 @@ class PrivateModePage {
   showResult(pixels, inference, timings) {
     const { text, settings: { rules } } = this;
     const judged = show.judge(inference.probabilities, inference.dermoscopic, rules);
+    const alarm = show.melanomaAlarm(inference.probabilities, inference.dermoscopic, this.settings.model.melanoma_alarm, rules.tiny);
     const headline = element("div", { class: "pm-headline", id: "private-mode-verdict" });
-    headline.innerHTML = show.markdownHtml(show.headlineMarkdown(judged, text, rules));
+    headline.innerHTML = show.markdownHtml(show.headlineMarkdown(judged, text, rules, alarm));
     const ranked = Object.entries(inference.probabilities).sort((a, b) => b[1] - a[1]);
     const bars = ranked.map(([code, p]) => element("div", { class: "pm-bar" },
       element("div", { class: "pm-bar-label" }, element("span", { text: text[`name_${code}`] }),
@@ -436,7 +437,7 @@ class PrivateModePage {
     this.result.replaceChildren(headline, probabilities,
       element("label", { class: "pm-switch" }, heatToggle, element("span", { text: text.heatmap_toggle })), figure, ran);
     this.result.dataset.result = JSON.stringify({
-      probabilities: inference.probabilities, top, dermoscopic: inference.dermoscopic, guard_score: inference.guardScore,
+      probabilities: inference.probabilities, top, dermoscopic: inference.dermoscopic, guard_score: inference.guardScore, melanoma_alarm: alarm,
       kind: judged.kind, timings_ms: timings, load_ms: this.model.loadMs.total, runtime_load_ms: this.model.loadMs.runtime,
       model_load_ms: this.model.loadMs.model, threads: this.model.threads,
     });

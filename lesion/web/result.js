@@ -26,6 +26,15 @@ export function judge(probabilities, dermoscopic, rules) {
   return { kind: "unsure", leading, probability: top, malignantShare };
 }
 
+/** lesion.verdict.melanoma_alarm: {raised, odds, threshold, sensitivity, specificity} under the model's rule (its
+ * config's melanoma_alarm), or null without a rule or when the guard fired. */
+export function melanomaAlarm(probabilities, dermoscopic, rule, tiny) {
+  if (!rule || !dermoscopic) return null;
+  const odds = Math.log(Math.max(probabilities.mel, tiny)) - Math.log(Math.max(probabilities.nv, tiny));
+  return { raised: odds >= rule.threshold, odds, threshold: rule.threshold, sensitivity: rule.validation_sensitivity,
+           specificity: rule.validation_specificity };
+}
+
 /** A number in fixed notation as Python's "f" format gives it: the exact binary value rounded half to even at
  * `places` decimals (toFixed(100) gives that value's exact digits; toFixed(places) would round halves up). */
 export function pythonFixed(value, places) {
@@ -47,8 +56,9 @@ export function format(template, values) {
   });
 }
 
-/** app.headline: the headline's markdown, the malignant share and, when it is high, the advice to see a doctor. */
-export function headlineMarkdown(judged, text, rules) {
+/** app.headline: the headline's markdown, the malignant share, the melanoma alarm (null when the model has none) and,
+ * when the share is high or the alarm raised, the advice to see a doctor. */
+export function headlineMarkdown(judged, text, rules, alarm) {
   const names = judged.leading.map((code) => text[`name_${code}`]);
   const parts = [];
   if (judged.kind === "not_dermoscopic") parts.push(text.headline_not_dermoscopic);
@@ -57,7 +67,12 @@ export function headlineMarkdown(judged, text, rules) {
   } else parts.push(format(text.headline_confident, { top: names[0], p1: judged.probability }));
   const meaningless = judged.kind === "not_dermoscopic";
   parts.push(format(meaningless ? text.malignant_share_meaningless : text.malignant_share, { share: judged.malignantShare }));
-  if (!meaningless && judged.malignantShare >= rules.see_a_doctor_from) parts.push(text.see_a_doctor);
+  if (alarm) {
+    parts.push(alarm.raised
+      ? format(text.melanoma_alarm_raised, { sensitivity: alarm.sensitivity, false_alarms: 1 - alarm.specificity })
+      : format(text.melanoma_alarm_quiet, { missed: 1 - alarm.sensitivity }));
+  }
+  if (!meaningless && (judged.malignantShare >= rules.see_a_doctor_from || (alarm && alarm.raised))) parts.push(text.see_a_doctor);
   return parts.join("\n\n");
 }
 

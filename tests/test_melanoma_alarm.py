@@ -1,0 +1,93 @@
+"""The melanoma alarm's threshold is fitted on validation alone, served by the app as fitted, and reported on every set."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from lesion.bundle import load_bundle
+from lesion.classifier import Classifier
+from lesion.labels import CODES
+from lesion.verdict import melanoma_alarm
+from tests.conftest import EXAMPLES, TINY_DATASET
+from training import melanoma_alarm as alarm
+
+MEL, NV, BKL = CODES.index("mel"), CODES.index("nv"), CODES.index("bkl")
+
+
+def rows(mel_nv_pairs) -> np.ndarray:
+    """(N, 7) probabilities with the given melanoma and nevus shares, the rest on benign keratosis."""
+    probabilities = np.zeros((len(mel_nv_pairs), len(CODES)))
+    for i, (mel, nv) in enumerate(mel_nv_pairs):
+        probabilities[i, [MEL, NV, BKL]] = mel, nv, 1 - mel - nv
+    return probabilities
+
+
+def test_the_threshold_leaves_the_asked_share_of_other_lesions_quiet():
+    """Five other lesions with odds 1/9, 1/4, 2/3, 1 and 4, and two melanomas with odds 9 and 2/3: at specificity 0.8
+    the threshold is the 80th percentile of the others' log odds, a fifth of the way from log 1 to log 4, so one other
+    lesion and one melanoma raise it."""
+    others = [(0.1, 0.9), (0.2, 0.8), (0.4, 0.6), (0.5, 0.5), (0.8, 0.2)]
+    melanomas = [(0.9, 0.1), (0.4, 0.6)]
+    references = np.array([NV] * len(others) + [MEL] * len(melanomas))
+    rule = alarm.fit(references, rows(others + melanomas))
+    assert rule["threshold"] == pytest.approx(0.2 * np.log(4), abs=1e-12)
+    assert rule["validation_sensitivity"] == 0.5 and rule["validation_specificity"] == 0.8
+
+
+def test_figures_are_those_of_the_apps_own_alarm():
+    rng = np.random.default_rng(3)
+    probabilities = rng.dirichlet(np.ones(len(CODES)), size=200)
+    references = rng.integers(len(CODES), size=200)
+    rule = alarm.fit(references, probabilities)
+    scored = alarm.figures(references, probabilities, rule)
+    raised = np.array([melanoma_alarm(dict(zip(CODES, p)), rule).raised for p in probabilities])
+    assert scored["sensitivity"] == pytest.approx(raised[references == MEL].mean())
+    assert scored["specificity"] == pytest.approx(1 - raised[references != MEL].mean())
+    from sklearn.metrics import roc_auc_score
+    assert scored["auc"] == pytest.approx(roc_auc_score(references == MEL, alarm.odds(probabilities)))
+
+
+def test_a_card_gets_one_alarm_section():
+    card = "# m\n\n## Results\n\ntable\n\n## Calibrated probabilities\n\ntext\n"
+    once = alarm.with_alarm_section(card, "## Melanoma alarm\n\nfirst\n\n")
+    assert once.index("## Melanoma alarm") < once.index("## Calibrated probabilities")
+    twice = alarm.with_alarm_section(once, "## Melanoma alarm\n\nsecond\n\n")
+    assert twice.count("## Melanoma alarm") == 1 and "second" in twice and "first" not in twice
+
+
+def test_training_fits_the_alarm_and_reports_it(tiny_run):
+    """A new bundle carries the alarm in both of its configs, its figures on every set, and a card section."""
+    bundle = tiny_run / "bundle"
+    rule = json.loads((bundle / "config.json").read_text())["melanoma_alarm"]
+    assert json.loads((bundle / "browser" / "config.json").read_text())["melanoma_alarm"] == rule
+    results = json.loads((bundle / "eval_results.json").read_text())
+    for scored in (results["validation"], results["test"], results["external"]["examples"]):
+        assert set(scored["melanoma_alarm"]) == {"sensitivity", "specificity", "auc", "sensitivity_at_specificity_80"}
+    assert results["validation"]["melanoma_alarm"]["sensitivity"] == pytest.approx(rule["validation_sensitivity"])
+    assert "## Melanoma alarm" in (bundle / "README.md").read_text()
+    assert Classifier(load_bundle(bundle)).melanoma_alarm == rule
+
+
+def test_an_older_bundle_gets_the_same_alarm(tiny_run, tmp_path):
+    """Refitted on a copy of the bundle without it, through the app's classifier, the alarm is the one training fitted."""
+    copy = tmp_path / "bundle"
+    shutil.copytree(tiny_run / "bundle", copy)
+    for config_file in (copy / "config.json", copy / "browser" / "config.json"):
+        config = json.loads(config_file.read_text())
+        del config["melanoma_alarm"]
+        config_file.write_text(json.dumps(config))
+    trained = json.loads((tiny_run / "bundle" / "config.json").read_text())["melanoma_alarm"]
+    refitted = alarm.main([str(copy), "--data", str(TINY_DATASET), "--external", str(EXAMPLES)])
+    assert refitted["threshold"] == pytest.approx(trained["threshold"], abs=1e-4)
+    assert json.loads((copy / "browser" / "config.json").read_text())["melanoma_alarm"] == refitted
+    results = json.loads((copy / "eval_results.json").read_text())
+    assert results["external"]["examples"]["melanoma_alarm"] == pytest.approx(
+        json.loads((tiny_run / "bundle" / "eval_results.json").read_text())["external"]["examples"]["melanoma_alarm"], abs=1e-3)
+    assert (copy / "README.md").read_text().count("## Melanoma alarm") == 1
+    load_bundle(copy)  # the model still matches its checksum
+
+
+def test_no_alarm_without_melanomas_in_validation():
+    assert alarm.fit(np.array([NV, NV, BKL]), rows([(0.1, 0.9), (0.2, 0.7), (0.3, 0.3)])) is None
