@@ -145,7 +145,8 @@ class BatchClassificationOutput(gr.JSON):
 
     def api_info(self) -> dict:
         return {"type": "object", "description": "every class's probability, the top class, whether the image looks "
-                "dermoscopic, timings and conversion notes; or {\"error\": why} for an image that cannot be classified",
+                "dermoscopic, the melanoma alarm, timings and conversion notes; or {\"error\": why} for an image that "
+                "cannot be classified",
                 "properties": {key: CLASSIFICATION_SCHEMA["properties"][key]
                                for key in ("probabilities", "melanoma_alarm", "timings_ms", "notes")}}
 
@@ -357,8 +358,9 @@ def build_demo(models: ModelServer | None = None) -> gr.Blocks:
             image: a dermoscopic photo of one skin lesion (JPEG or PNG).
 
         Returns:
-            JSON with probabilities, top, dermoscopic and dermoscopic_score, timings_ms, notes, model,
-            statistics_since_startup and disclaimer; and a PNG of where the model looks (the top class's activation map
+            JSON with probabilities, top, dermoscopic and dermoscopic_score, melanoma_alarm (raised from log
+            p(mel) - log p(nv) at a threshold fitted on validation, with validation's sensitivity and specificity),
+            timings_ms, notes, model, statistics_since_startup and disclaimer; and a PNG of where the model looks (the top class's activation map
             over the image it saw).
         """
         prediction, source = run_for_api(image)
@@ -387,7 +389,8 @@ def build_demo(models: ModelServer | None = None) -> gr.Blocks:
             image: a dermoscopic photo of one skin lesion (JPEG or PNG).
 
         Returns:
-            Every class's probability, the top class, whether it looks dermoscopic, timings in milliseconds and notes;
+            Every class's probability, the top class, whether it looks dermoscopic, the melanoma alarm, timings in
+            milliseconds and notes;
             or {"error": why} for an image that cannot be classified, which fails no other image in its batch.
         """
         # Named like /classify's input for callers and agents; with batch=True it holds each waiting request's image.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 import subprocess
@@ -101,11 +102,26 @@ def test_heatmaps_are_written_whole_where_gradio_reuses_them(monkeypatch, tmp_pa
         assert written.format == "PNG" and written.size == picture.size
 
 
+def test_classify_gives_the_bundled_models_melanoma_alarm(client):
+    """The alarm weighs the returned melanoma probability against the nevus one, at the bundle's own threshold."""
+    from lesion.bundle import BUNDLED_DIR, load_bundle
+
+    rule = load_bundle(BUNDLED_DIR).config["melanoma_alarm"]
+    raised = []
+    for name in ("ISIC_0034529.jpg", "ISIC_0034525.jpg"):  # a melanoma and a nevus
+        result = client.predict(handle_file(str(app.EXAMPLES_DIR / name)), api_name="/classify")[0]
+        alarm, probabilities = result["melanoma_alarm"], result["probabilities"]
+        assert alarm["odds"] == pytest.approx(math.log(probabilities["mel"]) - math.log(probabilities["nv"]), abs=1e-9)
+        assert (alarm["threshold"], alarm["validation_sensitivity"]) == (rule["threshold"], rule["validation_sensitivity"])
+        raised.append(alarm["raised"])
+    assert raised == [True, False]
+
+
 def test_a_photo_that_is_not_dermoscopy_is_called_so(client, tmp_path):
     photo = tmp_path / "cat.jpg"
     Image.fromarray(skimage.data.chelsea()).save(photo)
     result, _ = client.predict(handle_file(str(photo)), api_name="/classify")
-    assert result["dermoscopic"] is False
+    assert result["dermoscopic"] is False and result["melanoma_alarm"] is None  # no alarm where nothing means anything
     assert len(client.predict(handle_file(str(photo)), api_name="/predict")["confidences"]) == 7  # /predict keeps its shape
 
 

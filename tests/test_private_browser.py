@@ -149,13 +149,16 @@ def test_nothing_about_the_photo_is_sent_and_the_result_is_shown(browser, served
                if "fonts.googleapis" not in where), "only the app's own origin is asked for anything"
 
 
-def test_the_result_panel_is_the_servers(browser, served):
+def test_the_result_panel_is_the_servers(browser, served, server_classifier):
     url, _ = served
+    melanoma = app.EXAMPLES_DIR / "ISIC_0034529.jpg"
+    alarm = server_classifier.classify(melanoma).melanoma_alarm
     with private_page(browser, url) as page:
-        result = _choose(page, app.EXAMPLES_DIR / "ISIC_0034529.jpg")
+        result = _choose(page, melanoma)
         panel = page.locator("#private-mode-result")
         headline = panel.locator("#private-mode-verdict").inner_text()
         assert "(akiec, bcc, mel)" in headline  # the malignant share
+        assert result["melanoma_alarm"]["raised"] is alarm.raised is True and "Melanoma alarm: raised." in headline
         assert i18n.diagnosis_name(result["top"], "en") in headline
         bars = panel.locator("#private-mode-probabilities .pm-bar")
         assert bars.count() == 7 and i18n.diagnosis_name(result["top"], "en") in bars.first.inner_text()
@@ -174,7 +177,7 @@ def test_an_image_the_guard_rejects_says_so_with_the_probabilities_folded_away(b
     assert not server_classifier.classify(cat_photo).dermoscopic
     with private_page(browser, url) as page:
         result = _choose(page, cat_photo)
-        assert result["kind"] == "not_dermoscopic"
+        assert result["kind"] == "not_dermoscopic" and result["melanoma_alarm"] is None
         headline = page.locator("#private-mode-verdict").inner_text()
         assert headline.startswith(i18n.message("headline_not_dermoscopic", "en").split("\n")[0].removeprefix("### "))
         assert page.locator("#private-mode-probabilities").get_attribute("open") is None
