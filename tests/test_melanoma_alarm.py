@@ -91,3 +91,13 @@ def test_an_older_bundle_gets_the_same_alarm(tiny_run, tmp_path):
 
 def test_no_alarm_without_melanomas_in_validation():
     assert alarm.fit(np.array([NV, NV, BKL]), rows([(0.1, 0.9), (0.2, 0.7), (0.3, 0.3)])) is None
+
+
+def test_the_ranking_keeps_large_odds_apart():
+    """Odds of 40 and 60 both squash to 1.0 through a logistic function; their ranks do not, so the AUC is exact."""
+    from sklearn.metrics import roc_auc_score
+
+    probabilities = rows([(0.5, 0.5), (0.3, 0.7), (1 - 1e-17, 1e-17), (1 - 1e-26, 1e-26)])
+    references = np.array([NV, MEL, MEL, NV])
+    assert alarm.ranking(references, probabilities)["melanoma_auc"] == pytest.approx(
+        roc_auc_score(references == MEL, alarm.odds(probabilities)))

@@ -51,23 +51,37 @@ def fit(references: np.ndarray, probabilities: np.ndarray, specificity: float = 
     if is_mel.all() or not is_mel.any():
         return None
     threshold = float(np.quantile(scores[~is_mel], specificity))
-    return {"threshold": threshold, "validation_sensitivity": float(np.mean(scores[is_mel] >= threshold)),
-            "validation_specificity": float(np.mean(scores[~is_mel] < threshold)),
+    sensitivity, specificity = rates(scores, is_mel, threshold)
+    return {"threshold": threshold, "validation_sensitivity": sensitivity, "validation_specificity": specificity,
             "score": "log p(mel) - log p(nv) of the served probabilities; raised from the threshold on"}
+
+
+def rates(scores: np.ndarray, is_mel: np.ndarray, threshold: float) -> tuple[float | None, float | None]:
+    """(sensitivity, specificity) of an alarm raised from `threshold` on; None where a set lacks that side."""
+    sensitivity = float(np.mean(scores[is_mel] >= threshold)) if is_mel.any() else None
+    specificity = float(np.mean(scores[~is_mel] < threshold)) if (~is_mel).any() else None
+    return sensitivity, specificity
+
+
+def ranking(references: np.ndarray, probabilities: np.ndarray) -> dict:
+    """How well melanoma against nevus ranks melanomas: compute_metrics' melanoma AUC and best sensitivity at
+    specificity 0.8, with the melanoma column holding the odds' ranks scaled into (0, 1) (their order and ties
+    exactly, where a logistic squash would round large odds to 1) and nevus the rest."""
+    ranks = np.unique(odds(probabilities), return_inverse=True)[1].ravel()
+    squashed = np.zeros(probabilities.shape)
+    squashed[:, MEL] = (ranks + 1) / (len(probabilities) + 1)
+    squashed[:, NV] = 1 - squashed[:, MEL]
+    metrics = compute_metrics(references, squashed)
+    return {key: metrics[key] for key in ("melanoma_auc", "melanoma_sensitivity_at_specificity_80")}
 
 
 def figures(references: np.ndarray, probabilities: np.ndarray, rule: dict) -> dict:
     """The alarm on one set: its sensitivity and specificity at the rule's threshold, and how well its score ranks
     melanomas (AUC, and the best sensitivity any threshold gives at specificity 0.8)."""
-    scores, is_mel = odds(probabilities), np.asarray(references) == MEL
-    # compute_metrics ranks melanomas by the melanoma column: give it the score, squashed into (0, 1)
-    ranked = np.full(probabilities.shape, 0.0)
-    ranked[:, MEL] = 1 / (1 + np.exp(-scores))
-    ranked[:, NV] = 1 - ranked[:, MEL]
-    metrics = compute_metrics(references, ranked)
-    return {"sensitivity": float(np.mean(scores[is_mel] >= rule["threshold"])) if is_mel.any() else None,
-            "specificity": float(np.mean(scores[~is_mel] < rule["threshold"])) if (~is_mel).any() else None,
-            "auc": metrics["melanoma_auc"], "sensitivity_at_specificity_80": metrics["melanoma_sensitivity_at_specificity_80"]}
+    sensitivity, specificity = rates(odds(probabilities), np.asarray(references) == MEL, rule["threshold"])
+    ranked = ranking(references, probabilities)
+    return {"sensitivity": sensitivity, "specificity": specificity, "auc": ranked["melanoma_auc"],
+            "sensitivity_at_specificity_80": ranked["melanoma_sensitivity_at_specificity_80"]}
 
 
 def add_to_bundle(bundle_dir: Path, data: str, externals: list[Path]) -> dict:

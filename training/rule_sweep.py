@@ -30,7 +30,7 @@ import numpy as np
 
 from lesion.classifier import calibrated_probabilities
 from lesion.labels import CODES
-from training import batches, decision, train
+from training import batches, decision, melanoma_alarm, train
 from training.evaluate import compute_metrics, load_image_folder, load_split, network_classifier, predict_all
 
 log = logging.getLogger(__name__)
@@ -85,24 +85,8 @@ def score_rules(sets: dict, undo_weights: np.ndarray) -> dict[str, dict[str, dic
     served.update({rule: decision.served_rule(references, probabilities, shift) for rule, shift in shifts.items()})
     rules = {rule: {name: compute_metrics(y, calibrated_probabilities(np.log(p + 1e-12), temperature, bias)) for name, (y, p) in sets.items()}
              for rule, (bias, temperature) in served.items()}
-    rules[MELANOMA_AGAINST_NEVUS] = {name: melanoma_figures(y, melanoma_against_nevus(p)) for name, (y, p) in sets.items()}
+    rules[MELANOMA_AGAINST_NEVUS] = {name: melanoma_alarm.ranking(y, p) for name, (y, p) in sets.items()}
     return rules
-
-
-def melanoma_against_nevus(probabilities: np.ndarray) -> np.ndarray:
-    """Probabilities whose melanoma column is p(mel) / (p(mel) + p(nv)), the rest sharing what is left as before:
-    the melanoma column then ranks images by log p(mel) - log p(nv)."""
-    mel, nv = CODES.index("mel"), CODES.index("nv")
-    share = probabilities[:, mel] / (probabilities[:, mel] + probabilities[:, nv] + 1e-12)
-    rest = np.delete(probabilities, mel, axis=1)
-    rest = rest / np.maximum(rest.sum(axis=1, keepdims=True), 1e-12) * (1.0 - share)[:, None]
-    return np.insert(rest, mel, share, axis=1)
-
-
-def melanoma_figures(references, probabilities) -> dict:
-    """compute_metrics' melanoma ranking figures alone, for a score that is not a rule for the seven classes."""
-    metrics = compute_metrics(references, probabilities)
-    return {key: metrics[key] for key in ("melanoma_auc", "melanoma_sensitivity_at_specificity_80")}
 
 
 def markdown(per_run: list[dict]) -> str:
