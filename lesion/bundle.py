@@ -12,6 +12,9 @@ from lesion.preprocess import InputSpec
 
 CONFIG_FILE = "config.json"
 MODEL_FILE = "model.tflite"
+BROWSER_DIR = "browser"
+"""A bundle's sub-folder with its browser variant: the same int8 network with float32 input and outputs and a batch of
+one, for LiteRT.js (training.export)."""
 REQUIRED_KEYS = ("name", "version", "quantization", "labels", "input", "sha256")
 BUNDLED_DIR = Path(__file__).parent / "bundled_model"
 """The default model, committed with the code, served when the Hub cannot provide one."""

@@ -31,7 +31,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from lesion import heatmap, i18n, preprocess, verdict
-from lesion.bundle import CONFIG_FILE, MODEL_FILE, InvalidBundleError, ModelBundle, load_bundle, sha256_of
+from lesion.bundle import BROWSER_DIR, CONFIG_FILE, MODEL_FILE, InvalidBundleError, ModelBundle, load_bundle, sha256_of
 from lesion.labels import BY_CODE, CODES
 
 log = logging.getLogger(__name__)
@@ -41,8 +41,6 @@ ROOT = Path(__file__).resolve().parents[1]
 NODE_MODULES = ROOT / "node_modules"
 """Where `npm ci` installs LiteRT.js in a checkout; the Space build copies RUNTIME_FILES to the same place."""
 WEB_DIR = Path(__file__).parent / "web"
-BROWSER_DIR = "browser"
-"""A bundle's browser variant: the same network with float32 input and outputs and a batch of one (training.export)."""
 RUNTIME_VERSION = "2.5.3"
 """@litertjs/core and @litertjs/wasm-utils, pinned in package.json; RUNTIME_FILES are that release's files."""
 RUNTIME_FILES = {

@@ -97,12 +97,14 @@ def test_class_bias_shifts_probabilities_as_configured(bundle_copy, classifier):
 
 
 def test_temperature_softens_without_changing_the_top_class(bundle_copy, classifier):
-    _rewrite_config(bundle_copy, temperature=classifier.temperature * 2)
+    """Twice the temperature, with the class shift stored for it (shift / T, as training stores it), keeps the
+    decisions softmax((l + shift) / T) makes and softens them."""
+    bias = np.asarray(classifier.class_bias)  # before = softmax(l / T + bias), so l / T is log(before) - bias, up to a constant
+    _rewrite_config(bundle_copy, temperature=classifier.temperature * 2, class_bias=list(bias / 2))
     softer = Classifier(load_bundle(bundle_copy))
     image = EXAMPLES / "ISIC_0034529.jpg"
     before, after = classifier.classify(image).probabilities_array, softer.classify(image).probabilities_array
-    bias = classifier.class_bias  # before = softmax(l / T + bias), so l / T is log(before) - bias, up to a constant
-    expected = calibrated_probabilities(np.log(before) - bias, 2.0, bias)
+    expected = calibrated_probabilities(np.log(before) - bias, 2.0, bias / 2)
     assert after == pytest.approx(expected, rel=1e-5)
     assert after.argmax() == before.argmax() and after.max() < before.max()
 

@@ -1,7 +1,6 @@
 """The melanoma alarm's threshold is fitted on validation alone, served by the app as fitted, and reported on every set."""
 
 import json
-import shutil
 
 import numpy as np
 import pytest
@@ -10,7 +9,6 @@ from lesion.bundle import load_bundle
 from lesion.classifier import Classifier
 from lesion.labels import CODES
 from lesion.verdict import melanoma_alarm
-from tests.conftest import EXAMPLES, TINY_DATASET
 from training import melanoma_alarm as alarm
 
 MEL, NV, BKL = CODES.index("mel"), CODES.index("nv"), CODES.index("bkl")
@@ -49,14 +47,6 @@ def test_figures_are_those_of_the_apps_own_alarm():
     assert scored["auc"] == pytest.approx(roc_auc_score(references == MEL, alarm.odds(probabilities)))
 
 
-def test_a_card_gets_one_alarm_section():
-    card = "# m\n\n## Results\n\ntable\n\n## Calibrated probabilities\n\ntext\n"
-    once = alarm.with_alarm_section(card, "## Melanoma alarm\n\nfirst\n\n")
-    assert once.index("## Melanoma alarm") < once.index("## Calibrated probabilities")
-    twice = alarm.with_alarm_section(once, "## Melanoma alarm\n\nsecond\n\n")
-    assert twice.count("## Melanoma alarm") == 1 and "second" in twice and "first" not in twice
-
-
 def test_training_fits_the_alarm_and_reports_it(tiny_run):
     """A new bundle carries the alarm in both of its configs, its figures on every set, and a card section."""
     bundle = tiny_run / "bundle"
@@ -68,25 +58,6 @@ def test_training_fits_the_alarm_and_reports_it(tiny_run):
     assert results["validation"]["melanoma_alarm"]["sensitivity"] == pytest.approx(rule["validation_sensitivity"])
     assert "## Melanoma alarm" in (bundle / "README.md").read_text()
     assert Classifier(load_bundle(bundle)).melanoma_alarm == rule
-
-
-def test_an_older_bundle_gets_the_same_alarm(tiny_run, tmp_path):
-    """Refitted on a copy of the bundle without it, through the app's classifier, the alarm is the one training fitted."""
-    copy = tmp_path / "bundle"
-    shutil.copytree(tiny_run / "bundle", copy)
-    for config_file in (copy / "config.json", copy / "browser" / "config.json"):
-        config = json.loads(config_file.read_text())
-        del config["melanoma_alarm"]
-        config_file.write_text(json.dumps(config))
-    trained = json.loads((tiny_run / "bundle" / "config.json").read_text())["melanoma_alarm"]
-    refitted = alarm.main([str(copy), "--data", str(TINY_DATASET), "--external", str(EXAMPLES)])
-    assert refitted["threshold"] == pytest.approx(trained["threshold"], abs=1e-4)
-    assert json.loads((copy / "browser" / "config.json").read_text())["melanoma_alarm"] == refitted
-    results = json.loads((copy / "eval_results.json").read_text())
-    assert results["external"]["examples"]["melanoma_alarm"] == pytest.approx(
-        json.loads((tiny_run / "bundle" / "eval_results.json").read_text())["external"]["examples"]["melanoma_alarm"], abs=1e-3)
-    assert (copy / "README.md").read_text().count("## Melanoma alarm") == 1
-    load_bundle(copy)  # the model still matches its checksum
 
 
 def test_no_alarm_without_melanomas_in_validation():

@@ -59,7 +59,11 @@ Recall of each class:
 
 {% if comparison %}## How the recipe was chosen
 
-{{ comparison }}
+{{ comparison }}{% if refit %}
+Each candidate's figures come from its own bundle, under the decision rule it was trained with. This bundle's rule was
+refitted afterwards (`training.refit`, with floors: accuracy {{ refit.min_accuracy }}, melanoma recall
+{{ refit.min_melanoma_recall }}), so its figures above differ from its row.
+{% endif %}
 ![Recipe comparison](comparison.png)
 {% endif %}
 
@@ -93,7 +97,7 @@ such photos, a flag on them is the honest answer.
 
 Balanced accuracy (BA) on validation (used to choose) and test (reported), before calibration, with
 {{ views|length }} test-time view{{ "s" if views|length > 1 else "" }}; latency is the median wall time of one LiteRT inference
-(preprocessing not included) on the training machine's {{ cpu_count }} CPU cores.
+(preprocessing not included) on the training machine's {% if cpu_count %}{{ cpu_count }} {% endif %}CPU cores.
 
 | model | size (MB) | val BA | test BA | test melanoma sensitivity | latency (ms) |
 |---|---|---|---|---|---|
@@ -111,8 +115,8 @@ for LiteRT.js in the browser.
 | data | used for |
 |---|---|
 | HAM10000 training split | fitting the weights; the guard's Gaussians; int8 calibration ranges |
-| HAM10000 validation split | early stopping and the learning-rate schedule;{% if chosen.wise_ft %} WiSE-FT's mix;{% endif %} the TFLite variant; test-time views ({{ views|join(", ") }}); the temperature; the guard's threshold{% if run.post_hoc_bias %}; the class bias{% endif %} |
-{% if comparison %}| held-out site and external sets ({{ externals|join(", ") }}) | choosing the recipe among the candidates above, and the guard's feature layers: **external, used for model selection**, so their figures here are optimistic |
+| HAM10000 validation split | early stopping and the learning-rate schedule;{% if chosen.wise_ft %} WiSE-FT's mix;{% endif %} the TFLite variant; test-time views ({{ views|join(", ") }}); the temperature; the guard's threshold{% if run.post_hoc_bias %}; the class bias{% endif %}{% if bundle_config.melanoma_alarm %}; the melanoma alarm's threshold{% endif %} |
+{% if comparison %}| held-out site and external sets ({{ externals|join(", ") }}) | choosing the recipe among the candidates above, the decision rule's floors and the melanoma alarm's score (`training.rule_sweep`), and the guard's feature layers: **external, used for model selection**, so their figures here are optimistic |
 {% endif %}| HAM10000 test split | nothing: reported only |
 
 ## Training
@@ -141,7 +145,7 @@ for LiteRT.js in the browser.
   **WiSE-FT** (`training/wise_ft.py`): the served weights lie {{ chosen.wise_ft.mix }} of the way from those fine-tuning
   started from to those it ended with, the mix with the best validation BA (the network's own, before the decision
   rule): {% for mix, ba in chosen.wise_ft.validation_ba.items() %}{{ mix }}: {{ "%.3f"|format(ba) }}{% if not loop.last %}, {% endif %}{% endfor %}.{% endif %}
-  {% if training_minutes is not none %}Fitting took {{ training_minutes|round|int }} minutes on {{ cpu_count }} CPU cores{% if run.teacher %}, the teachers' fitting included{% elif run.soup %}, the averaged runs' fitting summed{% endif %}.{% endif %}
+  {% if training_minutes is not none %}Fitting took {{ training_minutes|round|int }} minutes{% if cpu_count %} on {{ cpu_count }} CPU cores{% endif %}{% if run.teacher %}, the teachers' fitting included{% elif run.soup %}, the averaged runs' fitting summed{% endif %}.{% endif %}
 - Class imbalance (nevi are 67%): {{ imbalance|join("; ") }}.
 - Augmentation ({{ run.augmentation }}, `training/augment.py`): flips and rotation by any angle (lesions have no up or down){% if run.augmentation.startswith("strong") %},
   zoom from a close-up to a {% if run.augmentation == "strong_wide" %}much {% endif %}wider view, shifts, brightness, contrast, saturation, hue, gamma, {% if run.augmentation == "strong_sharpen" %}sharpening,
@@ -169,7 +173,8 @@ for LiteRT.js in the browser.
 
 ```bash
 {{ run.command() }}
-{% for name, data in external_data %}python -m training.evaluate --model {{ run.output_dir }}/bundle --data {{ data }}
+{% if refit %}{{ refit.command }}
+{% endif %}{% for name, data in external_data %}python -m training.evaluate --model {{ run.output_dir }}/bundle --data {{ data }}
 {% endfor %}python -m training.evaluate --model {{ run.output_dir }}/bundle --data {{ run.dataset }} --split test
 ```
 
@@ -234,11 +239,18 @@ def card_data(model_name: str, test: dict, externals: dict) -> ModelCardData:
     rows = [("HAM10000 (lesion-grouped test split)", "test", test)] + [(name, "external", r) for name, r in externals.items()]
     measured = []
     for dataset, split, scores in rows:
-        measured += [
-            (dataset, split, "balanced_accuracy", "Balanced accuracy", scores["balanced_accuracy"]),
-            (dataset, split, "recall", "Melanoma sensitivity", scores["melanoma_sensitivity"]),
-            (dataset, split, "roc_auc", "Melanoma AUC", scores["melanoma_auc"]),
-        ]
+        measured.append((dataset, split, "balanced_accuracy", "Balanced accuracy", scores["balanced_accuracy"]))
+        if alarm := scores.get("melanoma_alarm"):  # the app's melanoma decision, apart from the bars
+            measured += [
+                (dataset, split, "recall", "Melanoma sensitivity (melanoma alarm)", alarm["sensitivity"]),
+                (dataset, split, "specificity", "Melanoma specificity (melanoma alarm)", alarm["specificity"]),
+                (dataset, split, "roc_auc", "Melanoma AUC (melanoma alarm)", alarm["auc"]),
+            ]
+        else:
+            measured += [
+                (dataset, split, "recall", "Melanoma sensitivity", scores["melanoma_sensitivity"]),
+                (dataset, split, "roc_auc", "Melanoma AUC", scores["melanoma_auc"]),
+            ]
     measured.insert(1, ("HAM10000 (lesion-grouped test split)", "test", "accuracy", "Accuracy", test["accuracy"]))
     return ModelCardData(
         model_name=model_name,
@@ -246,13 +258,13 @@ def card_data(model_name: str, test: dict, externals: dict) -> ModelCardData:
         library_name="tflite",
         pipeline_tag="image-classification",
         datasets=[DATASET_ID],
-        metrics=["accuracy", "recall", "roc_auc"],
+        metrics=["accuracy", "recall", "specificity", "roc_auc"],
         tags=["dermatology", "dermoscopy", "skin-lesion", "HAM10000", "efficientnet-lite", "tflite", "litert"],
         eval_results=[result(*row) for row in measured if row[-1] is not None],
     )
 
 
-def write_card(directory: Path, *, run, results: dict, chosen: dict, bundle_config: dict, cpu_count: int | None) -> ModelCard:
+def write_card(directory: Path, *, run, results: dict, chosen: dict, bundle_config: dict) -> ModelCard:
     """Render the card into directory/README.md and return it.
 
     Args:
@@ -283,9 +295,10 @@ def write_card(directory: Path, *, run, results: dict, chosen: dict, bundle_conf
                  for name, r in named],
         by_site=[set_row(site, r) for site, r in results.get("test_by_site", {}).items()],
         comparison=comparison, bundle_config=bundle_config, guard=guard, guard_rows=guard_rows, guard_dimensions=GUARD_DIMENSIONS,
-        views=chosen["views"], variants=_variant_rows(results["variants"]), chosen=chosen, cpu_count=cpu_count,
+        views=chosen["views"], variants=_variant_rows(results["variants"]), chosen=chosen, cpu_count=results["run"].get("cpu_count"),
         n_images=sum(len(split[s]) for s in ("train", "validation", "test")), n_train=len(split["train"]),
-        n_val=len(split["validation"]), n_test=len(split["test"]), training_minutes=run.training_minutes(),
+        n_val=len(split["validation"]), n_test=len(split["test"]), training_minutes=results["run"]["training_minutes"],
+        refit=results["run"].get("refit"),
         imbalance=imbalance_measures(run, dict(zip(CODES, fitted_shift))), diagnoses=DIAGNOSES,
         guard_percentile=f"{100 * (1 - GUARD_FALSE_ALARMS):g}th", distillation_temperature=distill.TEMPERATURE,
         alarm=alarm_section(bundle_config["melanoma_alarm"], results) if "melanoma_alarm" in bundle_config else "",
@@ -306,7 +319,10 @@ def imbalance_measures(run, class_bias: dict) -> list[str]:
         measures.append(f"class weights (largest count / count) ** {run.class_weight_power}")
     if run.post_hoc_bias:
         shifts = ", ".join(f"{code} {shift:+.2f}" for code, shift in class_bias.items())
-        measures.append(f"a per-class shift of the logits chosen on validation ({shifts}), before the temperature")
+        floors = (f" with accuracy ≥ {run.min_accuracy} and melanoma recall ≥ {run.min_melanoma_recall}"
+                  if run.min_accuracy or run.min_melanoma_recall else "")
+        measures.append(f"a per-class shift of the logits chosen on validation for balanced accuracy{floors} ({shifts}), "
+                        "before the temperature")
     return measures or ["nothing"]
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lesion.bundle import MODEL_FILE, sha256_of
+from lesion.bundle import BROWSER_DIR, MODEL_FILE, sha256_of
 from lesion.classifier import Classifier, calibrated_probabilities
 from training import atomic, export, melanoma_alarm, plots
 from training.card import write_card
@@ -22,9 +22,6 @@ from training.evaluate import compute_metrics, load_image_folder, predict_all
 from training.guard import non_dermoscopic_photos
 
 log = logging.getLogger(__name__)
-
-BROWSER_DIR = "browser"
-"""The bundle's sub-folder with the LiteRT.js variant of the model: batch 1, float32 input and outputs, int8 inside."""
 
 
 def write_final_bundle(run, *, chosen: dict, config: dict, served, calibration: np.ndarray, images: dict,
@@ -52,12 +49,14 @@ def write_final_bundle(run, *, chosen: dict, config: dict, served, calibration: 
                 shutil.copy(run.comparison.with_suffix(".png"), staging / "comparison.png")
         results = score_bundle(staging, run, images, references, sites)
         results["variants"] = chosen["table"]
-        results["run"] = {"command": run.command(), "training_minutes": run.training_minutes(), "hold_out_site": run.hold_out_site,
-                          "wise_ft": chosen.get("wise_ft")}
+        results["run"] = {"command": run.command(), "training_minutes": run.training_minutes(), "cpu_count": os.cpu_count(),
+                          "hold_out_site": run.hold_out_site, "wise_ft": chosen.get("wise_ft")}
         results["browser_model"] = {"sha256": sha256_of(browser / MODEL_FILE), "size_mb": (browser / MODEL_FILE).stat().st_size / 1e6}
         (staging / "eval_results.json").write_text(json.dumps(results, indent=1))
-        _plots(staging, run, results)
-        write_card(staging, run=run, results=results, chosen=chosen, bundle_config=config, cpu_count=os.cpu_count())
+        plot_results(staging, results)
+        if not run.soup:  # a soup is not fitted: its runs' cards have their curves
+            plots.plot_history(run.output_dir, staging / "training_curves.png")
+        write_card(staging, run=run, results=results, chosen=chosen, bundle_config=config)
     return bundle_dir
 
 
@@ -113,15 +112,14 @@ def guard_on_photos(runtime: Classifier) -> dict:
             "scores": {name: prediction.guard_score for name, prediction in verdicts.items()}}
 
 
-def _plots(directory: Path, run, results: dict) -> None:
+def plot_results(directory: Path, results: dict) -> None:
+    """The plots of eval_results.json's figures: confusion matrices, variants, reliability before and after."""
     plots.plot_confusion_matrix(results["test"]["confusion_matrix"], directory / "confusion_matrix.png",
                                 "lesion-grouped HAM10000 test split")
     for name, external in results["external"].items():
         plots.plot_confusion_matrix(external["confusion_matrix"], directory / f"confusion_matrix_{name}.png",
                                     f"{name} (external)")
     plots.plot_variants(results["variants"], directory / "variants.png")
-    if not run.soup:  # a soup is not fitted: its runs' cards have their curves
-        plots.plot_history(run.output_dir, directory / "training_curves.png")
     curves = {name: results[name] for name in ("test",)}
     curves.update(results["external"])
     plots.plot_reliability({name: {"before": r["uncalibrated"]["reliability"], "after": r["reliability"]}

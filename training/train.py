@@ -134,8 +134,9 @@ class TrainConfig:
     comparison: Path | None = field(default=None, metadata={"help": "A recipe comparison (markdown from training.compare, with its plot beside it as .png) for the model card."})
     quantizations: list[str] = field(default_factory=lambda: list(QUANTIZATIONS), metadata={"help": f"TFLite variants to export and score, of {QUANTIZATIONS}."})
     post_hoc_bias: bool = field(default=True, metadata={"help": "Fit a per-class shift of the log-probabilities on validation (training/decision.py)."})
-    min_accuracy: float = field(default=0.8, metadata={"help": "The decision rule keeps validation accuracy at least this."})
-    min_melanoma_recall: float = field(default=0.7, metadata={"help": "The decision rule keeps validation melanoma recall at least this."})
+    min_accuracy: float = field(default=0.0, metadata={"help": "The decision rule keeps validation accuracy at least this."})
+    min_melanoma_recall: float = field(default=0.0, metadata={"help": "The decision rule keeps validation melanoma recall at least this; "
+                                       "by default none, since the melanoma alarm, apart from the bars, carries melanoma."})
     patience: int = field(default=5, metadata={"help": "Epochs without a better validation balanced accuracy before stopping."})
     cache_dir: Path | None = field(default=Path.home() / ".cache" / "lesion-train", metadata={"help": "Decoded-image cache; 'none' disables."})
     strategy: str = field(default="default", metadata={"help": f"One of {distribute.STRATEGIES}: 'mirrored' trains on every "
@@ -152,7 +153,7 @@ class TrainConfig:
         self.output_dir = Path(self.output_dir)
         if self.weights in ("none", "None", ""):
             self.weights = None
-        if self.cache_dir in ("none", Path("none")):
+        if str(self.cache_dir).lower() == "none":  # "None" in commands recorded before command() wrote "none"
             self.cache_dir = None
         if (self.hold_out_site or self.site_balance) and not self.sources:
             raise ValueError("--hold-out-site and --site-balance need --sources")
@@ -208,7 +209,7 @@ class TrainConfig:
             elif isinstance(value, list):
                 parts.append(f"{flag} {' '.join(value)}")
             else:
-                parts.append(f"{flag} {value}")
+                parts.append(f"{flag} {'none' if value is None else value}")
         return " ".join(parts)
 
     def weights_source(self) -> str:

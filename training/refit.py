@@ -1,0 +1,105 @@
+"""Refit a finished bundle's decision rule on its validation split, and score it again everywhere.
+
+    python -m training.refit lesion/bundled_model --data ../shared/data/ham10000 \\
+        --sources ../shared/data/ham10000/sources.csv --external ../shared/data/derm7pt
+
+The network stays as it is. Through the app's own classifier, the bundle's validation images give the network's own
+probabilities, on which the class shift (with the floors given, training/decision.py), the temperature and the
+melanoma alarm's threshold are fitted as training/finalise.py fits them. Both configs (the bundle's and its browser
+variant's) get the new rule; eval_results.json, the plots and the model card are then written anew from every set, as
+training/report.py writes them. Only validation chooses anything; the other sets are reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import shlex
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from lesion.bundle import BROWSER_DIR, CONFIG_FILE
+from lesion.classifier import calibrated_probabilities
+from lesion.labels import CODES
+from lesion.preprocess import normalise
+from training import atomic, data, finalise, melanoma_alarm, report, rule_sweep, train
+from training.card import write_card
+from training.evaluate import network_classifier, probabilities_of
+
+log = logging.getLogger(__name__)
+
+SETS = ("validation", "test", data.SITE_OUT)
+
+
+def split_images(bundle_dir: Path, dataset: str, spec, cache_dir: Path | None) -> tuple[dict, dict]:
+    """Normalised images and labels of each side of the bundle's split that is scored (SETS), decoded as in training."""
+    split = json.loads((bundle_dir / "split.json").read_text())
+    ham = data.load_ham10000(dataset)
+    pixels = data.decode_images(ham, spec, cache_dir)
+    row_of = {image_id: row for row, image_id in enumerate(ham["image_id"])}
+    labels = np.array([CODES.index(dx) for dx in ham["dx"]])
+    missing = [i for name in SETS for i in split.get(name) or [] if i not in row_of]
+    if missing:
+        raise ValueError(f"{dataset} lacks {len(missing)} images of {bundle_dir}'s split (such as {missing[0]}): "
+                         "give the HAM10000 source the bundle was trained on")
+    rows = {name: np.array([row_of[i] for i in split[name]]) for name in SETS if split.get(name)}
+    return ({name: normalise(pixels[r].astype(np.float32), spec) for name, r in rows.items()},
+            {name: labels[r] for name, r in rows.items()})
+
+
+def refit(bundle_dir: Path, dataset: str, externals: list[Path], sources: Path | None, *, min_accuracy: float,
+          min_melanoma_recall: float, command: str) -> dict:
+    """Refit the bundle's class shift, temperature and melanoma alarm on validation; rewrite its configs, figures,
+    plots and card. Returns the new config."""
+    run = dataclasses.replace(rule_sweep.run_config(bundle_dir), dataset=dataset, external=externals, sources=sources,
+                              min_accuracy=min_accuracy, min_melanoma_recall=min_melanoma_recall)
+    images, references = split_images(bundle_dir, dataset, run.input_spec, run.cache_dir)
+    own = probabilities_of(network_classifier(bundle_dir), images["validation"])
+    class_bias, temperature = finalise.decision_rule(references["validation"], own, run)
+    alarm = melanoma_alarm.fit(references["validation"], calibrated_probabilities(np.log(own + 1e-12), temperature, class_bias))
+    log.info("class bias %s, temperature %.2f, melanoma alarm %s", class_bias, temperature, alarm)
+    for config_file in (bundle_dir / CONFIG_FILE, bundle_dir / BROWSER_DIR / CONFIG_FILE):
+        config = {key: value for key, value in json.loads(config_file.read_text()).items() if key != "melanoma_alarm"}
+        config.update(class_bias=class_bias, temperature=temperature, **({"melanoma_alarm": alarm} if alarm else {}))
+        atomic.write_text(config_file, json.dumps(config, indent=1) + "\n")
+    config = json.loads((bundle_dir / CONFIG_FILE).read_text())
+    before = json.loads((bundle_dir / "eval_results.json").read_text())
+    sites = data.read_sites(sources, json.loads((bundle_dir / "split.json").read_text())["test"]) if sources else None
+    results = report.score_bundle(bundle_dir, run, images, references, sites)
+    results.update({key: before[key] for key in ("variants", "browser_model")})
+    results["run"] = {**before["run"], "refit": {"command": command, "min_accuracy": min_accuracy,
+                                                 "min_melanoma_recall": min_melanoma_recall}}
+    atomic.write_text(bundle_dir / "eval_results.json", json.dumps(results, indent=1))
+    report.plot_results(bundle_dir, results)
+    chosen = next(row for row in results["variants"] if row["name"] == config["quantization"])
+    write_card(bundle_dir, run=run, results=results, bundle_config=config,
+               chosen={**chosen, "views": config["test_time_views"], "wise_ft": before["run"].get("wise_ft")})
+    return config
+
+
+def main(argv=None) -> dict:
+    defaults = train.TrainConfig.__dataclass_fields__
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("bundle", type=Path, help="A bundle folder with split.json and eval_results.json.")
+    parser.add_argument("--data", required=True, help="The HAM10000 source the bundle's split refers to.")
+    parser.add_argument("--sources", type=Path, help="HAM10000's sources.csv, for the test split's figures by site.")
+    parser.add_argument("--external", type=Path, action="append", default=[], help="A labelled folder (repeatable).")
+    parser.add_argument("--min-accuracy", type=float, default=defaults["min_accuracy"].default,
+                        help="The rule keeps validation accuracy at least this (as training's option).")
+    parser.add_argument("--min-melanoma-recall", type=float, default=defaults["min_melanoma_recall"].default,
+                        help="The rule keeps validation melanoma recall at least this (as training's option).")
+    args = parser.parse_args(argv)
+    command = shlex.join(["python", "-m", "training.refit", *(sys.argv[1:] if argv is None else argv)])
+    config = refit(args.bundle, args.data, args.external, args.sources, min_accuracy=args.min_accuracy,
+                   min_melanoma_recall=args.min_melanoma_recall, command=command)
+    print(json.dumps({key: config.get(key) for key in ("class_bias", "temperature", "melanoma_alarm")}, indent=1))
+    return config
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    main()
