@@ -60,8 +60,10 @@ _STATIC = {
         "intro": "# Skin lesion classifier\nUpload a **dermoscopic** photo of a skin lesion, or pick an example below. "
                  "A small convolutional network trained on HAM10000 gives the probability of each of seven diagnoses.",
         "disclaimer": "**Research demo, not a diagnosis.** This model has not been clinically validated. It can be "
-                      "wrong, and it is often unsure. It must never be used to diagnose, rule out or triage skin "
-                      "cancer. If a spot on your skin worries you, changes, bleeds or itches, see a doctor.",
+                      "wrong, and it is often unsure. Its percentages hold for images like those it was trained on; "
+                      "on photos from other clinics and cameras it is right less often than they say. It must never "
+                      "be used to diagnose, rule out or triage skin cancer. If a spot on your skin worries you, "
+                      "changes, bleeds or itches, see a doctor.",
         "image_label": "Dermoscopic image",
         "classify_button": "Classify",
         "probabilities_label": "Probability of each diagnosis",
@@ -85,9 +87,11 @@ _STATIC = {
                  "contoh di bawah. Sebuah jaringan konvolusional kecil yang dilatih dengan HAM10000 memberikan "
                  "probabilitas untuk masing-masing dari tujuh diagnosis.",
         "disclaimer": "**Demo penelitian, bukan diagnosis.** Model ini belum divalidasi secara klinis. Model ini bisa "
-                      "salah, dan sering kali tidak yakin. Model ini sama sekali tidak boleh digunakan untuk "
-                      "mendiagnosis, menyingkirkan kemungkinan, atau melakukan triase kanker kulit. Jika ada bercak "
-                      "pada kulit Anda yang mengkhawatirkan, berubah, berdarah, atau gatal, periksakan diri ke dokter.",
+                      "salah, dan sering kali tidak yakin. Persentasenya berlaku untuk gambar seperti data latihnya; "
+                      "pada foto dari klinik dan kamera lain, model lebih jarang benar daripada yang dikatakan "
+                      "persentase itu. Model ini sama sekali tidak boleh digunakan untuk mendiagnosis, menyingkirkan "
+                      "kemungkinan, atau melakukan triase kanker kulit. Jika ada bercak pada kulit Anda yang "
+                      "mengkhawatirkan, berubah, berdarah, atau gatal, periksakan diri ke dokter.",
         "image_label": "Gambar dermoskopi",
         "classify_button": "Klasifikasikan",
         "probabilities_label": "Probabilitas tiap diagnosis",
@@ -111,9 +115,10 @@ _STATIC = {
                  "elija un ejemplo más abajo. Una pequeña red neuronal convolucional entrenada con HAM10000 da la "
                  "probabilidad de cada uno de siete diagnósticos.",
         "disclaimer": "**Demostración de investigación, no un diagnóstico.** Este modelo no ha sido validado "
-                      "clínicamente. Puede equivocarse y a menudo no está seguro. Nunca debe usarse para "
-                      "diagnosticar, descartar ni priorizar (triaje) un cáncer de piel. Si una mancha en la piel le "
-                      "preocupa, cambia, sangra o le pica, consulte a un médico.",
+                      "clínicamente. Puede equivocarse y a menudo no está seguro. Sus porcentajes valen para imágenes "
+                      "como las de su entrenamiento; en fotos de otras clínicas y cámaras acierta menos de lo que "
+                      "dicen. Nunca debe usarse para diagnosticar, descartar ni priorizar (triaje) un cáncer de piel. "
+                      "Si una mancha en la piel le preocupa, cambia, sangra o le pica, consulte a un médico.",
         "image_label": "Imagen dermatoscópica",
         "classify_button": "Clasificar",
         "probabilities_label": "Probabilidad de cada diagnóstico",
