@@ -24,13 +24,13 @@ def rows(mel_nv_pairs) -> np.ndarray:
 
 def test_the_threshold_leaves_the_asked_share_of_other_lesions_quiet():
     """Five other lesions with odds 1/9, 1/4, 2/3, 1 and 4, and two melanomas with odds 9 and 2/3: at specificity 0.8
-    the threshold is the 80th percentile of the others' log odds, a fifth of the way from log 1 to log 4, so one other
-    lesion and one melanoma raise it."""
+    four others stay quiet, so the threshold lies midway between the fourth and fifth log odds, log 1 and log 4; one
+    other lesion and one melanoma raise it."""
     others = [(0.1, 0.9), (0.2, 0.8), (0.4, 0.6), (0.5, 0.5), (0.8, 0.2)]
     melanomas = [(0.9, 0.1), (0.4, 0.6)]
     references = np.array([NV] * len(others) + [MEL] * len(melanomas))
     rule = alarm.fit(references, rows(others + melanomas))
-    assert rule["threshold"] == pytest.approx(0.2 * np.log(4), abs=1e-12)
+    assert rule["threshold"] == pytest.approx(0.5 * np.log(4), abs=1e-12)
     assert rule["validation_sensitivity"] == 0.5 and rule["validation_specificity"] == 0.8
 
 
@@ -72,3 +72,12 @@ def test_the_ranking_keeps_large_odds_apart():
     references = np.array([NV, MEL, MEL, NV])
     assert alarm.ranking(references, probabilities)["melanoma_auc"] == pytest.approx(
         roc_auc_score(references == MEL, alarm.odds(probabilities)))
+
+
+def test_a_share_between_two_counts_keeps_more_quiet_never_fewer():
+    """Three other lesions cannot leave exactly 80% quiet: all three stay under the threshold."""
+    others = [(0.1, 0.9), (0.2, 0.8), (0.4, 0.6)]
+    references = np.array([NV] * len(others) + [MEL])
+    rule = alarm.fit(references, rows(others + [(0.9, 0.1)]))
+    assert rule["validation_specificity"] == 1.0 and rule["threshold"] > np.log(0.4 / 0.6)
+    assert rule["validation_sensitivity"] == 1.0

@@ -7,7 +7,7 @@ import pytest
 
 from lesion.bundle import load_bundle
 from tests.conftest import EXAMPLES, TINY_DATASET
-from training import refit
+from training import decision, refit, report
 
 RULE = ("class_bias", "temperature", "melanoma_alarm")
 
@@ -20,13 +20,17 @@ def copy(tiny_run, tmp_path):
     return bundle
 
 
-def refitted(bundle, *floors) -> dict:
-    return refit.main([str(bundle), "--data", str(TINY_DATASET), "--external", str(EXAMPLES), *floors])
+def refitted(bundle, *options) -> dict:
+    return refit.main([str(bundle), "--data", str(TINY_DATASET), *options])
+
+
+def files(bundle) -> dict:
+    return {path.relative_to(bundle): path.read_bytes() for path in sorted(bundle.rglob("*")) if path.is_file()}
 
 
 def test_training_floors_give_training_rule_and_figures(tiny_run, copy):
     trained = json.loads((tiny_run / "bundle" / "config.json").read_text())
-    config = refitted(copy)
+    config = refitted(copy, "--external", str(EXAMPLES))
     assert config["class_bias"] == pytest.approx(trained["class_bias"], abs=1e-3)
     assert config["temperature"] == pytest.approx(trained["temperature"], abs=1e-3)
     assert config["melanoma_alarm"]["threshold"] == pytest.approx(trained["melanoma_alarm"]["threshold"], abs=1e-3)
@@ -41,23 +45,56 @@ def test_training_floors_give_training_rule_and_figures(tiny_run, copy):
         before["external"]["examples"]["balanced_accuracy"], abs=1e-6)
     assert after["variants"] == before["variants"] and after["run"]["command"] == before["run"]["command"]
     card = (copy / "README.md").read_text()
-    assert after["run"]["refit"]["command"] in card and card.count("## Melanoma alarm") == 1
+    assert after["run"]["refit"]["command"] in card and f"--model {copy} --data" in card
+    assert card.count("## Melanoma alarm") == 1
     load_bundle(copy)  # the model still matches its checksum
 
 
-def test_floors_bind_the_refitted_rule(copy):
-    """A melanoma recall floor of 1 makes every validation melanoma the most probable class, where training had none."""
-    refitted(copy, "--min-melanoma-recall", "1")
+def test_the_floors_given_are_the_rules(copy, monkeypatch):
+    """The floors reach the rule's fit (tests/test_decision.py shows what they do there; the tiny validation split, one
+    image a class, is too small for them to bind), and the card and eval_results.json say which were used. The
+    external folder is the one the bundle was scored on."""
+    asked = []
+    fit_class_bias = decision.fit_class_bias
+    monkeypatch.setattr(decision, "fit_class_bias", lambda *args, **floors: asked.append(floors) or fit_class_bias(*args, **floors))
+    refitted(copy, "--min-accuracy", "0.5", "--min-melanoma-recall", "1")
+    assert asked == [{"min_accuracy": 0.5, "min_melanoma_recall": 1.0}]
     results = json.loads((copy / "eval_results.json").read_text())
-    assert results["validation"]["per_class"]["mel"]["recall"] == 1.0
-    assert results["run"]["refit"]["min_melanoma_recall"] == 1.0
-    assert "for balanced accuracy with accuracy ≥ 0.0 and melanoma recall ≥ 1.0" in (copy / "README.md").read_text()
+    assert results["run"]["refit"]["min_accuracy"] == 0.5 and results["run"]["refit"]["min_melanoma_recall"] == 1.0
+    assert list(results["external"]) == ["examples"]
+    assert "for balanced accuracy with accuracy ≥ 0.5 and melanoma recall ≥ 1.0" in (copy / "README.md").read_text()
 
 
-def test_a_foreign_split_is_refused_and_nothing_changes(copy):
+def test_a_bundle_without_an_alarm_gets_one(tiny_run, copy):
+    for config_file in (copy / "config.json", copy / "browser" / "config.json"):
+        config = json.loads(config_file.read_text())
+        del config["melanoma_alarm"]
+        config_file.write_text(json.dumps(config))
+    trained = json.loads((tiny_run / "bundle" / "config.json").read_text())["melanoma_alarm"]
+    assert refitted(copy)["melanoma_alarm"]["threshold"] == pytest.approx(trained["threshold"], abs=1e-3)
+    assert json.loads((copy / "browser" / "config.json").read_text())["melanoma_alarm"]["threshold"] == pytest.approx(
+        trained["threshold"], abs=1e-3)
+
+
+def test_a_failure_while_scoring_leaves_the_bundle_as_it_was(copy, monkeypatch):
+    unchanged = files(copy)
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("scoring failed")
+
+    monkeypatch.setattr(report, "score_bundle", fail)
+    with pytest.raises(RuntimeError, match="scoring failed"):
+        refitted(copy, "--min-melanoma-recall", "1")
+    assert files(copy) == unchanged
+
+
+def test_bad_inputs_are_refused_before_anything_changes(copy, tmp_path):
+    unchanged = files(copy)
+    with pytest.raises(FileNotFoundError, match="labels.csv"):
+        refitted(copy, "--external", str(tmp_path))
     split = json.loads((copy / "split.json").read_text())
     (copy / "split.json").write_text(json.dumps({**split, "test": [*split["test"], "ISIC_9999999"]}))
-    config = (copy / "config.json").read_text()
     with pytest.raises(ValueError, match="lacks 1 images .* ISIC_9999999"):
         refitted(copy)
-    assert (copy / "config.json").read_text() == config
+    assert {path: content for path, content in files(copy).items() if path.name != "split.json"} == {
+        path: content for path, content in unchanged.items() if path.name != "split.json"}

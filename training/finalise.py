@@ -72,16 +72,20 @@ def finalise(config, classifier: keras.Model, split: dict, pixels: np.ndarray, l
         raise RuntimeError(f"the {chosen['name']} guard score tops out at {ceiling:.2f}, too close to its threshold "
                            f"{threshold:.2f}, even with {probes} guard probes in int8's calibration")
     log.info("guard score: threshold %.2f, int8 ceiling %.2f", threshold, ceiling)
-    class_bias, temperature = decision_rule(references["validation"], validation["probabilities"], config)
-    served_validation = calibrated_probabilities(np.log(validation["probabilities"] + 1e-12), temperature, class_bias)
-    alarm = melanoma_alarm.fit(references["validation"], served_validation)
-    log.info("chose %s; class bias %s, temperature %.2f, guard threshold %.2f, melanoma alarm %s", chosen["name"],
-             class_bias, temperature, threshold, alarm)
+    rule = fit_rule(references["validation"], validation["probabilities"], config)
+    log.info("chose %s; guard threshold %.2f; %s", chosen["name"], threshold, rule)
     sites = data.read_sites(config.sources, [i for ids in split.values() for i in ids]) if config.sources else None
     return {"chosen": {**chosen, "table": table, "views": views, "wise_ft": wise_ft_choice}, "served": served,
             "calibration": calibration, "images": images, "references": references, "sites": sites,
-            "config": bundle_config(chosen["name"], class_bias=class_bias, temperature=temperature, guard_threshold=threshold,
-                                    melanoma_alarm=alarm)}
+            "config": bundle_config(chosen["name"], guard_threshold=threshold, **rule)}
+
+
+def fit_rule(references: np.ndarray, probabilities: np.ndarray, config) -> dict:
+    """What the bundle serves on top of the network, fitted on its validation probabilities (temperature 1, no
+    bias): the class bias and temperature (decision_rule), and the melanoma alarm on the probabilities they serve."""
+    class_bias, temperature = decision_rule(references, probabilities, config)
+    served = calibrated_probabilities(np.log(probabilities + 1e-12), temperature, class_bias)
+    return {"class_bias": class_bias, "temperature": temperature, "melanoma_alarm": melanoma_alarm.fit(references, served)}
 
 
 def decision_rule(references: np.ndarray, probabilities: np.ndarray, config) -> tuple[list[float], float]:

@@ -25,13 +25,16 @@ def odds(probabilities: np.ndarray) -> np.ndarray:
 
 
 def fit(references: np.ndarray, probabilities: np.ndarray, specificity: float = SPECIFICITY) -> dict | None:
-    """The alarm's rule, as a bundle's config holds it: the threshold at which `specificity` of validation's other
-    lesions stay under it, and validation's sensitivity and specificity there; None if validation lacks melanomas
-    or other lesions."""
+    """The alarm's rule, as a bundle's config holds it: a threshold under which at least `specificity` of validation's
+    other lesions stay, and validation's sensitivity and specificity there; None if validation lacks melanomas or
+    other lesions. The threshold lies midway between two validation scores, so that no image sits on it and float
+    noise in another path (LiteRT on another host, the browser) cannot flip it."""
     scores, is_mel = odds(probabilities), np.asarray(references) == MEL
     if is_mel.all() or not is_mel.any():
         return None
-    threshold = float(np.quantile(scores[~is_mel], specificity))
+    others = np.sort(scores[~is_mel])
+    quiet = int(np.ceil(specificity * len(others)))
+    threshold = float((others[quiet - 1] + others[quiet]) / 2 if quiet < len(others) else np.nextafter(others[-1], np.inf))
     sensitivity, specificity = rates(scores, is_mel, threshold)
     return {"threshold": threshold, "validation_sensitivity": sensitivity, "validation_specificity": specificity,
             "score": "log p(mel) - log p(nv) of the served probabilities; raised from the threshold on"}

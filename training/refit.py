@@ -7,7 +7,8 @@ The network stays as it is. Through the app's own classifier, the bundle's valid
 probabilities, on which the class shift (with the floors given, training/decision.py), the temperature and the
 melanoma alarm's threshold are fitted as training/finalise.py fits them. Both configs (the bundle's and its browser
 variant's) get the new rule; eval_results.json, the plots and the model card are then written anew from every set, as
-training/report.py writes them. Only validation chooses anything; the other sets are reported.
+training/report.py writes them, and the bundle is replaced only once all of it is written. Only validation chooses
+anything; the other sets are reported.
 """
 
 from __future__ import annotations
@@ -17,16 +18,16 @@ import dataclasses
 import json
 import logging
 import shlex
+import shutil
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from lesion.bundle import BROWSER_DIR, CONFIG_FILE
-from lesion.classifier import calibrated_probabilities
 from lesion.labels import CODES
 from lesion.preprocess import normalise
-from training import atomic, data, finalise, melanoma_alarm, report, rule_sweep, train
+from training import atomic, data, finalise, report, rule_sweep, train
 from training.card import write_card
 from training.evaluate import network_classifier, probabilities_of
 
@@ -36,48 +37,62 @@ SETS = ("validation", "test", data.SITE_OUT)
 
 
 def split_images(bundle_dir: Path, dataset: str, spec, cache_dir: Path | None) -> tuple[dict, dict]:
-    """Normalised images and labels of each side of the bundle's split that is scored (SETS), decoded as in training."""
+    """Normalised images and labels of each side of the bundle's split that is scored (SETS), decoded as in training.
+
+    Raises:
+        ValueError: `dataset` lacks images of the split (it is not the source the bundle was trained on).
+    """
     split = json.loads((bundle_dir / "split.json").read_text())
     ham = data.load_ham10000(dataset)
-    pixels = data.decode_images(ham, spec, cache_dir)
     row_of = {image_id: row for row, image_id in enumerate(ham["image_id"])}
-    labels = np.array([CODES.index(dx) for dx in ham["dx"]])
     missing = [i for name in SETS for i in split.get(name) or [] if i not in row_of]
     if missing:
         raise ValueError(f"{dataset} lacks {len(missing)} images of {bundle_dir}'s split (such as {missing[0]}): "
                          "give the HAM10000 source the bundle was trained on")
+    pixels = data.decode_images(ham, spec, cache_dir)
+    labels = np.array([CODES.index(dx) for dx in ham["dx"]])
     rows = {name: np.array([row_of[i] for i in split[name]]) for name in SETS if split.get(name)}
     return ({name: normalise(pixels[r].astype(np.float32), spec) for name, r in rows.items()},
             {name: labels[r] for name, r in rows.items()})
 
 
-def refit(bundle_dir: Path, dataset: str, externals: list[Path], sources: Path | None, *, min_accuracy: float,
-          min_melanoma_recall: float, command: str) -> dict:
-    """Refit the bundle's class shift, temperature and melanoma alarm on validation; rewrite its configs, figures,
-    plots and card. Returns the new config."""
-    run = dataclasses.replace(rule_sweep.run_config(bundle_dir), dataset=dataset, external=externals, sources=sources,
-                              min_accuracy=min_accuracy, min_melanoma_recall=min_melanoma_recall)
-    images, references = split_images(bundle_dir, dataset, run.input_spec, run.cache_dir)
-    own = probabilities_of(network_classifier(bundle_dir), images["validation"])
-    class_bias, temperature = finalise.decision_rule(references["validation"], own, run)
-    alarm = melanoma_alarm.fit(references["validation"], calibrated_probabilities(np.log(own + 1e-12), temperature, class_bias))
-    log.info("class bias %s, temperature %.2f, melanoma alarm %s", class_bias, temperature, alarm)
-    for config_file in (bundle_dir / CONFIG_FILE, bundle_dir / BROWSER_DIR / CONFIG_FILE):
-        config = {key: value for key, value in json.loads(config_file.read_text()).items() if key != "melanoma_alarm"}
-        config.update(class_bias=class_bias, temperature=temperature, **({"melanoma_alarm": alarm} if alarm else {}))
-        atomic.write_text(config_file, json.dumps(config, indent=1) + "\n")
-    config = json.loads((bundle_dir / CONFIG_FILE).read_text())
+def refit(bundle_dir: Path, dataset: str, *, externals: list[Path] | None = None, sources: Path | None = None,
+          min_accuracy: float, min_melanoma_recall: float, command: str) -> dict:
+    """Refit the bundle's class shift, temperature and melanoma alarm on validation, and write it with every figure,
+    plot and the card anew; the bundle is replaced only when all of it is written. Returns the new config.
+
+    externals and sources default to those the bundle's figures came from (its eval_results.json and command).
+    """
     before = json.loads((bundle_dir / "eval_results.json").read_text())
+    recorded = rule_sweep.run_config(bundle_dir)
+    externals = externals or [Path(result["data"]) for result in before["external"].values()]
+    for folder in externals:
+        if not (folder / "labels.csv").is_file():
+            raise FileNotFoundError(f"no labelled folder (with labels.csv) at {folder}: give it with --external")
+    run = dataclasses.replace(recorded, min_accuracy=min_accuracy, min_melanoma_recall=min_melanoma_recall)
+    sources = sources or run.sources
     sites = data.read_sites(sources, json.loads((bundle_dir / "split.json").read_text())["test"]) if sources else None
-    results = report.score_bundle(bundle_dir, run, images, references, sites)
-    results.update({key: before[key] for key in ("variants", "browser_model")})
-    results["run"] = {**before["run"], "refit": {"command": command, "min_accuracy": min_accuracy,
-                                                 "min_melanoma_recall": min_melanoma_recall}}
-    atomic.write_text(bundle_dir / "eval_results.json", json.dumps(results, indent=1))
-    report.plot_results(bundle_dir, results)
-    chosen = next(row for row in results["variants"] if row["name"] == config["quantization"])
-    write_card(bundle_dir, run=run, results=results, bundle_config=config,
-               chosen={**chosen, "views": config["test_time_views"], "wise_ft": before["run"].get("wise_ft")})
+    images, references = split_images(bundle_dir, dataset, run.input_spec, run.cache_dir)
+    rule = finalise.fit_rule(references["validation"], probabilities_of(network_classifier(bundle_dir), images["validation"]), run)
+    log.info("%s", rule)
+    with atomic.staged_directory(bundle_dir) as staging:
+        shutil.copytree(bundle_dir, staging, dirs_exist_ok=True)
+        for config_file in (staging / CONFIG_FILE, staging / BROWSER_DIR / CONFIG_FILE):
+            config = {key: value for key, value in json.loads(config_file.read_text()).items() if key != "melanoma_alarm"}
+            config.update({key: value for key, value in rule.items() if value is not None})
+            config_file.write_text(json.dumps(config, indent=1) + "\n")
+        config = json.loads((staging / CONFIG_FILE).read_text())
+        results = report.score_bundle(staging, dataclasses.replace(run, external=externals), images, references, sites)
+        results.update({key: before[key] for key in ("variants", "browser_model")})
+        results["run"] = {**before["run"], "refit": {"command": command, "bundle": str(bundle_dir), "min_accuracy": min_accuracy,
+                                                     "min_melanoma_recall": min_melanoma_recall}}
+        (staging / "eval_results.json").write_text(json.dumps(results, indent=1))
+        for plot in staging.glob("confusion_matrix_*.png"):  # an external set scored before may be gone
+            plot.unlink()
+        report.plot_results(staging, results)
+        chosen = next(row for row in results["variants"] if row["name"] == config["quantization"])
+        write_card(staging, run=run, results=results, bundle_config=config,
+                   chosen={**chosen, "views": config["test_time_views"], "wise_ft": before["run"].get("wise_ft")})
     return config
 
 
@@ -86,15 +101,17 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("bundle", type=Path, help="A bundle folder with split.json and eval_results.json.")
     parser.add_argument("--data", required=True, help="The HAM10000 source the bundle's split refers to.")
-    parser.add_argument("--sources", type=Path, help="HAM10000's sources.csv, for the test split's figures by site.")
-    parser.add_argument("--external", type=Path, action="append", default=[], help="A labelled folder (repeatable).")
+    parser.add_argument("--sources", type=Path, help="HAM10000's sources.csv, for the test split's figures by site; "
+                        "default: the training command's.")
+    parser.add_argument("--external", type=Path, action="append", default=[],
+                        help="A labelled folder (repeatable); default: those the bundle was scored on.")
     parser.add_argument("--min-accuracy", type=float, default=defaults["min_accuracy"].default,
                         help="The rule keeps validation accuracy at least this (as training's option).")
     parser.add_argument("--min-melanoma-recall", type=float, default=defaults["min_melanoma_recall"].default,
                         help="The rule keeps validation melanoma recall at least this (as training's option).")
     args = parser.parse_args(argv)
     command = shlex.join(["python", "-m", "training.refit", *(sys.argv[1:] if argv is None else argv)])
-    config = refit(args.bundle, args.data, args.external, args.sources, min_accuracy=args.min_accuracy,
+    config = refit(args.bundle, args.data, externals=args.external, sources=args.sources, min_accuracy=args.min_accuracy,
                    min_melanoma_recall=args.min_melanoma_recall, command=command)
     print(json.dumps({key: config.get(key) for key in ("class_bias", "temperature", "melanoma_alarm")}, indent=1))
     return config
