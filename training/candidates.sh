@@ -101,3 +101,7 @@ run X-cutmix "${q_recipe[@]}" --wise-ft --batch-mix cutmix
 # CutMix again on seed 7's split: Q-wise-seed7's head fine-tuned again with it
 sibling Q-wise-seed7 X-cutmix-h7
 run X-cutmix-h7 --seed 7 "${q_recipe[@]}" --wise-ft --batch-mix cutmix
+# no class weights (the bars' balance is set after training, for balanced accuracy alone, and the melanoma alarm
+# carries melanoma): Q-wise-seed42's head fine-tuned again without them, under training's default rule now
+sibling Q-wise-seed42 X-cw0
+run X-cw0 "${q_recipe[@]}" --wise-ft --class-weight-power 0 --min-accuracy 0 --min-melanoma-recall 0
