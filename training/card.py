@@ -31,7 +31,8 @@ recipe chosen for how it holds up on other clinics' images. It powers a research
 Every figure comes through the app's own preprocessing and LiteRT classifier. The internal test split shares no lesion
 with training; {% for name in externals %}{{ name }}{% if not loop.last %}, {% endif %}{% endfor %} {{ "is" if externals|length == 1 else "are" }} from other clinics and cameras, never trained on.
 Balanced accuracy (BA) is the mean recall over the classes each set has (listed). Melanoma sensitivity and specificity
-are those of the served rule (the most probable class). The melanoma AUC is given for the network's own probabilities
+are those of the served rule (the most probable class){% if bundle_config.melanoma_alarm %}; the app's melanoma decision is the melanoma
+alarm ([below](#melanoma-alarm)), not the most probable class{% endif %}. The melanoma AUC is given for the network's own probabilities
 and for the served ones: the rule's class shift changes how melanomas rank, since a melanoma's probability depends on
 the other classes'.
 
