@@ -33,6 +33,7 @@ def test_training_floors_give_training_rule_and_figures(tiny_run, copy):
     config = refitted(copy, "--external", str(EXAMPLES))
     assert config["class_bias"] == pytest.approx(trained["class_bias"], abs=1e-3)
     assert config["temperature"] == pytest.approx(trained["temperature"], abs=1e-3)
+    assert config["version"] == trained["version"]  # the same rule: the bundle answers as before
     assert config["melanoma_alarm"]["threshold"] == pytest.approx(trained["melanoma_alarm"]["threshold"], abs=1e-3)
     browser = json.loads((copy / "browser" / "config.json").read_text())
     assert {key: browser[key] for key in RULE} == {key: config[key] for key in RULE}
@@ -70,8 +71,11 @@ def test_a_bundle_without_an_alarm_gets_one(tiny_run, copy):
         config = json.loads(config_file.read_text())
         del config["melanoma_alarm"]
         config_file.write_text(json.dumps(config))
-    trained = json.loads((tiny_run / "bundle" / "config.json").read_text())["melanoma_alarm"]
-    assert refitted(copy)["melanoma_alarm"]["threshold"] == pytest.approx(trained["threshold"], abs=1e-3)
+    trained = json.loads((tiny_run / "bundle" / "config.json").read_text())
+    config = refitted(copy)
+    assert config["melanoma_alarm"]["threshold"] == pytest.approx(trained["melanoma_alarm"]["threshold"], abs=1e-3)
+    assert (trained["version"], config["version"]) == ("2.0.0", "2.1.0")  # it answers differently now
+    trained = trained["melanoma_alarm"]
     assert json.loads((copy / "browser" / "config.json").read_text())["melanoma_alarm"]["threshold"] == pytest.approx(
         trained["threshold"], abs=1e-3)
 
@@ -98,3 +102,11 @@ def test_bad_inputs_are_refused_before_anything_changes(copy, tmp_path):
         refitted(copy)
     assert {path: content for path, content in files(copy).items() if path.name != "split.json"} == {
         path: content for path, content in unchanged.items() if path.name != "split.json"}
+
+
+def test_a_new_rule_raises_the_minor_version():
+    config = {"version": "2.3.1", "class_bias": [0.0, 1.0], "temperature": 0.8, "melanoma_alarm": {"threshold": 0.5}}
+    same = {"class_bias": [0.0, 1.0002], "temperature": 0.8001, "melanoma_alarm": {"threshold": 0.5}}
+    assert refit.next_version(config, same) == "2.3.1"
+    for change in ({"temperature": 0.9}, {"class_bias": [0.0, 1.1]}, {"melanoma_alarm": None}):
+        assert refit.next_version(config, {**same, **change}) == "2.4.0", change

@@ -6,7 +6,7 @@
 The network stays as it is. Through the app's own classifier, the bundle's validation images give the network's own
 probabilities, on which the class shift (with the floors given, training/decision.py), the temperature and the
 melanoma alarm's threshold are fitted as training/finalise.py fits them. Both configs (the bundle's and its browser
-variant's) get the new rule; eval_results.json, the plots and the model card are then written anew from every set, as
+variant's) get the new rule, and a new minor version if it differs from the old one; eval_results.json, the plots and the model card are then written anew from every set, as
 training/report.py writes them, and the bundle is replaced only once all of it is written. Only validation chooses
 anything; the other sets are reported.
 """
@@ -34,6 +34,24 @@ from training.evaluate import network_classifier, probabilities_of
 log = logging.getLogger(__name__)
 
 SETS = ("validation", "test", data.SITE_OUT)
+RULE_TOLERANCE = 1e-3
+"""How far a refitted temperature, shift or alarm threshold may lie from the bundle's before the rule counts as new."""
+
+
+def next_version(config: dict, rule: dict) -> str:
+    """The bundle's version, its minor number raised ("2.0.0" -> "2.1.0") if the rule differs from the one it serves:
+    the same model file then answers differently, and API callers see the version."""
+    old = {"class_bias": config["class_bias"], "temperature": config["temperature"],
+           "melanoma_alarm": (config.get("melanoma_alarm") or {}).get("threshold")}
+    new = {**rule, "melanoma_alarm": (rule["melanoma_alarm"] or {}).get("threshold")}
+
+    def close(before, after) -> bool:
+        return before is None and after is None or None not in (before, after) and np.allclose(before, after, atol=RULE_TOLERANCE)
+
+    if all(close(old[key], new[key]) for key in old):
+        return config["version"]
+    major, minor, *_ = config["version"].split(".")
+    return f"{major}.{int(minor) + 1}.0"
 
 
 def split_images(bundle_dir: Path, dataset: str, spec, cache_dir: Path | None) -> tuple[dict, dict]:
@@ -75,11 +93,12 @@ def refit(bundle_dir: Path, dataset: str, *, externals: list[Path] | None = None
     images, references = split_images(bundle_dir, dataset, run.input_spec, run.cache_dir)
     rule = finalise.fit_rule(references["validation"], probabilities_of(network_classifier(bundle_dir), images["validation"]), run)
     log.info("%s", rule)
+    version = next_version(json.loads((bundle_dir / CONFIG_FILE).read_text()), rule)
     with atomic.staged_directory(bundle_dir) as staging:
         shutil.copytree(bundle_dir, staging, dirs_exist_ok=True)
         for config_file in (staging / CONFIG_FILE, staging / BROWSER_DIR / CONFIG_FILE):
             config = {key: value for key, value in json.loads(config_file.read_text()).items() if key != "melanoma_alarm"}
-            config.update({key: value for key, value in rule.items() if value is not None})
+            config.update({key: value for key, value in rule.items() if value is not None}, version=version)
             config_file.write_text(json.dumps(config, indent=1) + "\n")
         config = json.loads((staging / CONFIG_FILE).read_text())
         results = report.score_bundle(staging, dataclasses.replace(run, external=externals), images, references, sites)
