@@ -105,3 +105,5 @@ run X-cutmix-h7 --seed 7 "${q_recipe[@]}" --wise-ft --batch-mix cutmix
 # carries melanoma): Q-wise-seed42's head fine-tuned again without them, under training's default rule now
 sibling Q-wise-seed42 X-cw0
 run X-cw0 "${q_recipe[@]}" --wise-ft --class-weight-power 0 --min-accuracy 0 --min-melanoma-recall 0
+sibling Q-wise-seed7 X-cw0-h7
+run X-cw0-h7 --seed 7 "${q_recipe[@]}" --wise-ft --class-weight-power 0 --min-accuracy 0 --min-melanoma-recall 0
