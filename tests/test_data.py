@@ -2,7 +2,7 @@ import pytest
 
 from lesion.labels import CODES
 from tests.conftest import TINY_DATASET
-from training.data import decode_images, load_ham10000, split_by_lesion
+from training.data import decode_images, load_ham10000, rows_of, split_by_lesion
 from training.model import BACKBONES
 
 
@@ -39,6 +39,17 @@ def test_every_class_on_every_side(tiny):
 def test_split_is_reproducible_and_seeded(tiny):
     assert _split(tiny, seed=1) == _split(tiny, seed=1)
     assert _split(tiny, seed=1) != _split(tiny, seed=2)
+
+
+def test_rows_of_a_split_point_at_its_images(tiny):
+    split = _split(tiny)
+    rows = rows_of(tiny, split, "tiny")
+    assert {name: [tiny["image_id"][row] for row in rows[name]] for name in split} == split
+
+
+def test_rows_of_a_split_from_another_source_is_an_error(tiny):
+    with pytest.raises(ValueError, match="tiny lacks 1 images .* ISIC_9999999"):
+        rows_of(tiny, {"test": [tiny["image_id"][0], "ISIC_9999999"]}, "tiny")
 
 
 def test_a_lesion_with_two_diagnoses_is_an_error():

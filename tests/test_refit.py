@@ -8,6 +8,7 @@ import pytest
 from lesion.bundle import load_bundle
 from tests.conftest import EXAMPLES, TINY_DATASET
 from training import decision, refit, report
+from training.data import load_ham10000
 
 RULE = ("class_bias", "temperature", "melanoma_alarm")
 
@@ -110,3 +111,18 @@ def test_a_new_rule_raises_the_minor_version():
     assert refit.next_version(config, same) == "2.3.1"
     for change in ({"temperature": 0.9}, {"class_bias": [0.0, 1.1]}, {"melanoma_alarm": None}):
         assert refit.next_version(config, {**same, **change}) == "2.4.0", change
+
+
+def test_the_test_split_is_broken_down_by_site(copy, tmp_path):
+    """Each site's row holds exactly the test images sources.csv places there: here, a site of melanomas alone."""
+    tiny = load_ham10000(str(TINY_DATASET))
+    dx_of = dict(zip(tiny["image_id"], tiny["dx"]))
+    image_ids = json.loads((copy / "split.json").read_text())["test"]
+    site_of = {image_id: "melanomas" if dx_of[image_id] == "mel" else "others" for image_id in image_ids}
+    sources = tmp_path / "sources.csv"
+    sources.write_text("image_id,dataset\n" + "".join(f"{i},{site}\n" for i, site in site_of.items()))
+    refitted(copy, "--sources", str(sources))
+    by_site = json.loads((copy / "eval_results.json").read_text())["test_by_site"]
+    assert {site: row["n_images"] for site, row in by_site.items()} == {
+        site: list(site_of.values()).count(site) for site in ("melanomas", "others")}
+    assert by_site["melanomas"]["classes_present"] == ["mel"] and "mel" not in by_site["others"]["classes_present"]

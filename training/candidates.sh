@@ -107,3 +107,9 @@ sibling Q-wise-seed42 X-cw0
 run X-cw0 "${q_recipe[@]}" --wise-ft --class-weight-power 0 --min-accuracy 0 --min-melanoma-recall 0
 sibling Q-wise-seed7 X-cw0-h7
 run X-cw0-h7 --seed 7 "${q_recipe[@]}" --wise-ft --class-weight-power 0 --min-accuracy 0 --min-melanoma-recall 0
+# CutMix and no class weights together, on both splits
+sibling Q-wise-seed42 X-cutmix-cw0
+run X-cutmix-cw0 "${q_recipe[@]}" --wise-ft --batch-mix cutmix --class-weight-power 0 --min-accuracy 0 --min-melanoma-recall 0
+sibling Q-wise-seed7 X-cutmix-cw0-h7
+run X-cutmix-cw0-h7 --seed 7 "${q_recipe[@]}" --wise-ft --batch-mix cutmix --class-weight-power 0 --min-accuracy 0 \
+    --min-melanoma-recall 0

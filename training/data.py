@@ -64,6 +64,20 @@ def read_sites(path: Path, image_ids) -> dict[str, str]:
     return {image_id: site_of[image_id] for image_id in image_ids}
 
 
+def rows_of(dataset: datasets.Dataset, split: dict[str, list[str]], source: str) -> dict[str, np.ndarray]:
+    """The dataset rows of each side of a split of image ids.
+
+    Raises:
+        ValueError: the dataset lacks some of the split's images (it is not the source the split was drawn from).
+    """
+    row_of = {image_id: row for row, image_id in enumerate(dataset["image_id"])}
+    missing = [image_id for ids in split.values() for image_id in ids if image_id not in row_of]
+    if missing:
+        raise ValueError(f"{source} lacks {len(missing)} images of the split (such as {missing[0]}): "
+                         "give the HAM10000 source it was drawn from")
+    return {name: np.array([row_of[i] for i in ids], dtype=np.int64) for name, ids in split.items()}
+
+
 def split_by_lesion(
     image_ids, lesion_ids, labels, *, seed: int, validation_fraction: float, test_fraction: float
 ) -> dict[str, list[str]]:

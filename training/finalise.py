@@ -74,9 +74,9 @@ def finalise(config, classifier: keras.Model, split: dict, pixels: np.ndarray, l
     log.info("guard score: threshold %.2f, int8 ceiling %.2f", threshold, ceiling)
     rule = fit_rule(references["validation"], validation["probabilities"], config)
     log.info("chose %s; guard threshold %.2f; %s", chosen["name"], threshold, rule)
-    sites = data.read_sites(config.sources, [i for ids in split.values() for i in ids]) if config.sources else None
+    test_sites = list(data.read_sites(config.sources, split["test"]).values()) if config.sources else None
     return {"chosen": {**chosen, "table": table, "views": views, "wise_ft": wise_ft_choice}, "served": served,
-            "calibration": calibration, "images": images, "references": references, "sites": sites,
+            "calibration": calibration, "images": images, "references": references, "test_sites": test_sites,
             "config": bundle_config(chosen["name"], guard_threshold=threshold, **rule)}
 
 

@@ -54,22 +54,16 @@ def next_version(config: dict, rule: dict) -> str:
     return f"{major}.{int(minor) + 1}.0"
 
 
-def split_images(bundle_dir: Path, dataset: str, spec, cache_dir: Path | None) -> tuple[dict, dict]:
-    """Normalised images and labels of each side of the bundle's split that is scored (SETS), decoded as in training.
+def split_images(split: dict, dataset: str, spec, cache_dir: Path | None) -> tuple[dict, dict]:
+    """Normalised images and labels of each side of a bundle's split that is scored (SETS), decoded as in training.
 
     Raises:
         ValueError: `dataset` lacks images of the split (it is not the source the bundle was trained on).
     """
-    split = json.loads((bundle_dir / "split.json").read_text())
     ham = data.load_ham10000(dataset)
-    row_of = {image_id: row for row, image_id in enumerate(ham["image_id"])}
-    missing = [i for name in SETS for i in split.get(name) or [] if i not in row_of]
-    if missing:
-        raise ValueError(f"{dataset} lacks {len(missing)} images of {bundle_dir}'s split (such as {missing[0]}): "
-                         "give the HAM10000 source the bundle was trained on")
+    rows = data.rows_of(ham, {name: split[name] for name in SETS if split.get(name)}, dataset)
     pixels = data.decode_images(ham, spec, cache_dir)
     labels = np.array([CODES.index(dx) for dx in ham["dx"]])
-    rows = {name: np.array([row_of[i] for i in split[name]]) for name in SETS if split.get(name)}
     return ({name: normalise(pixels[r].astype(np.float32), spec) for name, r in rows.items()},
             {name: labels[r] for name, r in rows.items()})
 
@@ -89,8 +83,9 @@ def refit(bundle_dir: Path, dataset: str, *, externals: list[Path] | None = None
             raise FileNotFoundError(f"no labelled folder (with labels.csv) at {folder}: give it with --external")
     run = dataclasses.replace(recorded, min_accuracy=min_accuracy, min_melanoma_recall=min_melanoma_recall)
     sources = sources or run.sources
-    sites = data.read_sites(sources, json.loads((bundle_dir / "split.json").read_text())["test"]) if sources else None
-    images, references = split_images(bundle_dir, dataset, run.input_spec, run.cache_dir)
+    split = json.loads((bundle_dir / "split.json").read_text())
+    test_sites = list(data.read_sites(sources, split["test"]).values()) if sources else None
+    images, references = split_images(split, dataset, run.input_spec, run.cache_dir)
     rule = finalise.fit_rule(references["validation"], probabilities_of(network_classifier(bundle_dir), images["validation"]), run)
     log.info("%s", rule)
     version = next_version(json.loads((bundle_dir / CONFIG_FILE).read_text()), rule)
@@ -101,7 +96,7 @@ def refit(bundle_dir: Path, dataset: str, *, externals: list[Path] | None = None
             config.update({key: value for key, value in rule.items() if value is not None}, version=version)
             config_file.write_text(json.dumps(config, indent=1) + "\n")
         config = json.loads((staging / CONFIG_FILE).read_text())
-        results = report.score_bundle(staging, dataclasses.replace(run, external=externals), images, references, sites)
+        results = report.score_bundle(staging, dataclasses.replace(run, external=externals), images, references, test_sites)
         results.update({key: before[key] for key in ("variants", "browser_model")})
         results["run"] = {**before["run"], "refit": {"command": command, "bundle": str(bundle_dir), "min_accuracy": min_accuracy,
                                                      "min_melanoma_recall": min_melanoma_recall}}

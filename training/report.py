@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 
 def write_final_bundle(run, *, chosen: dict, config: dict, served, calibration: np.ndarray, images: dict,
-                       references: dict, sites: dict[str, str] | None) -> Path:
+                       references: dict, test_sites: list[str] | None) -> Path:
     """Write `run.output_dir/bundle` (atomically: a half-written bundle is never where the app looks) and score it.
 
     Args:
@@ -34,7 +34,7 @@ def write_final_bundle(run, *, chosen: dict, config: dict, served, calibration: 
         config: the bundle's config.json, with its temperature, class bias and guard threshold.
         served: the Keras serving model, for the browser variant.
         images, references: normalised images and labels of "validation", "test" and maybe "site_out".
-        sites: image id -> site, for the per-site breakdown of the test split, if known.
+        test_sites: the site of each test image, for the per-site breakdown of the test split, if known.
     """
     bundle_dir = run.output_dir / "bundle"
     model = (run.output_dir / "variants" / chosen["name"] / MODEL_FILE).read_bytes()
@@ -47,7 +47,7 @@ def write_final_bundle(run, *, chosen: dict, config: dict, served, calibration: 
             shutil.copy(run.comparison, staging / "comparison.md")
             if run.comparison.with_suffix(".png").is_file():
                 shutil.copy(run.comparison.with_suffix(".png"), staging / "comparison.png")
-        results = score_bundle(staging, run, images, references, sites)
+        results = score_bundle(staging, run, images, references, test_sites)
         results["variants"] = chosen["table"]
         results["run"] = {"command": run.command(), "training_minutes": run.training_minutes(), "cpu_count": os.cpu_count(),
                           "hold_out_site": run.hold_out_site, "wise_ft": chosen.get("wise_ft")}
@@ -60,16 +60,15 @@ def write_final_bundle(run, *, chosen: dict, config: dict, served, calibration: 
     return bundle_dir
 
 
-def score_bundle(bundle_dir: Path, run, images: dict, references: dict, sites: dict[str, str] | None) -> dict:
-    """Every figure of the card, through the bundle's LiteRT classifier."""
+def score_bundle(bundle_dir: Path, run, images: dict, references: dict, test_sites: list[str] | None) -> dict:
+    """Every figure of the card, through the bundle's LiteRT classifier; test_sites as for write_final_bundle."""
     runtime, outputs = export.litert_outputs(bundle_dir, images)
     results = {}
     for name in images:
         dermoscopic = np.array([runtime.is_dermoscopic(score) for score in outputs[name]["guard_score"]])
         results[name] = _scored(references[name], outputs[name]["probabilities"], dermoscopic, runtime)
-    if sites:
-        test_ids = json.loads((bundle_dir / "split.json").read_text())["test"]
-        test_sites = np.array([sites[image_id] for image_id in test_ids])
+    if test_sites:
+        test_sites = np.array(test_sites)
         results["test_by_site"] = {
             site: compute_metrics(references["test"][test_sites == site], outputs["test"]["probabilities"][test_sites == site])
             for site in sorted(set(test_sites))

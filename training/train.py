@@ -368,8 +368,7 @@ def prepare(config: TrainConfig, strategy: tf.distribute.Strategy | None = None)
     spec = config.input_spec
     pixels = data.decode_images(dataset, spec, config.cache_dir)
     labels = np.array([CODES.index(dx) for dx in dataset["dx"]])
-    row_of = {image_id: row for row, image_id in enumerate(dataset["image_id"])}
-    rows = {name: np.array([row_of[i] for i in ids], dtype=np.int64) for name, ids in split.items()}
+    rows = data.rows_of(dataset, split, config.dataset)
     with (strategy or tf.distribute.get_strategy()).scope():
         backbone = model.build_backbone(config.backbone, spec, config.weights, low_pass=config.low_pass,
                                          mixstyle=config.mixstyle)
