@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 
-from tests.conftest import ROOT, free_port
+from training.benchmark import app_process, process_memory_mb
 
 START_TIMEOUT_S = 120
 """Importing Gradio on a busy 2-core machine takes a while; a server that is not up by then has failed."""
@@ -24,10 +22,10 @@ class ServedApp:
         self.process, self.url, self.log = process, url, log
 
     def _status_mb(self, field: str) -> float:
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-        raise RuntimeError(f"/proc/{self.process.pid}/status has no {field}")
+        memory = process_memory_mb(self.process.pid, field)
+        if memory is None:
+            raise RuntimeError(f"/proc/{self.process.pid}/status has no {field}")
+        return memory
 
     def rss_mb(self) -> float:
         """Resident memory now."""
@@ -48,28 +46,17 @@ class ServedApp:
 @contextmanager
 def served_app(log_dir: Path, env: dict[str, str] | None = None):
     """Start `python app.py` offline on the bundled model (unless env says otherwise); yield it once it answers HTTP."""
-    port = free_port()
-    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False", "PORT": str(port),
-                "LESION_MODEL_REPO": "", **(env or {})}
-    log = log_dir / f"app-{port}.log"
-    with open(log, "w") as out:
-        process = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    try:
+    env = {"HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False", "LESION_MODEL_REPO": "", **(env or {})}
+    log = log_dir / f"app-{time.time_ns()}.log"
+    with app_process(env, log) as running:
+        url = running.url + "/"
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:
-            if process.poll() is not None or time.monotonic() > deadline:
+            if running.process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the app did not start:\n{log.read_text()}")
             try:
                 if httpx.get(url, timeout=2).status_code == 200:
                     break
             except httpx.HTTPError:
                 time.sleep(0.3)
-        yield ServedApp(process, url, log)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        yield ServedApp(running.process, url, log)

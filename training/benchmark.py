@@ -181,7 +181,7 @@ def measure_model(bundle_dir: Path, settings: Settings) -> dict:
     heatmap_ms = _times_ms(lambda: draw_heatmaps(predictions[-1]), settings.percentile_runs)
     drawn = draw_heatmaps(predictions[-1])
     heatmap_png_ms = _times_ms(lambda: [heatmap.png_bytes(image) for image in drawn], settings.percentile_runs)
-    single_rss_mb = process_peak_rss_mb(os.getpid())  # before a batch enlarges the interpreter
+    single_rss_mb = process_memory_mb(os.getpid())  # before a batch enlarges the interpreter
     classifier.classify_batch([image] * settings.batch_images)  # sizes the interpreter for the batch once
     batch_ms = _times_ms(lambda: classifier.classify_batch([image] * settings.batch_images), 1)
     bundle = source.bundle
@@ -194,7 +194,7 @@ def measure_model(bundle_dir: Path, settings: Settings) -> dict:
         "decode_ms": [p.timings.decode_ms for p in predictions], "heatmap_ms": heatmap_ms,
         "heatmap_png_ms": heatmap_png_ms,
         "batch_images_per_s": [settings.batch_images / (ms / 1e3) for ms in batch_ms],
-        "peak_rss_mb": single_rss_mb, "peak_rss_with_batch_mb": process_peak_rss_mb(os.getpid()),
+        "peak_rss_mb": single_rss_mb, "peak_rss_with_batch_mb": process_memory_mb(os.getpid()),
     }
 
 
@@ -319,13 +319,14 @@ def app_process(env: dict[str, str], log_path: Path):
                 process.wait()
 
 
-def process_peak_rss_mb(pid: int) -> float | None:
-    """The peak resident memory (VmHWM, Linux) of a running process in MB; None where /proc is missing.
+def process_memory_mb(pid: int, field: str = "VmHWM") -> float | None:
+    """A running process's resident memory in MB from /proc (Linux): its peak (VmHWM) or its current size (VmRSS);
+    None where /proc is missing.
 
     Not getrusage: its maximum survives fork and exec, so a child would report its parent's peak."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     except OSError:
         return None
@@ -372,7 +373,7 @@ def measure_apps(envs: dict[str, dict[str, str]], settings: Settings, work_dir: 
         return {
             name: {"http_ms": percentiles(http[name]), "gradio_client_ms": percentiles(via_client[name]),
                    "cold_start_s": {"median": statistics.median(cold_starts[name]), "all": cold_starts[name]},
-                   f"http_images_per_s_{CALLERS}_callers": rates[name], "app_peak_rss_mb": process_peak_rss_mb(app.process.pid)}
+                   f"http_images_per_s_{CALLERS}_callers": rates[name], "app_peak_rss_mb": process_memory_mb(app.process.pid)}
             for name, app in apps.items()
         }
 
