@@ -10,15 +10,19 @@ model is served and the Hub is tried again in the background.
 from __future__ import annotations
 
 import argparse
+import base64
 import html
+import math
 import logging
 import os
 import sys
 import tempfile
+import urllib.parse
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import gradio as gr
+from gradio.components.label import LabelData
 from gradio.processing_utils import hash_bytes
 from gradio.utils import get_upload_folder
 from PIL import Image
@@ -58,10 +62,18 @@ class LesionImage(gr.Image):
 
     is_template = True  # rendered by Gradio's Image front end
 
-    def preprocess(self, payload):
-        if payload is not None and payload.path and not (payload.url or "").startswith("data:"):
-            return payload.path
-        return super().preprocess(payload)
+    def preprocess(self, payload) -> str | InvalidImageError | None:
+        """The file's path; a data: URL's bytes as they were sent, in a file of their own; or, for a path outside
+        Gradio's upload folder (an API caller naming a file on the server), the refusal, which run() raises and a
+        batch answers for that image alone."""
+        if payload is None:
+            return None
+        if (payload.url or "").startswith("data:"):
+            return data_url_file(payload.url)
+        if payload.path and not is_uploaded(payload.path):
+            log.warning("Refused a path outside the upload folder: %s", payload.path)
+            return InvalidImageError(i18n.message("not_uploaded", "en"))
+        return payload.path or super().preprocess(payload)
 
     def example_payload(self) -> dict:
         """What "Use via API" shows as the input: a local file, not Gradio's picture of a bus."""
@@ -72,15 +84,45 @@ class LesionImage(gr.Image):
                 "additional_description": f"a dermoscopic photo of one skin lesion, JPEG or PNG, at most {MAX_IMAGE_MB} MB"}
 
 
+def is_uploaded(path: str) -> bool:
+    """True for a file in Gradio's upload folder, where uploads and downloaded URLs go."""
+    return Path(path).resolve().is_relative_to(Path(get_upload_folder()).resolve())
+
+
+def data_url_file(url: str) -> str:
+    """A data: URL's bytes, byte for byte (no re-encoding: EXIF and JPEG stay as sent), in a new file in the upload
+    folder. Undecodable base64 is kept as it came, and lesion.preprocess then refuses it as it refuses any bad file."""
+    header, _, body = url.partition(",")
+    try:
+        data = base64.b64decode(body, validate=True) if header.endswith(";base64") else urllib.parse.unquote_to_bytes(body)
+    except ValueError:
+        data = body.encode()
+    folder = Path(get_upload_folder()) / hash_bytes(data)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "image"
+    path.write_bytes(data)
+    return str(path)
+
+
 class ProbabilitiesOutput(gr.Label):
-    """/predict's output, described for "Use via API" and agents."""
+    """/predict's output, described for "Use via API" and agents. Its label is the headline's claim, not the argmax:
+    "Unsure: ..." or "Not a dermoscopic image ..." where the page says so."""
 
     is_template = True
 
+    def postprocess(self, value):
+        """(label, {display name: probability}) -> the label as given, with every class's confidence."""
+        if not isinstance(value, tuple):
+            return super().postprocess(value)
+        label, probabilities = value
+        return LabelData(label=label, confidences=super().postprocess(probabilities).confidences)
+
     def api_info_as_output(self) -> dict:
         return {**super().api_info_as_output(),
-                "description": "the most likely diagnosis (label) and the probability of each of the seven "
-                               "(confidences), keyed by display name such as \"Melanoma (mel)\""}
+                "description": "the verdict (label): a diagnosis's display name such as \"Melanoma (mel)\" when its "
+                               "probability reaches 60%, \"Unsure: A or B\" below that, or \"Not a dermoscopic image: the "
+                               "probabilities mean nothing\"; and the probability of each of the seven (confidences), keyed "
+                               "by display name"}
 
 
 class HeatmapOutput(gr.Image):
@@ -103,6 +145,12 @@ CLASSIFICATION_SCHEMA = {
                           "description": f"probability of each HAM10000 code ({', '.join(CODES)}), summing to 1"},
         "top": {"type": "object", "properties": {"code": {"type": "string"}, "name": {"type": "string"},
                                                  "probability": {"type": "number"}}},
+        "verdict": {"type": "object", "properties": {
+            "kind": {"type": "string", "enum": ["confident", "unsure", "not_dermoscopic"]},
+            "leading": {"type": "array", "items": {"type": "string"}}, "label": {"type": "string"}},
+            "description": "what the page's headline claims: one diagnosis (code in leading) when its probability "
+                           "reaches 60%, the two or three leading codes when unsure, none when not dermoscopic; label "
+                           "is /predict's label"},
         "dermoscopic": {"type": "boolean", "description": "false when the image does not look like a dermoscopic image "
                         "of a skin lesion: then the probabilities mean nothing"},
         "dermoscopic_score": {"type": "number", "description": "the guard's score behind dermoscopic"},
@@ -138,6 +186,10 @@ class ClassificationOutput(gr.JSON):
         return CLASSIFICATION_SCHEMA
 
 
+BATCH_KEYS = ("probabilities", "top", "verdict", "dermoscopic", "melanoma_alarm", "timings_ms", "notes", "model", "disclaimer")
+"""/classify_batch's keys for each classified image: /classify's, less the guard's score, statistics and heatmap."""
+
+
 class BatchClassificationOutput(gr.JSON):
     """/classify_batch's output: plain JSON with a schema for "Use via API" and agents."""
 
@@ -147,8 +199,9 @@ class BatchClassificationOutput(gr.JSON):
         return {"type": "object", "description": "every class's probability, the top class, whether the image looks "
                 "dermoscopic, the melanoma alarm, timings and conversion notes; or {\"error\": why} for an image that "
                 "cannot be classified",
-                "properties": {key: CLASSIFICATION_SCHEMA["properties"][key]
-                               for key in ("probabilities", "melanoma_alarm", "timings_ms", "notes")}}
+                "properties": {**{key: CLASSIFICATION_SCHEMA["properties"][key] for key in BATCH_KEYS},
+                               "error": {"type": "string", "description": "why the image cannot be classified; "
+                                         "then no other key is given"}}}
 
 
 def load_examples(folder: Path = EXAMPLES_DIR) -> list[tuple[str, str]]:
@@ -175,7 +228,7 @@ def headline(prediction: Prediction, language: str = i18n.DEFAULT) -> str:
         parts = [i18n.message("headline_not_dermoscopic", language)]
     elif judged.kind == "unsure":
         parts = [i18n.message("headline_unsure", language, names=i18n.message("or", language).join(names),
-                              threshold=verdict.UNSURE_BELOW, p1=judged.probability)]
+                              threshold=verdict.UNSURE_BELOW, p1=math.floor(judged.probability * 100) / 100)]
     else:
         parts = [i18n.message("headline_confident", language, top=names[0], p1=judged.probability)]
     meaningless = judged.kind == "not_dermoscopic"
@@ -188,6 +241,51 @@ def headline(prediction: Prediction, language: str = i18n.DEFAULT) -> str:
     if not meaningless and (judged.malignant_share >= verdict.SEE_A_DOCTOR_FROM or (alarm is not None and alarm.raised)):
         parts.append(i18n.message("see_a_doctor", language))
     return "\n\n".join(parts)
+
+
+DISCLAIMER = "Research demo, not a diagnosis."
+
+
+def admission_refusal(image: str | InvalidImageError | None) -> InvalidImageError | None:
+    """Why an input is refused before decoding (no image, refused by LesionImage, over MAX_IMAGE_MB), or None."""
+    if image is None:
+        return InvalidImageError(i18n.message("no_image", "en"))
+    if isinstance(image, InvalidImageError):
+        return image
+    size_mb = os.path.getsize(image) / 2**20 if os.path.isfile(image) else 0
+    if size_mb > MAX_IMAGE_MB:
+        return InvalidImageError(i18n.message("file_too_large", "en", size_mb=size_mb, limit_mb=MAX_IMAGE_MB))
+    return None
+
+
+def model_json(source: ModelSource) -> dict:
+    """The model that answered: name, version, where it came from and why."""
+    return {"name": source.bundle.name, "version": source.bundle.version, "source": source.origin,
+            "revision": source.revision, "reason": source.reason}
+
+
+def verdict_label(prediction: Prediction) -> str:
+    """/predict's label: the headline's claim in a few words (English, as the API's other text)."""
+    judged = verdict.judge(prediction.probabilities, dermoscopic=prediction.dermoscopic)
+    names = [i18n.diagnosis_name(code, i18n.DEFAULT) for code in judged.leading]
+    if judged.kind == "not_dermoscopic":
+        return "Not a dermoscopic image: the probabilities mean nothing"
+    return f"Unsure: {' or '.join(names)}" if judged.kind == "unsure" else names[0]
+
+
+def answer_json(prediction: Prediction) -> dict:
+    """What /classify and /classify_batch both say of one image."""
+    top = prediction.top
+    judged = verdict.judge(prediction.probabilities, dermoscopic=prediction.dermoscopic)
+    return {
+        "probabilities": prediction.probabilities,
+        "top": {"code": top, "name": BY_CODE[top].name, "probability": prediction.probabilities[top]},
+        "verdict": {"kind": judged.kind, "leading": list(judged.leading), "label": verdict_label(prediction)},
+        "dermoscopic": prediction.dermoscopic,
+        "melanoma_alarm": alarm_json(prediction),
+        "timings_ms": {step.removesuffix("_ms"): getattr(prediction.timings, step) for step in STEPS},
+        "notes": prediction.notes,
+    }
 
 
 def alarm_json(prediction: Prediction) -> dict | None:
@@ -316,11 +414,11 @@ def build_demo(models: ModelServer | None = None) -> gr.Blocks:
     stats = LatencyStats()
     examples = load_examples()
 
-    def run(image_path: str) -> tuple[Prediction, ModelSource]:
+    def run(image_path: str | InvalidImageError) -> tuple[Prediction, ModelSource]:
         """Classify with the model serving now; a model swapped in meanwhile serves the next request."""
-        size_mb = os.path.getsize(image_path) / 2**20 if os.path.isfile(image_path) else 0
-        if size_mb > MAX_IMAGE_MB:
-            raise InvalidImageError(i18n.message("file_too_large", "en", size_mb=size_mb, limit_mb=MAX_IMAGE_MB))
+        refusal = admission_refusal(image_path)
+        if refusal is not None:
+            raise refusal
         source = models.current
         prediction = source.classifier.classify(image_path)
         stats.add(prediction.timings)
@@ -335,7 +433,7 @@ def build_demo(models: ModelServer | None = None) -> gr.Blocks:
             log.warning("Refused an image sent to the API: %s", error)
             raise gr.Error(str(error), title=i18n.refusal(str(error), "en")[0], print_exception=False) from None
 
-    def predict(image: str | None) -> dict[str, float]:
+    def predict(image: str | None) -> tuple[str, dict[str, float]]:
         """Classify a dermoscopic image of a skin lesion into the seven HAM10000 diagnoses. Research demo, not a
         diagnosis: the model has not been clinically validated, is often unsure and can be wrong.
 
@@ -343,10 +441,12 @@ def build_demo(models: ModelServer | None = None) -> gr.Blocks:
             image: a dermoscopic photo of one skin lesion (JPEG or PNG).
 
         Returns:
-            The most likely diagnosis and the probability of each of the seven, keyed by display name such as
-            "Melanoma (mel)".
+            The verdict (label): a diagnosis's display name such as "Melanoma (mel)" when its probability reaches 60%,
+            "Unsure: A or B" below that, or "Not a dermoscopic image: the probabilities mean nothing"; and the
+            probability of each of the seven, keyed by display name.
         """
-        return label_output(run_for_api(image)[0])
+        prediction = run_for_api(image)[0]
+        return verdict_label(prediction), label_output(prediction)
 
     def classify(image: str | None) -> dict:
         """Classify a dermoscopic image of a skin lesion and return plain JSON: every class's probability, the top
@@ -358,27 +458,20 @@ def build_demo(models: ModelServer | None = None) -> gr.Blocks:
             image: a dermoscopic photo of one skin lesion (JPEG or PNG).
 
         Returns:
-            JSON with probabilities, top, dermoscopic and dermoscopic_score, melanoma_alarm (raised from log
+            JSON with probabilities, top, verdict (what the page's headline claims), dermoscopic and dermoscopic_score, melanoma_alarm (raised from log
             p(mel) - log p(nv) at a threshold fitted on validation, with validation's sensitivity and specificity),
             timings_ms, notes, model, statistics_since_startup and disclaimer; and a PNG of where the model looks (the top class's activation map
             over the image it saw).
         """
         prediction, source = run_for_api(image)
-        top = prediction.top
         return {
-            "probabilities": prediction.probabilities,
-            "top": {"code": top, "name": BY_CODE[top].name, "probability": prediction.probabilities[top]},
-            "dermoscopic": prediction.dermoscopic,
+            **answer_json(prediction),
             "dermoscopic_score": prediction.guard_score,
             "dermoscopic_score_meaning": (f"{source.bundle.config['guard']['score']}; this model's threshold is "
                                           f"{source.classifier.guard_threshold:.2f}"),
-            "melanoma_alarm": alarm_json(prediction),
-            "timings_ms": {step.removesuffix("_ms"): getattr(prediction.timings, step) for step in STEPS},
-            "notes": prediction.notes,
-            "model": {"name": source.bundle.name, "version": source.bundle.version, "source": source.origin,
-                      "revision": source.revision, "reason": source.reason},
+            "model": model_json(source),
             "statistics_since_startup": stats.snapshot(),
-            "disclaimer": "Research demo, not a diagnosis.",
+            "disclaimer": DISCLAIMER,
         }, heatmap_png(prediction)
 
     def classify_batch(image: list[str | None]) -> list[list[dict]]:
@@ -389,24 +482,24 @@ def build_demo(models: ModelServer | None = None) -> gr.Blocks:
             image: a dermoscopic photo of one skin lesion (JPEG or PNG).
 
         Returns:
-            Every class's probability, the top class, whether it looks dermoscopic, the melanoma alarm, timings in
-            milliseconds and notes;
+            /classify's JSON less the guard's score and the running statistics: every class's probability, the top
+            class, the verdict, whether it looks dermoscopic, the melanoma alarm, timings in milliseconds, notes and
+            the model;
             or {"error": why} for an image that cannot be classified, which fails no other image in its batch.
         """
         # Named like /classify's input for callers and agents; with batch=True it holds each waiting request's image.
         images = image
         source = models.current
-        results = iter(source.classifier.classify_batch([path for path in images if path is not None]))
+        refusals = [admission_refusal(path) for path in images]
+        results = iter(source.classifier.classify_batch([path for path, refusal in zip(images, refusals) if refusal is None]))
         answers = []
-        for path in images:
-            result = next(results) if path is not None else InvalidImageError(i18n.message("no_image", "en"))
+        for refusal in refusals:
+            result = refusal or next(results)
             if isinstance(result, InvalidImageError):
                 answers.append({"error": str(result)})
                 continue
             stats.add(result.timings)
-            answers.append({"probabilities": result.probabilities, "top": result.top, "dermoscopic": result.dermoscopic,
-                            "melanoma_alarm": alarm_json(result), "notes": result.notes,
-                            "timings_ms": {step.removesuffix("_ms"): getattr(result.timings, step) for step in STEPS}})
+            answers.append({**answer_json(result), "model": model_json(source), "disclaimer": DISCLAIMER})
         return [answers]
 
     def timing_now(timings: Timings | None, language: str, source: ModelSource | None = None) -> str:

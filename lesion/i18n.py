@@ -79,8 +79,9 @@ _STATIC = {
         "malignant": "malignant or pre-malignant",
         "benign": "benign",
         "api_accordion": "Use it from Python, JavaScript or an AI agent",
-        "api_intro": "Two endpoints: `/predict` gives the probability of each diagnosis, `/classify` plain JSON with "
-                     "timings and the model's version. Both are tools of the app's MCP server too.",
+        "api_intro": "Three endpoints: `/predict` gives the verdict and the probability of each diagnosis, `/classify` "
+                     "plain JSON with timings and the model's version, `/classify_batch` the same JSON for callers who "
+                     "send many images. All three are tools of the app's MCP server too.",
     },
     "id": {
         "intro": "# Pengklasifikasi lesi kulit\nUnggah foto **dermoskopi** sebuah lesi kulit, atau pilih salah satu "
@@ -107,8 +108,9 @@ _STATIC = {
         "malignant": "ganas atau pra-ganas",
         "benign": "jinak",
         "api_accordion": "Gunakan dari Python, JavaScript, atau agen AI",
-        "api_intro": "Dua endpoint: `/predict` memberikan probabilitas tiap diagnosis, `/classify` JSON biasa dengan "
-                     "waktu proses dan versi model. Keduanya juga tersedia sebagai tool di server MCP aplikasi ini.",
+        "api_intro": "Tiga endpoint: `/predict` memberikan kesimpulan dan probabilitas tiap diagnosis, `/classify` JSON "
+                     "biasa dengan waktu proses dan versi model, `/classify_batch` JSON yang sama untuk pemanggil yang "
+                     "mengirim banyak gambar. Ketiganya juga tersedia sebagai tool di server MCP aplikasi ini.",
     },
     "es": {
         "intro": "# Clasificador de lesiones cutáneas\nSuba una foto **dermatoscópica** de una lesión de la piel o "
@@ -134,9 +136,9 @@ _STATIC = {
         "malignant": "maligna o premaligna",
         "benign": "benigna",
         "api_accordion": "Úselo desde Python, JavaScript o un agente de IA",
-        "api_intro": "Dos endpoints: `/predict` da la probabilidad de cada diagnóstico, `/classify` JSON simple con "
-                     "los tiempos y la versión del modelo. Ambos son también herramientas del servidor MCP de la "
-                     "aplicación.",
+        "api_intro": "Tres endpoints: `/predict` da el veredicto y la probabilidad de cada diagnóstico, `/classify` "
+                     "JSON simple con los tiempos y la versión del modelo, `/classify_batch` el mismo JSON para quien "
+                     "envía muchas imágenes. Los tres son también herramientas del servidor MCP de la aplicación.",
     },
 }
 
@@ -169,6 +171,8 @@ MESSAGES = {
         "why_unreachable": "the Hub could not be reached", "why_unusable": "the Hub's answer could not be used",
         "title_no_image": "No image", "no_image": "Please upload an image first.",
         "title_missing": "No image file", "missing": "No image file at {path}.",
+        "title_not_uploaded": "Not an upload",
+        "not_uploaded": "Send the image itself (gradio_client's handle_file, or a data: URL): paths on the server are not read.",
         "title_empty": "Empty file", "empty": "The file is empty; please choose an image file (JPEG or PNG).",
         "title_not_image": "Not an image",
         "not_image": "The file is not an image that can be read; please upload a JPEG or PNG photo.",
@@ -220,6 +224,8 @@ MESSAGES = {
         "why_unreachable": "Hub tidak dapat dihubungi", "why_unusable": "jawaban Hub tidak dapat digunakan",
         "title_no_image": "Tidak ada gambar", "no_image": "Silakan unggah gambar terlebih dahulu.",
         "title_missing": "Berkas gambar tidak ada", "missing": "Tidak ada berkas gambar di {path}.",
+        "title_not_uploaded": "Bukan unggahan",
+        "not_uploaded": "Kirim gambarnya sendiri (handle_file dari gradio_client, atau URL data:): path di server tidak dibaca.",
         "title_empty": "Berkas kosong", "empty": "Berkas ini kosong; silakan pilih berkas gambar (JPEG atau PNG).",
         "title_not_image": "Bukan gambar",
         "not_image": "Berkas ini bukan gambar yang dapat dibaca; silakan unggah foto JPEG atau PNG.",
@@ -271,6 +277,8 @@ MESSAGES = {
         "why_unreachable": "no se pudo contactar con el Hub", "why_unusable": "no se pudo usar la respuesta del Hub",
         "title_no_image": "Sin imagen", "no_image": "Primero suba una imagen.",
         "title_missing": "Falta el archivo", "missing": "No hay ningún archivo de imagen en {path}.",
+        "title_not_uploaded": "No es una subida",
+        "not_uploaded": "Envíe la imagen misma (handle_file de gradio_client, o una URL data:): no se leen rutas del servidor.",
         "title_empty": "Archivo vacío", "empty": "El archivo está vacío; elija un archivo de imagen (JPEG o PNG).",
         "title_not_image": "No es una imagen",
         "not_image": "El archivo no es una imagen legible; suba una foto JPEG o PNG.",
@@ -298,7 +306,8 @@ MESSAGES = {
 own file size limit), and the reasons for the model served are lesion.hub's."""
 
 REFUSALS = {"missing": "missing", "empty": "empty", "not_image": "not_image", "corrupt": "corrupt",
-            "too_large": "too_large", "bomb": "too_large", "file_too_large": "too_large", "too_small": "too_small"}
+            "too_large": "too_large", "bomb": "too_large", "file_too_large": "too_large", "too_small": "too_small",
+            "not_uploaded": "not_uploaded"}
 """Refusal message key -> the key of its title (title_...)."""
 NOTES = ("animated", "exif", "sixteen_bit", "transparent", "grayscale", "cmyk")
 MODEL_REASONS = ("reason_none", "reason_latest", "reason_cache_retrying", "reason_cache", "reason_bundled_retrying",

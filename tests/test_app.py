@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import math
 import os
@@ -55,7 +57,7 @@ def test_readme_python_example_runs_as_written(server, monkeypatch):
     monkeypatch.chdir(ROOT)
     namespace: dict = {}
     exec(code.replace(README_URL, server), namespace)
-    assert namespace["result"]["label"] in DISPLAY_NAMES
+    assert namespace["result"]["label"].startswith("Unsure: Melanoma (mel) or ")  # a melanoma at 57%: not a verdict
 
 
 def test_predict_returns_all_seven_classes(client):
@@ -63,7 +65,18 @@ def test_predict_returns_all_seven_classes(client):
     confidences = {row["label"]: row["confidence"] for row in result["confidences"]}
     assert set(confidences) == set(DISPLAY_NAMES)
     assert sum(confidences.values()) == pytest.approx(1, abs=1e-3)
-    assert result["label"] == max(confidences, key=confidences.get)
+    top = max(confidences, key=confidences.get)  # under 60%: the label says unsure, as the page does
+    assert confidences[top] < 0.6 and result["label"].startswith(f"Unsure: {top} or ")
+
+
+def test_predicts_label_is_the_headlines_claim(client, tmp_path):
+    nevus = client.predict(handle_file(str(app.EXAMPLES_DIR / "ISIC_0034525.jpg")), api_name="/classify")[0]
+    assert nevus["verdict"] == {"kind": "confident", "leading": ["nv"], "label": "Melanocytic nevus (nv)"}
+    assert client.predict(handle_file(str(app.EXAMPLES_DIR / "ISIC_0034525.jpg")), api_name="/predict")["label"] == (
+        "Melanocytic nevus (nv)")
+    photo = tmp_path / "cat.jpg"
+    Image.fromarray(skimage.data.chelsea()).save(photo)
+    assert client.predict(handle_file(str(photo)), api_name="/predict")["label"].startswith("Not a dermoscopic image")
 
 
 def test_classify_returns_plain_json(client):
@@ -149,9 +162,10 @@ def test_batch_endpoint_answers_each_caller_and_a_bad_file_fails_no_other(server
 
     with ThreadPoolExecutor(len(paths) + 1) as pool:
         results = list(pool.map(call, [*paths[:3], bad, *paths[3:]]))
-    assert phrase in results[3]["error"]
+    assert phrase in results[3]["error"] and set(results[3]) == {"error"}
     del results[3]
-    assert [result["top"] for result in results] == [
+    assert all(set(result) == set(app.BATCH_KEYS) for result in results)
+    assert [result["top"]["code"] for result in results] == [
         client.predict(handle_file(path), api_name="/classify")[0]["top"]["code"] for path in paths]
     assert all(sum(result["probabilities"].values()) == pytest.approx(1, abs=1e-6) for result in results)
 
@@ -322,3 +336,55 @@ def test_the_headline_gives_the_melanoma_alarm_with_its_error_rates():
     quiet = headline(MelanomaAlarm(False, 0.3, 0.5, 0.69, 0.8))
     assert "**Melanoma alarm: not raised.**" in quiet and "missed 31% of melanomas" in quiet and doctor not in quiet
     assert "alarm" not in headline(None)
+
+
+def test_an_unsure_headline_never_rounds_up_to_the_threshold_it_misses():
+    from lesion.classifier import Prediction, Timings
+
+    probabilities = {code: 0.0 for code in CODES} | {"nv": 0.597, "mel": 0.403}
+    assert "the most likely has 59%" in app.headline(Prediction(probabilities, Timings(0, 0, 0)))
+
+
+def call_raw(server: str, api_name: str, item) -> tuple[str, object]:
+    """Gradio's REST protocol with a hand-made input, as a caller without gradio_client sends it: (event, data)."""
+    with httpx.Client(base_url=server, timeout=60) as http:
+        event_id = http.post(f"gradio_api/call/{api_name}", json={"data": [item]}).json()["event_id"]
+        lines = http.get(f"gradio_api/call/{api_name}/{event_id}").text.splitlines()
+    events = [line.removeprefix("event: ") for line in lines if line.startswith("event: ")]
+    data = [line.removeprefix("data: ") for line in lines if line.startswith("data: ")]
+    return events[-1], json.loads(data[-1])
+
+
+def data_url(path: Path) -> str:
+    return "data:image/jpeg;base64," + base64.b64encode(path.read_bytes()).decode()
+
+
+def test_a_path_on_the_server_is_not_read(server):
+    """Without Gradio's file metadata a caller could name any file; existing or not, it is refused alike."""
+    answers = [call_raw(server, "classify", {"path": path}) for path in
+               (str(ROOT / "lesion" / "bundled_model" / "comparison.png"), "/no/such/file.jpg")]
+    assert answers[0] == answers[1] and answers[0][0] == "error"
+    event, answer = call_raw(server, "classify_batch", {"path": str(app.EXAMPLES_DIR / "ISIC_0034525.jpg")})
+    assert event == "complete" and "paths on the server are not read" in answer[0]["error"]
+
+
+def test_a_data_url_is_classified_as_the_file_it_holds(client, server):
+    """Byte for byte: Gradio's own decoding would re-encode the photo (as WebP) and lose its EXIF."""
+    example = app.EXAMPLES_DIR / "ISIC_0034529.jpg"
+    event, answer = call_raw(server, "classify", {"url": data_url(example), "meta": {"_type": "gradio.FileData"}})
+    uploaded = client.predict(handle_file(str(example)), api_name="/classify")[0]
+    assert event == "complete"
+    assert answer[0]["probabilities"] == pytest.approx(uploaded["probabilities"], abs=1e-9)
+
+
+def test_a_bad_data_url_or_a_large_file_in_a_batch_fails_no_other(server, tmp_path):
+    good = {"url": data_url(app.EXAMPLES_DIR / "ISIC_0034525.jpg"), "meta": {"_type": "gradio.FileData"}}
+    garbage = {"url": "data:image/jpeg;base64,aGVsbG8=", "meta": {"_type": "gradio.FileData"}}
+    big = tmp_path / "big.jpg"
+    big.write_bytes((app.EXAMPLES_DIR / "ISIC_0034525.jpg").read_bytes() + b"\0" * (app.MAX_IMAGE_MB * 2**20))
+    items = [good, garbage, good, good, good, good]
+    with ThreadPoolExecutor(len(items) + 1) as pool:
+        answers = list(pool.map(lambda item: call_raw(server, "classify_batch", item)[1][0], items))
+        too_large = Client(server, verbose=False).predict(handle_file(str(big)), api_name="/classify_batch")
+    assert "not an image" in answers[1]["error"] and f"over the {app.MAX_IMAGE_MB} MB limit" in too_large["error"]
+    assert all(answer["top"]["code"] == "nv" for answer in answers[:1] + answers[2:])
