@@ -23,9 +23,11 @@ from pathlib import Path
 
 import gradio as gr
 from gradio.components.label import LabelData
+from gradio.data_classes import ImageData
 from gradio.processing_utils import hash_bytes
 from gradio.utils import get_upload_folder
 from PIL import Image
+from pydantic import model_validator
 
 from lesion import heatmap, i18n, private_mode, verdict
 from lesion.bundle import InvalidBundleError
@@ -56,11 +58,22 @@ I18N = gr.I18n(**i18n.PAGE)
 """The page's static text in English, Indonesian and Spanish; the browser's language picks one."""
 
 
+class LesionImageData(ImageData):
+    """Gradio's ImageData, taking a bare value too (a caller who skipped handle_file) as a path, which
+    LesionImage.preprocess then refuses in one clear sentence instead of a validation error."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def bare_value_as_path(cls, value):
+        return value if isinstance(value, (dict, ImageData)) else {"path": str(value)}
+
+
 class LesionImage(gr.Image):
     """The Image input, minus Gradio's own decoding: the uploaded file goes to lesion.preprocess untouched,
     so every bad file (empty, corrupt, not an image) gets the project's own clear message."""
 
     is_template = True  # rendered by Gradio's Image front end
+    data_model = LesionImageData
 
     def preprocess(self, payload) -> str | InvalidImageError | None:
         """The file's path; a data: URL's bytes as they were sent, in a file of their own; or, for a path outside

@@ -388,3 +388,13 @@ def test_a_bad_data_url_or_a_large_file_in_a_batch_fails_no_other(server, tmp_pa
         too_large = Client(server, verbose=False).predict(handle_file(str(big)), api_name="/classify_batch")
     assert "not an image" in answers[1]["error"] and f"over the {app.MAX_IMAGE_MB} MB limit" in too_large["error"]
     assert all(answer["top"]["code"] == "nv" for answer in answers[:1] + answers[2:])
+
+
+@pytest.mark.parametrize("value", ["examples/ISIC_0034525.jpg", 42])
+def test_a_value_that_is_not_a_file_gets_a_clear_error(server, value):
+    """A caller who skipped handle_file sends a bare string (or anything else): one sentence says what to send."""
+    event, answer = call_raw(server, "classify_batch", value)
+    assert event == "complete" and "Send the image itself" in answer[0]["error"]
+    with pytest.raises(AppError, match="Send the image itself") as error:
+        Client(server, verbose=False).predict(value, api_name="/predict")
+    assert error.value.title == "Not an upload"
