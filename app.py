@@ -145,7 +145,8 @@ class HeatmapOutput(gr.Image):
 
     def api_info_as_output(self) -> dict:
         return {**super().api_info_as_output(),
-                "description": "PNG, twice the model's input size: the image the model saw, with its evidence for the top "
+                "description": "PNG, twice the model's input size: the image as the model got it (cropped and resized; in "
+                               "its own colours, before colour correction), with its evidence for the top "
                                "class (class activation map) drawn over it, brighter where it weighs more"}
 
 

@@ -19,7 +19,7 @@ from lesion.labels import CODES
 from lesion.verdict import MelanomaAlarm, melanoma_alarm
 from lesion.preprocess import InvalidImageError, correct_colour, decode, fit_to_input, normalise
 
-# Lesions have no up or down, so the model sees each image as it is and mirrored; probabilities are averaged.
+# Lesions have no up or down, so the model sees each image as it is and mirrored; the logits are averaged.
 # Each view acts on the last three axes (height, width, channels) of one image or a batch.
 VIEWS = {
     "identity": lambda x: x,
@@ -143,10 +143,6 @@ class Classifier:
             self._interpreter.set_tensor(self._input["index"], batch)
             self._interpreter.invoke()
             return [_dequantize(self._interpreter.get_tensor(d["index"]), d) for d in self._outputs]
-
-    def probabilities(self, image: np.ndarray) -> np.ndarray:
-        """Calibrated class probabilities (in lesion.labels.CODES order) for one normalised (height, width, 3) image."""
-        return self.infer(image).probabilities
 
     def is_dermoscopic(self, guard_score: float) -> bool:
         """True unless the bundle has a guard threshold and the score is above it."""

@@ -1,4 +1,5 @@
-"""Where the model looks: the class activation map of one class, drawn over the image the model saw.
+"""Where the model looks: the class activation map of one class, drawn over the image as the model got it (cropped
+and resized; shown in its own colours, before colour correction).
 
 The served model outputs each cell's contribution to each class's logit (training/export.py); the map of a class is
 that slice, so it costs no second inference.

@@ -303,9 +303,3 @@ def prepare_pixels(source, spec: InputSpec) -> tuple[np.ndarray, list[str]]:
     """Decode, orient, convert, fit and colour-correct one image: uint8 (height, width, 3) and notes. Training caches these."""
     image, notes = decode(source, spec)
     return correct_colour(fit_to_input(image, spec), spec), notes
-
-
-def preprocess(source, spec: InputSpec) -> tuple[np.ndarray, list[str]]:
-    """prepare_pixels, then normalise: the model's float32 (height, width, 3) input, and notes."""
-    pixels, notes = prepare_pixels(source, spec)
-    return normalise(pixels.astype(np.float32), spec), notes

@@ -8,7 +8,7 @@ import pytest
 from lesion.bundle import BUNDLED_DIR, InvalidBundleError, load_bundle, sha256_of
 from lesion.classifier import Classifier, calibrated_probabilities
 from lesion.labels import CODES
-from lesion.preprocess import InvalidImageError
+from lesion.preprocess import InvalidImageError, normalise, prepare_pixels
 from tests.conftest import EXAMPLES
 
 
@@ -151,3 +151,11 @@ def test_the_melanoma_alarm_follows_its_threshold(bundle_copy, classifier):
     alarms = [alarmed.classify(image).melanoma_alarm for image in images]
     assert sorted(alarm.raised for alarm in alarms) == [False, True]
     assert all(alarm.threshold == rule["threshold"] and alarm.sensitivity == 0.7 for alarm in alarms)
+
+
+def test_the_classifier_feeds_its_network_what_training_feeds_it(classifier):
+    """Serving composes lesion.preprocess's steps itself (it times decoding and keeps the uncorrected pixels for the
+    heatmap); the network's input is still exactly training's: normalise(prepare_pixels(...))."""
+    example = str(EXAMPLES / "ISIC_0034529.jpg")
+    prepared = classifier._prepare(example)
+    assert np.array_equal(prepared.model_input, normalise(prepare_pixels(example, classifier.spec)[0].astype(np.float32), classifier.spec))

@@ -16,7 +16,6 @@ from lesion.preprocess import (
     load_image,
     normalise,
     prepare_pixels,
-    preprocess,
 )
 from tests import bad_images, huge_images
 
@@ -64,12 +63,12 @@ def test_preprocess_accepts_paths_bytes_and_arrays(tmp_path):
     content = bad_images.encode(bad_images._lesion(), "JPEG")
     path = tmp_path / "lesion.jpg"
     path.write_bytes(content)
-    from_path, _ = preprocess(path, SPEC)
-    from_bytes, _ = preprocess(content, SPEC)
-    from_array, _ = preprocess(np.asarray(Image.open(path)), SPEC)
-    assert from_path.shape == (150, 200, 3) and from_path.dtype == np.float32
+    from_path, _ = prepare_pixels(path, SPEC)
+    from_bytes, _ = prepare_pixels(content, SPEC)
+    from_array, _ = prepare_pixels(np.asarray(Image.open(path)), SPEC)
+    assert from_path.shape == (150, 200, 3) and from_path.dtype == np.uint8
     assert np.array_equal(from_path, from_bytes)
-    assert np.abs(from_path - from_array).max() < 0.05
+    assert np.abs(from_path.astype(int) - from_array).max() <= 6  # of 255 levels
 
 
 @pytest.mark.parametrize("name", bad_images.REFUSED)
@@ -89,7 +88,7 @@ def test_awkward_files_are_converted_and_say_so(name):
     image, notes = load_image(content)
     assert image.mode == "RGB"
     assert any(phrase in note for note in notes), notes
-    pixels, notes = preprocess(content, SPEC)  # the app's path, with whole-factor reduction
+    pixels, notes = prepare_pixels(content, SPEC)  # the app's and training's path, with whole-factor reduction
     assert pixels.shape == (SPEC.height, SPEC.width, 3)
     assert any(phrase in note for note in notes), notes
 
