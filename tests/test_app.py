@@ -93,6 +93,8 @@ def test_classify_returns_plain_json(client):
     assert statistics["total_ms"]["min"] <= statistics["total_ms"]["p50"] <= statistics["total_ms"]["p95"] <= statistics["total_ms"]["max"]
     assert result["model"]["source"] in ("hub", "bundled") and result["model"]["version"]
     assert "not a diagnosis" in result["disclaimer"]
+    schema = app.CLASSIFICATION_SCHEMA["properties"]  # what "Use via API" and agents are told is every key
+    assert set(result) == set(schema) and set(result["model"]) == set(schema["model"]["properties"])
 
 
 def test_classify_says_whether_the_image_is_dermoscopic_and_where_the_model_looks(client):
