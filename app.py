@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import base64
 import html
-import math
 import logging
 import os
 import sys
@@ -244,7 +243,7 @@ def headline(prediction: Prediction, language: str = i18n.DEFAULT) -> str:
         parts = [i18n.message("headline_not_dermoscopic", language)]
     elif judged.kind == "unsure":
         parts = [i18n.message("headline_unsure", language, names=i18n.message("or", language).join(names),
-                              threshold=verdict.UNSURE_BELOW, p1=math.floor(judged.probability * 100) / 100)]
+                              threshold=verdict.UNSURE_BELOW, p1=verdict.shown_probability(judged.probability))]
     else:
         parts = [i18n.message("headline_confident", language, top=names[0], p1=judged.probability)]
     meaningless = judged.kind == "not_dermoscopic"

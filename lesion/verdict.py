@@ -44,6 +44,12 @@ def judge(probabilities: dict[str, float], *, dermoscopic: bool = True, unsure_b
     return Verdict("unsure", tuple(leading), top, malignant)
 
 
+def shown_probability(probability: float, unsure_below: float = UNSURE_BELOW) -> float:
+    """An unsure headline's top probability as it is shown, in whole percent: rounded, unless rounding would reach the
+    threshold the headline says it misses (59.7% is "59%", not "60%")."""
+    return probability if round(probability * 100) < round(unsure_below * 100) else math.floor(probability * 100) / 100
+
+
 @dataclass(frozen=True)
 class MelanomaAlarm:
     """A melanoma alarm apart from the seven bars: log p(mel) - log p(nv) against a threshold fitted on validation.

@@ -56,6 +56,11 @@ export function format(template, values) {
   });
 }
 
+/** lesion.verdict.shown_probability: rounded to whole percent, unless that would reach the threshold it misses. */
+export function shownProbability(probability, unsureBelow) {
+  return Math.round(probability * 100) < Math.round(unsureBelow * 100) ? probability : Math.floor(probability * 100) / 100;
+}
+
 /** app.headline: the headline's markdown, the malignant share, the melanoma alarm (null when the model has none) and,
  * when the share is high or the alarm raised, the advice to see a doctor. */
 export function headlineMarkdown(judged, text, rules, alarm) {
@@ -63,7 +68,7 @@ export function headlineMarkdown(judged, text, rules, alarm) {
   const parts = [];
   if (judged.kind === "not_dermoscopic") parts.push(text.headline_not_dermoscopic);
   else if (judged.kind === "unsure") {
-    parts.push(format(text.headline_unsure, { names: names.join(text.or), threshold: rules.unsure_below, p1: judged.probability }));
+    parts.push(format(text.headline_unsure, { names: names.join(text.or), threshold: rules.unsure_below, p1: shownProbability(judged.probability, rules.unsure_below) }));
   } else parts.push(format(text.headline_confident, { top: names[0], p1: judged.probability }));
   const meaningless = judged.kind === "not_dermoscopic";
   parts.push(format(meaningless ? text.malignant_share_meaningless : text.malignant_share, { share: judged.malignantShare }));
