@@ -75,9 +75,9 @@ class LesionImage(gr.Image):
     data_model = LesionImageData
 
     def preprocess(self, payload) -> str | InvalidImageError | None:
-        """The file's path; a data: URL's bytes as they were sent, in a file of their own; or, for a path outside
-        Gradio's upload folder (an API caller naming a file on the server), the refusal, which run() raises and a
-        batch answers for that image alone."""
+        """The file's path; a data: URL's bytes as they were sent, in a file of their own; or the refusal of a path
+        outside Gradio's upload folder (an API caller naming a file on the server) or of a URL Gradio could not
+        download, which run() raises and a batch answers for that image alone."""
         if payload is None:
             return None
         if (payload.url or "").startswith("data:"):
@@ -85,7 +85,9 @@ class LesionImage(gr.Image):
         if payload.path and not is_uploaded(payload.path):
             log.warning("Refused a path outside the upload folder: %s", payload.path)
             return InvalidImageError(i18n.message("not_uploaded", "en"))
-        return payload.path or super().preprocess(payload)
+        if not payload.path and payload.url:  # Gradio could not download it (and logged why)
+            return InvalidImageError(i18n.message("not_downloaded", "en", url=payload.url[:200]))
+        return payload.path
 
     def example_payload(self) -> dict:
         """What "Use via API" shows as the input: a local file, not Gradio's picture of a bus."""

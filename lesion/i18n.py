@@ -172,6 +172,8 @@ MESSAGES = {
         "title_no_image": "No image", "no_image": "Please upload an image first.",
         "title_missing": "No image file", "missing": "No image file at {path}.",
         "title_not_uploaded": "Not an upload",
+        "title_not_downloaded": "Could not download",
+        "not_downloaded": "The image at {url} could not be downloaded; check the address, or send the file itself.",
         "not_uploaded": "Send the image itself (gradio_client's handle_file, or a data: URL): paths on the server are not read.",
         "title_empty": "Empty file", "empty": "The file is empty; please choose an image file (JPEG or PNG).",
         "title_not_image": "Not an image",
@@ -225,6 +227,8 @@ MESSAGES = {
         "title_no_image": "Tidak ada gambar", "no_image": "Silakan unggah gambar terlebih dahulu.",
         "title_missing": "Berkas gambar tidak ada", "missing": "Tidak ada berkas gambar di {path}.",
         "title_not_uploaded": "Bukan unggahan",
+        "title_not_downloaded": "Tidak dapat diunduh",
+        "not_downloaded": "Gambar di {url} tidak dapat diunduh; periksa alamatnya, atau kirim berkasnya sendiri.",
         "not_uploaded": "Kirim gambarnya sendiri (handle_file dari gradio_client, atau URL data:): path di server tidak dibaca.",
         "title_empty": "Berkas kosong", "empty": "Berkas ini kosong; silakan pilih berkas gambar (JPEG atau PNG).",
         "title_not_image": "Bukan gambar",
@@ -278,6 +282,8 @@ MESSAGES = {
         "title_no_image": "Sin imagen", "no_image": "Primero suba una imagen.",
         "title_missing": "Falta el archivo", "missing": "No hay ningún archivo de imagen en {path}.",
         "title_not_uploaded": "No es una subida",
+        "title_not_downloaded": "No se pudo descargar",
+        "not_downloaded": "No se pudo descargar la imagen de {url}; revise la dirección o envíe el archivo mismo.",
         "not_uploaded": "Envíe la imagen misma (handle_file de gradio_client, o una URL data:): no se leen rutas del servidor.",
         "title_empty": "Archivo vacío", "empty": "El archivo está vacío; elija un archivo de imagen (JPEG o PNG).",
         "title_not_image": "No es una imagen",
@@ -307,7 +313,7 @@ own file size limit), and the reasons for the model served are lesion.hub's."""
 
 REFUSALS = {"missing": "missing", "empty": "empty", "not_image": "not_image", "corrupt": "corrupt",
             "too_large": "too_large", "bomb": "too_large", "file_too_large": "too_large", "too_small": "too_small",
-            "not_uploaded": "not_uploaded"}
+            "not_uploaded": "not_uploaded", "not_downloaded": "not_downloaded"}
 """Refusal message key -> the key of its title (title_...)."""
 NOTES = ("animated", "exif", "sixteen_bit", "transparent", "grayscale", "cmyk")
 MODEL_REASONS = ("reason_none", "reason_latest", "reason_cache_retrying", "reason_cache", "reason_bundled_retrying",

@@ -400,3 +400,11 @@ def test_a_value_that_is_not_a_file_gets_a_clear_error(server, value):
     with pytest.raises(AppError, match="Send the image itself") as error:
         Client(server, verbose=False).predict(value, api_name="/predict")
     assert error.value.title == "Not an upload"
+
+
+def test_a_url_that_cannot_be_downloaded_gets_a_clear_error(server):
+    item = {"url": "https://example.invalid/lesion.jpg", "meta": {"_type": "gradio.FileData"}}
+    event, answer = call_raw(server, "classify_batch", item)
+    assert event == "complete" and "could not be downloaded" in answer[0]["error"]
+    event, answer = call_raw(server, "classify", item)
+    assert event == "error" and "could not be downloaded" in answer["error"] and answer["title"] == "Could not download"
