@@ -111,11 +111,7 @@ def data_url_file(url: str) -> str:
         data = base64.b64decode(body, validate=True) if header.endswith(";base64") else urllib.parse.unquote_to_bytes(body)
     except ValueError:
         data = body.encode()
-    folder = Path(get_upload_folder()) / hash_bytes(data)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "image"
-    path.write_bytes(data)
-    return str(path)
+    return cached_file(data, "image")
 
 
 class ProbabilitiesOutput(gr.Label):
@@ -213,9 +209,9 @@ class BatchClassificationOutput(gr.JSON):
     is_template = True
 
     def api_info(self) -> dict:
-        return {"type": "object", "description": "every class's probability, the top class, whether the image looks "
-                "dermoscopic, the melanoma alarm, timings and conversion notes; or {\"error\": why} for an image that "
-                "cannot be classified",
+        return {"type": "object", "description": "every class's probability, the top class, the verdict, whether the "
+                "image looks dermoscopic, the melanoma alarm, timings, conversion notes and the model; or {\"error\": "
+                "why} for an image that cannot be classified",
                 "properties": {**{key: CLASSIFICATION_SCHEMA["properties"][key] for key in BATCH_KEYS},
                                "error": {"type": "string", "description": "why the image cannot be classified; "
                                          "then no other key is given"}}}
@@ -327,15 +323,19 @@ def heatmap_png(prediction: Prediction) -> str:
 
 
 def cached_png(image: Image.Image) -> str:
-    """image as a PNG in Gradio's cache, where Gradio would put it, but written under a temporary name and renamed
+    """image as a PNG in Gradio's cache (cached_file)."""
+    return cached_file(heatmap.png_bytes(image), "image.png")
+
+
+def cached_file(data: bytes, name: str) -> str:
+    """data as a file in Gradio's cache, where Gradio would put it, but written under a temporary name and renamed
     into place. Gradio's own save_pil_to_cache rewrites a file shared by identical pictures in place, so a visitor
     could be sent a truncated heatmap while another's identical one was written (seen under load: tests/test_load)."""
-    data = heatmap.png_bytes(image)
     folder = Path(get_upload_folder()) / hash_bytes(data)
-    path = folder / "image.png"
+    path = folder / name
     if not path.exists():
         folder.mkdir(parents=True, exist_ok=True)
-        descriptor, staging = tempfile.mkstemp(dir=folder, prefix=".image.png.")
+        descriptor, staging = tempfile.mkstemp(dir=folder, prefix=f".{name}.")
         with os.fdopen(descriptor, "wb") as staged:
             staged.write(data)
         os.replace(staging, path)
