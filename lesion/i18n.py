@@ -193,7 +193,7 @@ MESSAGES = {
         "exif": "Rotated upright using the photo's EXIF orientation.",
         "sixteen_bit": "16-bit image: scaled to 8 bits.",
         "transparent": "Transparent areas were filled with black, like the dark corners of a dermoscope.",
-        "grayscale": "Grayscale image: the model was trained on colour photos, so expect less reliable results.",
+        "grayscale": "Grayscale image: the model was trained on colour photos and is often wrong on grey ones, even when it looks sure.",
         "cmyk": "CMYK image: converted to RGB.",
     },
     "id": {
@@ -248,7 +248,7 @@ MESSAGES = {
         "exif": "Diputar tegak sesuai orientasi EXIF foto.",
         "sixteen_bit": "Gambar 16-bit: diskalakan ke 8 bit.",
         "transparent": "Area transparan diisi hitam, seperti sudut gelap pada dermoskop.",
-        "grayscale": "Gambar skala abu-abu: model dilatih dengan foto berwarna, jadi hasilnya kurang dapat diandalkan.",
+        "grayscale": "Gambar skala abu-abu: model dilatih dengan foto berwarna dan sering salah pada foto abu-abu, bahkan saat tampak yakin.",
         "cmyk": "Gambar CMYK: dikonversi ke RGB.",
     },
     "es": {
@@ -303,8 +303,8 @@ MESSAGES = {
         "exif": "Se enderezó según la orientación EXIF de la foto.",
         "sixteen_bit": "Imagen de 16 bits: convertida a 8 bits.",
         "transparent": "Las zonas transparentes se rellenaron de negro, como las esquinas oscuras de un dermatoscopio.",
-        "grayscale": "Imagen en escala de grises: el modelo se entrenó con fotos en color, así que los resultados "
-                     "serán menos fiables.",
+        "grayscale": "Imagen en escala de grises: el modelo se entrenó con fotos en color y a menudo se equivoca con "
+                     "las grises, incluso cuando parece seguro.",
         "cmyk": "Imagen CMYK: convertida a RGB.",
     },
 }

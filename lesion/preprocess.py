@@ -211,7 +211,7 @@ def _to_rgb(image: Image.Image, notes: list[str], factor: int = 1) -> Image.Imag
             notes.append("Transparent areas were filled with black, like the dark corners of a dermoscope.")
         return Image.merge("RGB", premultiplied.split()[:3])  # premultiplied colours are the image over black
     if mode in ("L", "1"):
-        notes.append("Grayscale image: the model was trained on colour photos, so expect less reliable results.")
+        notes.append("Grayscale image: the model was trained on colour photos and is often wrong on grey ones, even when it looks sure.")
     elif mode == "CMYK":
         notes.append("CMYK image: converted to RGB.")
     return _shrink(image, factor, lambda strip: strip.convert("RGB"))
