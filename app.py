@@ -24,7 +24,7 @@ import gradio as gr
 from gradio.components.label import LabelData
 from gradio.data_classes import ImageData
 from gradio.processing_utils import hash_bytes
-from gradio.utils import get_upload_folder
+from gradio.utils import get_upload_folder, is_in_or_equal
 from PIL import Image
 from pydantic import model_validator
 
@@ -82,7 +82,7 @@ class LesionImage(gr.Image):
             return None
         if (payload.url or "").startswith("data:"):
             return data_url_file(payload.url)
-        if payload.path and not is_uploaded(payload.path):
+        if payload.path and not is_in_or_equal(payload.path, get_upload_folder()):
             log.warning("Refused a path outside the upload folder: %s", payload.path)
             return InvalidImageError(i18n.message("not_uploaded", "en"))
         if not payload.path and payload.url:  # Gradio could not download it (and logged why)
@@ -96,11 +96,6 @@ class LesionImage(gr.Image):
     def api_info_as_input(self) -> dict:
         return {**super().api_info_as_input(),
                 "additional_description": f"a dermoscopic photo of one skin lesion, JPEG or PNG, at most {MAX_IMAGE_MB} MB"}
-
-
-def is_uploaded(path: str) -> bool:
-    """True for a file in Gradio's upload folder, where uploads and downloaded URLs go."""
-    return Path(path).resolve().is_relative_to(Path(get_upload_folder()).resolve())
 
 
 def data_url_file(url: str) -> str:
@@ -235,7 +230,7 @@ def label_output(prediction: Prediction, language: str = i18n.DEFAULT) -> dict[s
 def headline(prediction: Prediction, language: str = i18n.DEFAULT) -> str:
     """The result's headline (lesion.verdict: never more than the probabilities support), the malignant share and the
     melanoma alarm, when the model has one."""
-    judged = verdict.judge(prediction.probabilities, dermoscopic=prediction.dermoscopic)
+    judged = prediction.verdict
     names = [i18n.diagnosis_name(code, language) for code in judged.leading]
     if judged.kind == "not_dermoscopic":
         parts = [i18n.message("headline_not_dermoscopic", language)]
@@ -277,9 +272,8 @@ def model_json(source: ModelSource) -> dict:
             "revision": source.revision, "reason": source.reason}
 
 
-def verdict_label(prediction: Prediction) -> str:
+def verdict_label(judged: verdict.Verdict) -> str:
     """/predict's label: the headline's claim in a few words (English, as the API's other text)."""
-    judged = verdict.judge(prediction.probabilities, dermoscopic=prediction.dermoscopic)
     names = [i18n.diagnosis_name(code, i18n.DEFAULT) for code in judged.leading]
     if judged.kind == "not_dermoscopic":
         return "Not a dermoscopic image: the probabilities mean nothing"
@@ -288,12 +282,11 @@ def verdict_label(prediction: Prediction) -> str:
 
 def answer_json(prediction: Prediction) -> dict:
     """What /classify and /classify_batch both say of one image."""
-    top = prediction.top
-    judged = verdict.judge(prediction.probabilities, dermoscopic=prediction.dermoscopic)
+    top, judged = prediction.top, prediction.verdict
     return {
         "probabilities": prediction.probabilities,
         "top": {"code": top, "name": BY_CODE[top].name, "probability": prediction.probabilities[top]},
-        "verdict": {"kind": judged.kind, "leading": list(judged.leading), "label": verdict_label(prediction)},
+        "verdict": {"kind": judged.kind, "leading": list(judged.leading), "label": verdict_label(judged)},
         "dermoscopic": prediction.dermoscopic,
         "melanoma_alarm": alarm_json(prediction),
         "timings_ms": {step.removesuffix("_ms"): getattr(prediction.timings, step) for step in STEPS},
@@ -431,7 +424,7 @@ def build_demo(models: ModelServer | None = None) -> gr.Blocks:
     stats = LatencyStats()
     examples = load_examples()
 
-    def run(image_path: str | InvalidImageError) -> tuple[Prediction, ModelSource]:
+    def run(image_path: str | InvalidImageError | None) -> tuple[Prediction, ModelSource]:
         """Classify with the model serving now; a model swapped in meanwhile serves the next request."""
         refusal = admission_refusal(image_path)
         if refusal is not None:
@@ -441,9 +434,7 @@ def build_demo(models: ModelServer | None = None) -> gr.Blocks:
         stats.add(prediction.timings)
         return prediction, source
 
-    def run_for_api(image_path: str | None) -> tuple[Prediction, ModelSource]:
-        if image_path is None:
-            raise gr.Error(i18n.message("no_image", "en"), title=i18n.message("title_no_image", "en"), print_exception=False)
+    def run_for_api(image_path: str | InvalidImageError | None) -> tuple[Prediction, ModelSource]:
         try:
             return run(image_path)
         except InvalidImageError as error:
@@ -463,7 +454,7 @@ def build_demo(models: ModelServer | None = None) -> gr.Blocks:
             probability of each of the seven, keyed by display name.
         """
         prediction = run_for_api(image)[0]
-        return verdict_label(prediction), label_output(prediction)
+        return verdict_label(prediction.verdict), label_output(prediction)
 
     def classify(image: str | None) -> dict:
         """Classify a dermoscopic image of a skin lesion and return plain JSON: every class's probability, the top
@@ -475,8 +466,9 @@ def build_demo(models: ModelServer | None = None) -> gr.Blocks:
             image: a dermoscopic photo of one skin lesion (JPEG or PNG).
 
         Returns:
-            JSON with probabilities, top, verdict (what the page's headline claims), dermoscopic and dermoscopic_score, melanoma_alarm (raised from log
-            p(mel) - log p(nv) at a threshold fitted on validation, with validation's sensitivity and specificity),
+            JSON with probabilities, top, verdict (what the page's headline claims), dermoscopic and
+            dermoscopic_score, melanoma_alarm (raised from log p(mel) - log p(nv) at a threshold fitted on validation,
+            with validation's sensitivity and specificity),
             timings_ms, notes, model, statistics_since_startup and disclaimer; and a PNG of where the model looks (the top class's activation map
             over the image it saw).
         """

@@ -16,7 +16,7 @@ from ai_edge_litert.interpreter import Interpreter
 
 from lesion.bundle import InvalidBundleError, ModelBundle
 from lesion.labels import CODES
-from lesion.verdict import MelanomaAlarm, melanoma_alarm
+from lesion.verdict import MelanomaAlarm, Verdict, judge, melanoma_alarm
 from lesion.preprocess import InvalidImageError, correct_colour, decode, fit_to_input, normalise
 
 # Lesions have no up or down, so the model sees each image as it is and mirrored; the logits are averaged.
@@ -73,6 +73,11 @@ class Prediction:
     @property
     def top(self) -> str:
         return max(self.probabilities, key=self.probabilities.get)
+
+    @property
+    def verdict(self) -> Verdict:
+        """What the page's headline and the API may claim (lesion.verdict.judge)."""
+        return judge(self.probabilities, dermoscopic=self.dermoscopic)
 
     @property
     def probabilities_array(self) -> np.ndarray:

@@ -313,7 +313,7 @@ own file size limit), and the reasons for the model served are lesion.hub's."""
 
 REFUSALS = {"missing": "missing", "empty": "empty", "not_image": "not_image", "corrupt": "corrupt",
             "too_large": "too_large", "bomb": "too_large", "file_too_large": "too_large", "too_small": "too_small",
-            "not_uploaded": "not_uploaded", "not_downloaded": "not_downloaded"}
+            "not_uploaded": "not_uploaded", "not_downloaded": "not_downloaded", "no_image": "no_image"}
 """Refusal message key -> the key of its title (title_...)."""
 NOTES = ("animated", "exif", "sixteen_bit", "transparent", "grayscale", "cmyk")
 MODEL_REASONS = ("reason_none", "reason_latest", "reason_cache_retrying", "reason_cache", "reason_bundled_retrying",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import math
 import os
@@ -27,6 +26,7 @@ from lesion import i18n
 from lesion.labels import BY_CODE, CODES, DISPLAY_NAMES
 from tests import bad_images
 from tests.conftest import ROOT, free_port, serving
+from training.benchmark import call_api
 
 README_URL = "http://127.0.0.1:7860/"
 MIN_EXAMPLES_CORRECT = 11
@@ -193,8 +193,9 @@ def test_bad_files_get_a_clear_error_and_the_app_keeps_serving(client, tmp_path,
 
 
 def test_no_image_gets_a_clear_error(client):
-    with pytest.raises(AppError, match="upload an image first"):
+    with pytest.raises(AppError, match="upload an image first") as error:
         client.predict(None, api_name="/classify")[0]
+    assert error.value.title == "No image"
 
 
 @pytest.mark.parametrize("name", bad_images.ACCEPTED)
@@ -350,11 +351,7 @@ def test_an_unsure_headline_never_rounds_up_to_the_threshold_it_misses():
 def call_raw(server: str, api_name: str, item) -> tuple[str, object]:
     """Gradio's REST protocol with a hand-made input, as a caller without gradio_client sends it: (event, data)."""
     with httpx.Client(base_url=server, timeout=60) as http:
-        event_id = http.post(f"gradio_api/call/{api_name}", json={"data": [item]}).json()["event_id"]
-        lines = http.get(f"gradio_api/call/{api_name}/{event_id}").text.splitlines()
-    events = [line.removeprefix("event: ") for line in lines if line.startswith("event: ")]
-    data = [line.removeprefix("data: ") for line in lines if line.startswith("data: ")]
-    return events[-1], json.loads(data[-1])
+        return call_api(http, api_name, item)
 
 
 def data_url(path: Path) -> str:

@@ -255,11 +255,18 @@ def measure_in_subprocess(bundle_dir: Path, settings: Settings) -> dict:
 
 
 def call_over_http(client: httpx.Client, api_name: str, image: bytes) -> list:
-    """Gradio's REST protocol: upload the file, POST /gradio_api/call/<api_name>, read the result from the SSE stream."""
+    """Gradio's REST protocol: upload the file, then call_api with it."""
     upload = client.post("/gradio_api/upload", files={"files": ("lesion.jpg", image, "image/jpeg")})
     upload.raise_for_status()
-    payload = {"data": [{"path": upload.json()[0], "meta": {"_type": "gradio.FileData"}}]}
-    call = client.post(f"/gradio_api/call/{api_name}", json=payload)
+    event, data = call_api(client, api_name, {"path": upload.json()[0], "meta": {"_type": "gradio.FileData"}})
+    if event == "error":
+        raise BenchmarkError(f"/{api_name} answered with an error: {json.dumps(data)}")
+    return data
+
+
+def call_api(client: httpx.Client, api_name: str, item) -> tuple[str, object]:
+    """POST /gradio_api/call/<api_name> with one input, then read its event stream: ("complete" or "error", data)."""
+    call = client.post(f"/gradio_api/call/{api_name}", json={"data": [item]})
     call.raise_for_status()
     event = None
     with client.stream("GET", f"/gradio_api/call/{api_name}/{call.json()['event_id']}") as stream:
@@ -267,9 +274,7 @@ def call_over_http(client: httpx.Client, api_name: str, image: bytes) -> list:
             if line.startswith("event: "):
                 event = line.removeprefix("event: ")
             elif line.startswith("data: ") and event in ("complete", "error"):
-                if event == "error":
-                    raise BenchmarkError(f"/{api_name} answered with an error: {line.removeprefix('data: ')}")
-                return json.loads(line.removeprefix("data: "))
+                return event, json.loads(line.removeprefix("data: "))
     raise BenchmarkError(f"/{api_name}'s event stream ended without a result")
 
 
