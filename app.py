@@ -125,9 +125,10 @@ class ProbabilitiesOutput(gr.Label):
     def api_info_as_output(self) -> dict:
         return {**super().api_info_as_output(),
                 "description": "the verdict (label): a diagnosis's display name such as \"Melanoma (mel)\" when its "
-                               "probability reaches 60%, \"Unsure: A or B\" below that, or \"Not a dermoscopic image: the "
-                               "probabilities mean nothing\"; and the probability of each of the seven (confidences), keyed "
-                               "by display name"}
+                               "probability reaches 60%, \"Unsure: A or B\" below that, \"Grayscale image, "
+                               "unreliable: A or B\" for an image without colour, or \"Not a dermoscopic image: the "
+                               "probabilities mean nothing\"; and the probability of each of the seven (confidences), "
+                               "keyed by display name"}
 
 
 class HeatmapOutput(gr.Image):
@@ -152,11 +153,12 @@ CLASSIFICATION_SCHEMA = {
         "top": {"type": "object", "properties": {"code": {"type": "string"}, "name": {"type": "string"},
                                                  "probability": {"type": "number"}}},
         "verdict": {"type": "object", "properties": {
-            "kind": {"type": "string", "enum": ["confident", "unsure", "not_dermoscopic"]},
+            "kind": {"type": "string", "enum": ["confident", "unsure", "grayscale", "not_dermoscopic"]},
             "leading": {"type": "array", "items": {"type": "string"}}, "label": {"type": "string"}},
             "description": "what the page's headline claims: one diagnosis (code in leading) when its probability "
-                           "reaches 60%, the two or three leading codes when unsure, none when not dermoscopic; label "
-                           "is /predict's label"},
+                           "reaches 60%, the two or three leading codes when unsure or when the image has no colour "
+                           "(grayscale: the model is often wrong on those, even when sure), none when not dermoscopic; "
+                           "label is /predict's label"},
         "dermoscopic": {"type": "boolean", "description": "false when the image does not look like a dermoscopic image "
                         "of a skin lesion: then the probabilities mean nothing"},
         "dermoscopic_score": {"type": "number", "description": "the guard's score behind dermoscopic"},
@@ -237,6 +239,9 @@ def headline(prediction: Prediction, language: str = i18n.DEFAULT) -> str:
     elif judged.kind == "unsure":
         parts = [i18n.message("headline_unsure", language, names=i18n.message("or", language).join(names),
                               threshold=verdict.UNSURE_BELOW, p1=verdict.shown_probability(judged.probability))]
+    elif judged.kind == "grayscale":
+        parts = [i18n.message("headline_grayscale", language, names=i18n.message("or", language).join(names),
+                              p1=judged.probability)]
     else:
         parts = [i18n.message("headline_confident", language, top=names[0], p1=judged.probability)]
     meaningless = judged.kind == "not_dermoscopic"
@@ -277,6 +282,8 @@ def verdict_label(judged: verdict.Verdict) -> str:
     names = [i18n.diagnosis_name(code, i18n.DEFAULT) for code in judged.leading]
     if judged.kind == "not_dermoscopic":
         return "Not a dermoscopic image: the probabilities mean nothing"
+    if judged.kind == "grayscale":
+        return f"Grayscale image, unreliable: {' or '.join(names)}"
     return f"Unsure: {' or '.join(names)}" if judged.kind == "unsure" else names[0]
 
 
@@ -450,8 +457,9 @@ def build_demo(models: ModelServer | None = None) -> gr.Blocks:
 
         Returns:
             The verdict (label): a diagnosis's display name such as "Melanoma (mel)" when its probability reaches 60%,
-            "Unsure: A or B" below that, or "Not a dermoscopic image: the probabilities mean nothing"; and the
-            probability of each of the seven, keyed by display name.
+            "Unsure: A or B" below that, "Grayscale image, unreliable: A or B" for an image without colour, or "Not
+            a dermoscopic image: the probabilities mean nothing"; and the probability of each of the seven, keyed by
+            display name.
         """
         prediction = run_for_api(image)[0]
         return verdict_label(prediction.verdict), label_output(prediction)

@@ -17,7 +17,7 @@ from ai_edge_litert.interpreter import Interpreter
 from lesion.bundle import InvalidBundleError, ModelBundle
 from lesion.labels import CODES
 from lesion.verdict import MelanomaAlarm, Verdict, judge, melanoma_alarm
-from lesion.preprocess import InvalidImageError, correct_colour, decode, fit_to_input, normalise
+from lesion.preprocess import InvalidImageError, correct_colour, decode, fit_to_input, is_grey, normalise
 
 # Lesions have no up or down, so the model sees each image as it is and mirrored; the logits are averaged.
 # Each view acts on the last three axes (height, width, channels) of one image or a batch.
@@ -63,6 +63,8 @@ class Prediction:
     guard_score: float = 0.0
     dermoscopic: bool = True
     """False when the guard finds the image unlike any dermoscopic image of a lesion: the probabilities then mean nothing."""
+    grey: bool = False
+    """True for an image without colour (lesion.preprocess.is_grey): the headline then never sounds sure."""
     class_maps: np.ndarray | None = None
     """(rows, columns, 7): each cell's contribution to each class's logit."""
     pixels: np.ndarray | None = None
@@ -77,7 +79,7 @@ class Prediction:
     @property
     def verdict(self) -> Verdict:
         """What the page's headline and the API may claim (lesion.verdict.judge)."""
-        return judge(self.probabilities, dermoscopic=self.dermoscopic)
+        return judge(self.probabilities, dermoscopic=self.dermoscopic, grey=self.grey)
 
     @property
     def probabilities_array(self) -> np.ndarray:
@@ -204,6 +206,7 @@ class Classifier:
             prepared.notes,
             guard_score=inference.guard_score,
             dermoscopic=dermoscopic,
+            grey=is_grey(prepared.pixels),
             class_maps=inference.class_maps,
             pixels=prepared.pixels,
             melanoma_alarm=melanoma_alarm(probabilities, self.melanoma_alarm, dermoscopic=dermoscopic),

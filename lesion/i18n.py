@@ -147,6 +147,7 @@ MESSAGES = {
         "headline_not_dermoscopic": "### This does not look like a dermoscopic image of a skin lesion\nThe model only knows close-up dermoscopy photos of skin lesions, so the probabilities below mean nothing for this image.",
         "headline_unsure": "### Unsure: {names}\nNo diagnosis reaches {threshold:.0%}; the most likely has {p1:.0%}.",
         "headline_confident": "### {top}: {p1:.0%}",
+        "headline_grayscale": "### Grayscale image: no reliable answer\nThe model was trained on colour photos and is often wrong on grey ones, even when it looks sure. Its most likely: {names}; the first has {p1:.0%}.",
         "or": " or ",
         "probabilities_meaningless": "Probabilities: they mean nothing for this image",
         "malignant_share": "The malignant and pre-malignant classes (akiec, bcc, mel) together get {share:.0%}.",
@@ -193,13 +194,13 @@ MESSAGES = {
         "exif": "Rotated upright using the photo's EXIF orientation.",
         "sixteen_bit": "16-bit image: scaled to 8 bits.",
         "transparent": "Transparent areas were filled with black, like the dark corners of a dermoscope.",
-        "grayscale": "Grayscale image: the model was trained on colour photos and is often wrong on grey ones, even when it looks sure.",
         "cmyk": "CMYK image: converted to RGB.",
     },
     "id": {
         "headline_not_dermoscopic": "### Ini tidak tampak seperti gambar dermoskopi lesi kulit\nModel ini hanya mengenal foto dermoskopi jarak dekat dari lesi kulit, jadi probabilitas di bawah tidak berarti apa-apa untuk gambar ini.",
         "headline_unsure": "### Tidak yakin: {names}\nTidak ada diagnosis yang mencapai {threshold:.0%}; yang paling mungkin mendapat {p1:.0%}.",
         "headline_confident": "### {top}: {p1:.0%}",
+        "headline_grayscale": "### Gambar skala abu-abu: tidak ada jawaban yang andal\nModel dilatih dengan foto berwarna dan sering salah pada foto abu-abu, bahkan saat tampak yakin. Yang paling mungkin menurutnya: {names}; yang pertama mendapat {p1:.0%}.",
         "or": " atau ",
         "probabilities_meaningless": "Probabilitas: tidak berarti apa-apa untuk gambar ini",
         "malignant_share": "Kelas ganas dan pra-ganas (akiec, bcc, mel) bersama-sama mendapat {share:.0%}.",
@@ -248,13 +249,13 @@ MESSAGES = {
         "exif": "Diputar tegak sesuai orientasi EXIF foto.",
         "sixteen_bit": "Gambar 16-bit: diskalakan ke 8 bit.",
         "transparent": "Area transparan diisi hitam, seperti sudut gelap pada dermoskop.",
-        "grayscale": "Gambar skala abu-abu: model dilatih dengan foto berwarna dan sering salah pada foto abu-abu, bahkan saat tampak yakin.",
         "cmyk": "Gambar CMYK: dikonversi ke RGB.",
     },
     "es": {
         "headline_not_dermoscopic": "### Esto no parece una imagen dermatoscópica de una lesión cutánea\nEl modelo solo conoce fotos dermatoscópicas de cerca de lesiones cutáneas, así que las probabilidades de abajo no significan nada para esta imagen.",
         "headline_unsure": "### No está seguro: {names}\nNingún diagnóstico llega al {threshold:.0%}; el más probable obtiene {p1:.0%}.",
         "headline_confident": "### {top}: {p1:.0%}",
+        "headline_grayscale": "### Imagen en escala de grises: sin respuesta fiable\nEl modelo se entrenó con fotos en color y a menudo se equivoca con las grises, incluso cuando parece seguro. Lo más probable según él: {names}; el primero obtiene {p1:.0%}.",
         "or": " o ",
         "probabilities_meaningless": "Probabilidades: no significan nada para esta imagen",
         "malignant_share": "Las clases malignas y premalignas (akiec, bcc, mel) suman en conjunto {share:.0%}.",
@@ -303,8 +304,6 @@ MESSAGES = {
         "exif": "Se enderezó según la orientación EXIF de la foto.",
         "sixteen_bit": "Imagen de 16 bits: convertida a 8 bits.",
         "transparent": "Las zonas transparentes se rellenaron de negro, como las esquinas oscuras de un dermatoscopio.",
-        "grayscale": "Imagen en escala de grises: el modelo se entrenó con fotos en color y a menudo se equivoca con "
-                     "las grises, incluso cuando parece seguro.",
         "cmyk": "Imagen CMYK: convertida a RGB.",
     },
 }
@@ -315,7 +314,7 @@ REFUSALS = {"missing": "missing", "empty": "empty", "not_image": "not_image", "c
             "too_large": "too_large", "bomb": "too_large", "file_too_large": "too_large", "too_small": "too_small",
             "not_uploaded": "not_uploaded", "not_downloaded": "not_downloaded", "no_image": "no_image"}
 """Refusal message key -> the key of its title (title_...)."""
-NOTES = ("animated", "exif", "sixteen_bit", "transparent", "grayscale", "cmyk")
+NOTES = ("animated", "exif", "sixteen_bit", "transparent", "cmyk")
 MODEL_REASONS = ("reason_none", "reason_latest", "reason_cache_retrying", "reason_cache", "reason_bundled_retrying",
                  "reason_bundled")
 HUB_FAULTS = ("why_timeout", "why_offline", "why_integrity", "why_missing", "why_error", "why_unreachable", "why_unusable")

@@ -43,6 +43,9 @@ COLOUR_CONSTANCY = ("none", "shades_of_gray")
 """Shades of Gray (Finlayson and Trezzi 2004) estimates each photo's light colour and removes it, so that the model
 sees the lesion rather than the dermatoscope's colour cast (Barata et al. 2015 for dermoscopy)."""
 SHADES_OF_GRAY_POWER = 6
+GREY_BELOW = 2.0
+"""Under this colour spread (lesion.preprocess.colour_spread) an image counts as grey, whatever its file's mode: grey
+copies of the examples, saved as RGB JPEGs, have 0; HAM10000's least colourful image has 10, Derm7pt's 5.8."""
 
 
 class InvalidImageError(ValueError):
@@ -210,9 +213,7 @@ def _to_rgb(image: Image.Image, notes: list[str], factor: int = 1) -> Image.Imag
         if premultiplied.getextrema()[3][0] < 255:
             notes.append("Transparent areas were filled with black, like the dark corners of a dermoscope.")
         return Image.merge("RGB", premultiplied.split()[:3])  # premultiplied colours are the image over black
-    if mode in ("L", "1"):
-        notes.append("Grayscale image: the model was trained on colour photos and is often wrong on grey ones, even when it looks sure.")
-    elif mode == "CMYK":
+    if mode == "CMYK":
         notes.append("CMYK image: converted to RGB.")
     return _shrink(image, factor, lambda strip: strip.convert("RGB"))
 
@@ -267,6 +268,17 @@ def _centre_crop_box(width: int, height: int, aspect: float) -> tuple[int, int, 
     new_height = round(width / aspect)
     top = (height - new_height) // 2
     return (0, top, width, top + new_height)
+
+
+def colour_spread(pixels: np.ndarray) -> float:
+    """The mean over pixels of the largest difference between their channels, in 8-bit levels: 0 for a grey image."""
+    pixels = np.asarray(pixels, np.int16)
+    return float((pixels.max(axis=-1) - pixels.min(axis=-1)).mean())
+
+
+def is_grey(pixels: np.ndarray) -> bool:
+    """True for an image without colour: the model, trained on colour photos, is often wrong on those."""
+    return colour_spread(pixels) < GREY_BELOW
 
 
 def shades_of_gray(pixels: np.ndarray, power: int = SHADES_OF_GRAY_POWER) -> np.ndarray:

@@ -65,7 +65,7 @@ SERVED_IMPORT = 'from "./wasm-utils.js";'
 CACHE_FOREVER = {"Cache-Control": "public, max-age=31536000, immutable"}
 ISOLATION_FRIENDLY = {"Cross-Origin-Resource-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp"}
 """Lets the runtime's threads start where the page is cross-origin isolated; changes nothing where it is not."""
-RESULT_MESSAGES = ("headline_not_dermoscopic", "headline_unsure", "headline_confident", "or",
+RESULT_MESSAGES = ("headline_not_dermoscopic", "headline_unsure", "headline_confident", "headline_grayscale", "or",
                    "probabilities_meaningless", "malignant_share", "malignant_share_meaningless", "see_a_doctor",
                    "melanoma_alarm_raised", "melanoma_alarm_quiet")
 """The server's own result text (lesion.i18n.MESSAGES), which the browser fills in the same way."""
@@ -128,6 +128,7 @@ def rules(max_file_mb: float) -> dict:
         "min_side": preprocess.MIN_SIDE,
         "max_pixels": preprocess.MAX_PIXELS,
         "max_file_mb": max_file_mb,
+        "grey_below": preprocess.GREY_BELOW,
         "unsure_below": verdict.UNSURE_BELOW,
         "leading_share": verdict.LEADING_SHARE,
         "see_a_doctor_from": verdict.SEE_A_DOCTOR_FROM,

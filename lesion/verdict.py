@@ -20,28 +20,31 @@ TINY = 1e-12
 @dataclass(frozen=True)
 class Verdict:
     kind: str
-    """"not_dermoscopic" (the guard fired: the probabilities mean nothing), "unsure" or "confident"."""
+    """"not_dermoscopic" (the guard fired: the probabilities mean nothing), "grayscale" (an image without colour: the
+    model is often wrong on those, even when sure), "unsure" or "confident"."""
     leading: tuple[str, ...]
-    """Codes the headline names: one when confident, two or three when unsure, none when not dermoscopic."""
+    """Codes the headline names: one when confident, two or three when unsure or grayscale, none when not dermoscopic."""
     probability: float
     """The calibrated probability of the most probable class."""
     malignant_share: float
     """The summed probability of the malignant and pre-malignant classes (akiec, bcc, mel)."""
 
 
-def judge(probabilities: dict[str, float], *, dermoscopic: bool = True, unsure_below: float = UNSURE_BELOW) -> Verdict:
-    """The headline's claim for probabilities keyed by code, given the guard's verdict."""
+def judge(probabilities: dict[str, float], *, dermoscopic: bool = True, grey: bool = False,
+          unsure_below: float = UNSURE_BELOW) -> Verdict:
+    """The headline's claim for probabilities keyed by code, given the guard's verdict and whether the image is grey
+    (lesion.preprocess.is_grey): a grey image never gets a confident headline."""
     ranked = sorted(probabilities, key=probabilities.get, reverse=True)
     top = probabilities[ranked[0]]
     malignant = sum(p for code, p in probabilities.items() if BY_CODE[code].malignant)
     if not dermoscopic:
         return Verdict("not_dermoscopic", (), top, malignant)
-    if top >= unsure_below:
+    if top >= unsure_below and not grey:
         return Verdict("confident", (ranked[0],), top, malignant)
     leading = list(ranked[:2])
     if sum(probabilities[code] for code in leading) < LEADING_SHARE:
         leading.append(ranked[2])
-    return Verdict("unsure", tuple(leading), top, malignant)
+    return Verdict("grayscale" if grey else "unsure", tuple(leading), top, malignant)
 
 
 def shown_probability(probability: float, unsure_below: float = UNSURE_BELOW) -> float:

@@ -79,8 +79,6 @@ ACCEPTED = {
     "animated GIF": (animated_gif(), "first frame"),
     "16-bit PNG": (sixteen_bit_png(), "16-bit"),
     "CMYK JPEG": (encode(_lesion().convert("CMYK"), "JPEG"), "CMYK"),
-    "grayscale PNG": (encode(_lesion().convert("L"), "PNG"), "Grayscale"),
-    "grayscale JPEG": (encode(_lesion().convert("L"), "JPEG"), "Grayscale"),
     "RGBA with transparency": (rgba_png(), "Transparent"),
     "EXIF-rotated JPEG": (exif_rotated()[0], "EXIF"),
 }

@@ -22,7 +22,7 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 import app
-from lesion import i18n
+from lesion import i18n, verdict
 from lesion.labels import BY_CODE, CODES, DISPLAY_NAMES
 from tests import bad_images
 from tests.conftest import ROOT, free_port, serving
@@ -77,6 +77,19 @@ def test_predicts_label_is_the_headlines_claim(client, tmp_path):
     photo = tmp_path / "cat.jpg"
     Image.fromarray(skimage.data.chelsea()).save(photo)
     assert client.predict(handle_file(str(photo)), api_name="/predict")["label"].startswith("Not a dermoscopic image")
+
+
+@pytest.mark.parametrize("mode, fmt", [("L", "PNG"), ("L", "JPEG"), ("RGB", "JPEG")])
+def test_a_grey_photo_never_gets_a_confident_verdict(client, tmp_path, mode, fmt):
+    """The melanoma example in grey scores 81% benign keratosis: the verdict says the answer is unreliable, whether
+    the file is grayscale or RGB with equal channels."""
+    path = tmp_path / f"grey.{fmt.lower()}"
+    Image.open(app.EXAMPLES_DIR / "ISIC_0034529.jpg").convert("L").convert(mode).save(path, fmt)
+    result = client.predict(handle_file(str(path)), api_name="/classify")[0]
+    assert result["top"]["probability"] >= verdict.UNSURE_BELOW
+    assert result["verdict"]["kind"] == "grayscale"
+    assert result["verdict"]["leading"][0] == result["top"]["code"] == "bkl"
+    assert result["verdict"]["label"].startswith(f"Grayscale image, unreliable: {BY_CODE['bkl'].display_name} or ")
 
 
 def test_classify_returns_plain_json(client):

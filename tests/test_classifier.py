@@ -1,14 +1,17 @@
+import io
 import json
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from lesion.bundle import BUNDLED_DIR, InvalidBundleError, load_bundle, sha256_of
 from lesion.classifier import Classifier, calibrated_probabilities
 from lesion.labels import CODES
 from lesion.preprocess import InvalidImageError, normalise, prepare_pixels
+from lesion.verdict import UNSURE_BELOW
 from tests.conftest import EXAMPLES
 
 
@@ -41,6 +44,16 @@ def test_classify_gives_seven_probabilities_summing_to_one(classifier):
     assert all(0 <= p <= 1 for p in prediction.probabilities.values())
     timings = prediction.timings
     assert timings.total_ms == pytest.approx(timings.decode_ms + timings.preprocess_ms + timings.inference_ms)
+
+
+def test_a_grey_copy_is_flagged_and_never_sounds_sure(classifier):
+    """The melanoma example scores 81% benign keratosis in grey: the verdict must not say so with confidence."""
+    grey = io.BytesIO()
+    Image.open(EXAMPLES / "ISIC_0034529.jpg").convert("L").save(grey, "PNG")
+    prediction = classifier.classify(grey.getvalue())
+    assert prediction.grey and max(prediction.probabilities.values()) >= UNSURE_BELOW
+    assert prediction.verdict.kind == "grayscale"
+    assert not classifier.classify(EXAMPLES / "ISIC_0034529.jpg").grey
 
 
 def test_concurrent_use_gives_the_same_answers(classifier):

@@ -1,11 +1,13 @@
 """The whole training pipeline on the tiny fixture: load, split, train, export, evaluate, bundle, publish dry run."""
 
+import io
 import json
 
 import numpy as np
 import pytest
+from PIL import Image
 
-from lesion.bundle import load_bundle
+from lesion.bundle import BUNDLED_DIR, load_bundle
 from lesion.classifier import Classifier, calibrated_probabilities
 from tests.conftest import EXAMPLES, TINY_DATASET, TINY_LOW_PASS, TINY_MIXSTYLE, TINY_TRAINING
 from training import evaluate, export, model, publish
@@ -119,6 +121,15 @@ def test_evaluate_cli_on_the_test_split(tiny_run, tmp_path):
 def test_evaluate_cli_on_an_image_folder(tiny_run):
     result = evaluate.main(["--model", str(tiny_run / "bundle"), "--data", str(EXAMPLES)])
     assert result["n_images"] == 21 and sum(map(sum, result["confusion_matrix"])) == 21
+
+
+def test_evaluate_cli_on_grey_copies_of_a_folder():
+    """The bundled model on the examples without colour: fewer right, and most of its sure answers wrong (README)."""
+    colour = evaluate.main(["--model", str(BUNDLED_DIR), "--data", str(EXAMPLES)])
+    grey = evaluate.main(["--model", str(BUNDLED_DIR), "--data", str(EXAMPLES), "--grey"])
+    assert grey["grey"] and not colour["grey"] and grey["n_images"] == 21
+    assert grey["accuracy"] < colour["accuracy"] and grey["sure_but_wrong"] > colour["sure_but_wrong"]
+    assert Image.open(io.BytesIO(evaluate.grey_copy(EXAMPLES / "ISIC_0034529.jpg"))).mode == "L"
 
 
 def test_publish_dry_run_lists_the_bundle(tiny_run, capsys):

@@ -12,7 +12,9 @@ from lesion.preprocess import (
     InvalidImageError,
     _centre_crop_box,
     _to_rgb,
+    colour_spread,
     fit_to_input,
+    is_grey,
     load_image,
     normalise,
     prepare_pixels,
@@ -91,6 +93,16 @@ def test_awkward_files_are_converted_and_say_so(name):
     pixels, notes = prepare_pixels(content, SPEC)  # the app's and training's path, with whole-factor reduction
     assert pixels.shape == (SPEC.height, SPEC.width, 3)
     assert any(phrase in note for note in notes), notes
+
+
+def test_grey_is_told_from_the_pixels_whatever_the_files_mode():
+    colour = bad_images._lesion()
+    for grey in (colour.convert("L"), colour.convert("L").convert("RGB")):
+        pixels, notes = prepare_pixels(bad_images.encode(grey, "PNG"), SPEC)
+        assert colour_spread(pixels) == 0 and is_grey(pixels) and notes == []
+    pixels, _ = prepare_pixels(bad_images.encode(colour, "PNG"), SPEC)
+    assert colour_spread(pixels) > 40 and not is_grey(pixels)
+    assert colour_spread(np.array([[[0, 0, 0], [255, 0, 0]], [[10, 12, 11], [1, 1, 1]]], np.uint8)) == 64.25
 
 
 def test_opaque_rgba_gets_no_transparency_note():

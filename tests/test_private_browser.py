@@ -184,6 +184,17 @@ def test_an_image_the_guard_rejects_says_so_with_the_probabilities_folded_away(b
         assert page.locator("#private-mode-probabilities summary").inner_text() == i18n.message("probabilities_meaningless", "en")
 
 
+def test_a_grey_photo_gets_the_servers_grayscale_verdict(browser, served, server_classifier, tmp_path):
+    url, _ = served
+    grey = tmp_path / "grey.png"
+    Image.open(app.EXAMPLES_DIR / "ISIC_0034529.jpg").convert("L").convert("RGB").save(grey)
+    assert server_classifier.classify(grey).verdict.kind == "grayscale"
+    with private_page(browser, url) as page:
+        assert _choose(page, grey)["kind"] == "grayscale"
+        headline = page.locator("#private-mode-verdict").inner_text()
+        assert headline.startswith(i18n.message("headline_grayscale", "en", names="", p1=0).split("\n")[0].removeprefix("### "))
+
+
 def test_the_browser_keeps_the_runtime_and_the_model(browser, served, tmp_path):
     """In a browser profile (a visitor's browser, not an incognito one, whose cache is too small for the
     WebAssembly), a second visit takes every file of private mode from the browser's cache."""

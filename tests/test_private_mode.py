@@ -152,6 +152,7 @@ def test_settings_carry_the_servers_own_rules_and_text(runtime_installed):
     assert (rules["unsure_below"], rules["leading_share"], rules["see_a_doctor_from"]) == (
         verdict.UNSURE_BELOW, verdict.LEADING_SHARE, verdict.SEE_A_DOCTOR_FROM)
     assert rules["malignant"] == ["akiec", "bcc", "mel"] and rules["max_file_mb"] == app.MAX_IMAGE_MB
+    assert rules["grey_below"] == preprocess.GREY_BELOW
     assert rules["heatmap"]["opacity"] == heatmap.OPACITY and rules["heatmap"]["scale"] == heatmap.SCALE
     browser = private_mode.browser_bundle(load_bundle(BUNDLED_DIR)).config
     model = settings["model"]
@@ -292,20 +293,22 @@ def _probabilities(rng, top=None) -> dict[str, float]:
 
 def test_the_headline_follows_the_servers_rules_and_words_in_every_language(tmp_path):
     rng = np.random.default_rng(9)
-    cases = [(_probabilities(rng), bool(rng.integers(2))) for _ in range(40)]
-    cases += [(_probabilities(rng, top), True) for top in (verdict.UNSURE_BELOW, 0.59999, 0.34)]
+    cases = [(_probabilities(rng), bool(rng.integers(2)), not rng.integers(4)) for _ in range(40)]
+    cases += [(_probabilities(rng, top), True, False) for top in (verdict.UNSURE_BELOW, 0.59999, 0.34)]
+    cases += [(_probabilities(rng, 0.9), True, True)]
     settings_rules = private_mode.rules(app.MAX_IMAGE_MB)
     text = private_mode.texts()
-    calls = [("result", "judge", [p, dermoscopic, settings_rules]) for p, dermoscopic in cases]
+    calls = [("result", "judge", [p, dermoscopic, grey, settings_rules]) for p, dermoscopic, grey in cases]
     judged = call_js(tmp_path, *calls)
-    for (p, dermoscopic), ours in zip(cases, judged):
-        theirs = verdict.judge(p, dermoscopic=dermoscopic)
+    for (p, dermoscopic, grey), ours in zip(cases, judged):
+        theirs = verdict.judge(p, dermoscopic=dermoscopic, grey=grey)
         assert (ours["kind"], tuple(ours["leading"])) == (theirs.kind, theirs.leading)
         assert ours["malignantShare"] == pytest.approx(theirs.malignant_share, abs=1e-12)
+    assert {ours["kind"] for ours in judged} == {"confident", "unsure", "grayscale", "not_dermoscopic"}
     rules_of = [ALARM if i % 3 else None for i in range(len(cases))]  # a third from a model without an alarm
     alarms = call_js(tmp_path, *(("result", "melanomaAlarm", [p, dermoscopic, rule, settings_rules["tiny"]])
-                                 for (p, dermoscopic), rule in zip(cases, rules_of)))
-    for (p, dermoscopic), rule, ours in zip(cases, rules_of, alarms):
+                                 for (p, dermoscopic, _), rule in zip(cases, rules_of)))
+    for (p, dermoscopic, _), rule, ours in zip(cases, rules_of, alarms):
         theirs = verdict.melanoma_alarm(p, rule, dermoscopic=dermoscopic)
         assert (ours is None) == (theirs is None)
         if theirs is not None:
@@ -313,8 +316,8 @@ def test_the_headline_follows_the_servers_rules_and_words_in_every_language(tmp_
     assert {alarm["raised"] for alarm in alarms if alarm} == {True, False}
     headlines = call_js(tmp_path, *(("result", "headlineMarkdown", [ours, text[language], settings_rules, alarm])
                                     for ours, alarm in zip(judged, alarms) for language in i18n.LANGUAGES))
-    expected = [app.headline(_prediction(p, dermoscopic, rule), language)
-                for (p, dermoscopic), rule in zip(cases, rules_of) for language in i18n.LANGUAGES]
+    expected = [app.headline(_prediction(p, dermoscopic, rule, grey), language)
+                for (p, dermoscopic, grey), rule in zip(cases, rules_of) for language in i18n.LANGUAGES]
     assert headlines == expected
 
 
@@ -322,10 +325,19 @@ ALARM = {"threshold": -1.2, "validation_sensitivity": 0.7183, "validation_specif
 """A melanoma alarm rule as a bundle's config holds it."""
 
 
-def _prediction(probabilities: dict, dermoscopic: bool, alarm_rule: dict | None = None):
+def _prediction(probabilities: dict, dermoscopic: bool, alarm_rule: dict | None = None, grey: bool = False):
     from lesion.classifier import Prediction, Timings
-    return Prediction(probabilities, Timings(0, 0, 0), dermoscopic=dermoscopic,
+    return Prediction(probabilities, Timings(0, 0, 0), dermoscopic=dermoscopic, grey=grey,
                       melanoma_alarm=verdict.melanoma_alarm(probabilities, alarm_rule, dermoscopic=dermoscopic))
+
+
+def test_grey_is_told_from_the_pixels_as_on_the_server(tmp_path):
+    fitted = [fit_to_input(Image.fromarray(_rgb(path)), SPEC) for path, _ in app.load_examples()[:3]]
+    fitted += [np.repeat(image.mean(axis=-1, keepdims=True).astype(np.uint8), 3, axis=-1) for image in fitted]
+    fitted.append(np.random.default_rng(5).integers(0, 256, (150, 200, 3), dtype=np.uint8))
+    ours = call_js(tmp_path, *(("preprocess", "colourSpread", [image]) for image in fitted))
+    assert ours == [preprocess.colour_spread(image) for image in fitted]
+    assert [spread < preprocess.GREY_BELOW for spread in ours] == [False] * 3 + [True] * 3 + [False]
 
 
 def test_probabilities_maps_and_colours_are_the_servers(tmp_path):

@@ -39,6 +39,13 @@ def test_the_guard_overrides_any_confidence():
     assert verdict.kind == "not_dermoscopic" and verdict.leading == ()
 
 
+def test_a_grey_image_never_gets_a_confident_headline():
+    verdict = judge(probabilities(nv=0.95), grey=True)
+    assert verdict.kind == "grayscale" and verdict.leading[0] == "nv" and verdict.probability == pytest.approx(0.95)
+    assert judge(probabilities(mel=0.33, nv=0.3, bkl=0.2), grey=True).leading == ("mel", "nv", "bkl")
+    assert judge(probabilities(nv=0.95), dermoscopic=False, grey=True).kind == "not_dermoscopic"
+
+
 RULE = {"threshold": 0.0, "validation_sensitivity": 0.7, "validation_specificity": 0.8}
 
 

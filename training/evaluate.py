@@ -2,6 +2,7 @@
 
     python -m training.evaluate --model lesion/bundled_model --data ../shared/data/ham10000 --split test --json test.json
     python -m training.evaluate --model lesion/bundled_model --data ../shared/examples
+    python -m training.evaluate --model lesion/bundled_model --data examples --grey   # the examples without colour
 
 Every figure comes from the project's `evaluate` metric module, training/metrics/lesion_classification.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import io
 import json
 import logging
 from pathlib import Path
@@ -20,7 +22,9 @@ import numpy as np
 from lesion.bundle import load_bundle
 from lesion.classifier import Classifier
 from lesion.labels import CODES, read_labelled_folder
+from lesion.preprocess import load_image
 from lesion.timing import LatencyStats
+from lesion.verdict import UNSURE_BELOW
 from training.data import image_sources, load_ham10000
 from training.plots import plot_confusion_matrix
 
@@ -89,10 +93,20 @@ def predict_all(classifier: Classifier, sources) -> tuple[np.ndarray, np.ndarray
     return np.stack(probabilities), np.array(dermoscopic), stats.snapshot()
 
 
-def evaluate_bundle(model: Path, data: str, split: str = "test") -> dict:
+def grey_copy(source) -> bytes:
+    """The image as a grayscale PNG: what a visitor's photo without colour sends."""
+    image, _ = load_image(source)
+    buffer = io.BytesIO()
+    image.convert("L").save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def evaluate_bundle(model: Path, data: str, split: str = "test", *, grey: bool = False) -> dict:
     """Classify every image of `data` with the bundle at `model`, exactly as the app does, and score it.
 
-    `data` is a folder with labels.csv (all its images are used) or a `datasets` source (one side of split.json).
+    `data` is a folder with labels.csv (all its images are used) or a `datasets` source (one side of split.json);
+    with `grey`, grey copies of its images. "sure" is the share of images whose top class reaches the headline's
+    threshold for naming one diagnosis, and "sure_but_wrong" the share of those whose top class is wrong.
     """
     bundle = load_bundle(model)
     if (Path(data) / "labels.csv").is_file():
@@ -100,16 +114,21 @@ def evaluate_bundle(model: Path, data: str, split: str = "test") -> dict:
         sources, references = load_image_folder(Path(data))
     else:
         sources, references = load_split(data, split, model / "split.json")
+    if grey:
+        sources = [grey_copy(source) for source in sources]
     probabilities, dermoscopic, latency = predict_all(Classifier(bundle), sources)
-    return {"model": bundle.name, "version": bundle.version, "data": data, "split": split,
+    sure = probabilities.max(axis=1) >= UNSURE_BELOW
+    wrong = probabilities.argmax(axis=1) != references
+    return {"model": bundle.name, "version": bundle.version, "data": data, "split": split, "grey": grey,
             **compute_metrics(references, probabilities), "guard_false_alarms": float(1 - dermoscopic.mean()),
+            "sure": float(sure.mean()), "sure_but_wrong": float(wrong[sure].mean()) if sure.any() else 0.0,
             "latency_ms": latency}
 
 
 def summary(result: dict) -> str:
     keys = ("n_images", "accuracy", "balanced_accuracy", "top_2_accuracy", "top_3_accuracy", "macro_auc_ovr",
             "melanoma_sensitivity", "melanoma_specificity", "melanoma_auc", "expected_calibration_error",
-            "guard_false_alarms")
+            "guard_false_alarms", "sure", "sure_but_wrong")
     lines = [f"{key:28s} {result[key]:.4f}" if isinstance(result[key], float) else f"{key:28s} {result[key]}" for key in keys]
     lines.append(f"{'class':8s} {'precision':>9s} {'recall':>7s} {'f1':>6s} {'auc':>6s} {'support':>7s}")
     for code, row in result["per_class"].items():
@@ -131,10 +150,11 @@ def main(argv=None) -> dict:
     parser.add_argument("--data", required=True, help="A datasets source (Hub id or folder) or a folder with labels.csv.")
     parser.add_argument("--split", default="test", choices=("train", "validation", "test", "all"),
                         help="For a datasets source: which side of the bundle's split.json. Default: test.")
+    parser.add_argument("--grey", action="store_true", help="Classify grey copies of the images (as grayscale PNGs).")
     parser.add_argument("--json", type=Path, help="Write every number here.")
     parser.add_argument("--confusion-matrix", type=Path, help="Write the confusion matrix plot here (PNG).")
     args = parser.parse_args(argv)
-    result = evaluate_bundle(args.model, args.data, args.split)
+    result = evaluate_bundle(args.model, args.data, args.split, grey=args.grey)
     print(summary(result))
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))

@@ -226,6 +226,17 @@ export function correctColour(source, spec, power) {
   return spec.colour_constancy === "shades_of_gray" ? shadesOfGray(source, power) : source;
 }
 
+/** lesion.preprocess.colour_spread: the mean over pixels of the largest difference between their channels, in 8-bit
+ * levels (0 for a grey image). */
+export function colourSpread(source) {
+  let total = 0;
+  for (let i = 0; i < source.data.length; i += 3) {
+    const r = source.data[i], g = source.data[i + 1], b = source.data[i + 2];
+    total += Math.max(r, g, b) - Math.min(r, g, b);
+  }
+  return total / (source.data.length / 3);
+}
+
 /** lesion.preprocess.normalise: (pixels - mean) / std as the model's float32 input. */
 export function normalise(source, spec) {
   const out = new Float32Array(source.data.length);

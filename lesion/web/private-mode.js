@@ -405,7 +405,7 @@ class PrivateModePage {
 
   showResult(pixels, inference, timings) {
     const { text, settings: { rules } } = this;
-    const judged = show.judge(inference.probabilities, inference.dermoscopic, rules);
+    const judged = show.judge(inference.probabilities, inference.dermoscopic, pp.colourSpread(pixels) < rules.grey_below, rules);
     const alarm = show.melanomaAlarm(inference.probabilities, inference.dermoscopic, this.settings.model.melanoma_alarm, rules.tiny);
     const headline = element("div", { class: "pm-headline", id: "private-mode-verdict" });
     headline.innerHTML = show.markdownHtml(show.headlineMarkdown(judged, text, rules, alarm));

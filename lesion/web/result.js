@@ -14,16 +14,17 @@ export function calibratedProbabilities(logits, temperature, classBias) {
   return exps.map((value) => value / total);
 }
 
-/** lesion.verdict.judge: {kind, leading, probability, malignantShare} for probabilities keyed by code. */
-export function judge(probabilities, dermoscopic, rules) {
+/** lesion.verdict.judge: {kind, leading, probability, malignantShare} for probabilities keyed by code, given the
+ * guard's verdict and whether the image is grey (lesion.preprocess.is_grey). */
+export function judge(probabilities, dermoscopic, grey, rules) {
   const ranked = Object.keys(probabilities).sort((a, b) => probabilities[b] - probabilities[a]);
   const top = probabilities[ranked[0]];
   const malignantShare = rules.malignant.reduce((sum, code) => sum + probabilities[code], 0);
   if (!dermoscopic) return { kind: "not_dermoscopic", leading: [], probability: top, malignantShare };
-  if (top >= rules.unsure_below) return { kind: "confident", leading: [ranked[0]], probability: top, malignantShare };
+  if (top >= rules.unsure_below && !grey) return { kind: "confident", leading: [ranked[0]], probability: top, malignantShare };
   const leading = ranked.slice(0, 2);
   if (probabilities[leading[0]] + probabilities[leading[1]] < rules.leading_share) leading.push(ranked[2]);
-  return { kind: "unsure", leading, probability: top, malignantShare };
+  return { kind: grey ? "grayscale" : "unsure", leading, probability: top, malignantShare };
 }
 
 /** lesion.verdict.melanoma_alarm: {raised, odds, threshold, sensitivity, specificity} under the model's rule (its
@@ -69,6 +70,8 @@ export function headlineMarkdown(judged, text, rules, alarm) {
   if (judged.kind === "not_dermoscopic") parts.push(text.headline_not_dermoscopic);
   else if (judged.kind === "unsure") {
     parts.push(format(text.headline_unsure, { names: names.join(text.or), threshold: rules.unsure_below, p1: shownProbability(judged.probability, rules.unsure_below) }));
+  } else if (judged.kind === "grayscale") {
+    parts.push(format(text.headline_grayscale, { names: names.join(text.or), p1: judged.probability }));
   } else parts.push(format(text.headline_confident, { top: names[0], p1: judged.probability }));
   const meaningless = judged.kind === "not_dermoscopic";
   parts.push(format(meaningless ? text.malignant_share_meaningless : text.malignant_share, { share: judged.malignantShare }));
