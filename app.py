@@ -111,7 +111,7 @@ def data_url_file(url: str) -> str:
 
 class ProbabilitiesOutput(gr.Label):
     """/predict's output, described for "Use via API" and agents. Its label is the headline's claim, not the argmax:
-    "Unsure: ..." or "Not a dermoscopic image ..." where the page says so."""
+    "Unsure: ...", "Grayscale image, unreliable: ..." or "Not a dermoscopic image ..." where the page says so."""
 
     is_template = True
 
@@ -161,6 +161,9 @@ CLASSIFICATION_SCHEMA = {
                            "label is /predict's label"},
         "dermoscopic": {"type": "boolean", "description": "false when the image does not look like a dermoscopic image "
                         "of a skin lesion: then the probabilities mean nothing"},
+        "grey": {"type": "boolean", "description": "true for an image without colour (once colour-corrected): the "
+                 "model, trained on colour photos, is often wrong on those, and the melanoma alarm's validation "
+                 "figures do not hold for them"},
         "dermoscopic_score": {"type": "number", "description": "the guard's score behind dermoscopic"},
         "dermoscopic_score_meaning": {"type": "string"},
         "melanoma_alarm": {
@@ -196,7 +199,7 @@ class ClassificationOutput(gr.JSON):
         return CLASSIFICATION_SCHEMA
 
 
-BATCH_KEYS = ("probabilities", "top", "verdict", "dermoscopic", "melanoma_alarm", "timings_ms", "notes", "model", "disclaimer")
+BATCH_KEYS = ("probabilities", "top", "verdict", "dermoscopic", "grey", "melanoma_alarm", "timings_ms", "notes", "model", "disclaimer")
 """/classify_batch's keys for each classified image: /classify's, less the guard's score, statistics and heatmap."""
 
 
@@ -247,11 +250,13 @@ def headline(prediction: Prediction, language: str = i18n.DEFAULT) -> str:
     meaningless = judged.kind == "not_dermoscopic"
     parts.append(i18n.message("malignant_share_meaningless" if meaningless else "malignant_share", language,
                               share=judged.malignant_share))
-    alarm = prediction.melanoma_alarm
-    if alarm is not None:
+    alarm, grey = prediction.melanoma_alarm, judged.kind == "grayscale"
+    if alarm is not None and grey:  # its validation figures come from colour photos
+        parts.append(i18n.message("melanoma_alarm_raised_grey" if alarm.raised else "melanoma_alarm_quiet_grey", language))
+    elif alarm is not None:
         parts.append(i18n.message("melanoma_alarm_raised", language, sensitivity=alarm.sensitivity, false_alarms=1 - alarm.specificity)
                      if alarm.raised else i18n.message("melanoma_alarm_quiet", language, missed=1 - alarm.sensitivity))
-    if not meaningless and (judged.malignant_share >= verdict.SEE_A_DOCTOR_FROM or (alarm is not None and alarm.raised)):
+    if not meaningless and (grey or judged.malignant_share >= verdict.SEE_A_DOCTOR_FROM or (alarm is not None and alarm.raised)):
         parts.append(i18n.message("see_a_doctor", language))
     return "\n\n".join(parts)
 
@@ -295,6 +300,7 @@ def answer_json(prediction: Prediction) -> dict:
         "top": {"code": top, "name": BY_CODE[top].name, "probability": prediction.probabilities[top]},
         "verdict": {"kind": judged.kind, "leading": list(judged.leading), "label": verdict_label(judged)},
         "dermoscopic": prediction.dermoscopic,
+        "grey": prediction.grey,
         "melanoma_alarm": alarm_json(prediction),
         "timings_ms": {step.removesuffix("_ms"): getattr(prediction.timings, step) for step in STEPS},
         "notes": prediction.notes,

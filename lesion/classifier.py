@@ -194,8 +194,10 @@ class Classifier:
             return error
         decoded = time.perf_counter()
         pixels = fit_to_input(image, self.spec)
-        model_input = normalise(correct_colour(pixels, self.spec).astype(np.float32), self.spec)
-        return _Prepared(pixels, model_input, notes, (decoded - start) * 1e3, (time.perf_counter() - decoded) * 1e3)
+        corrected = correct_colour(pixels, self.spec)
+        model_input = normalise(corrected.astype(np.float32), self.spec)
+        return _Prepared(pixels, model_input, is_grey(corrected), notes, (decoded - start) * 1e3,
+                         (time.perf_counter() - decoded) * 1e3)
 
     def _prediction(self, prepared: _Prepared, inference: Inference, inference_ms: float) -> Prediction:
         probabilities = dict(zip(CODES, inference.probabilities.tolist()))
@@ -206,7 +208,7 @@ class Classifier:
             prepared.notes,
             guard_score=inference.guard_score,
             dermoscopic=dermoscopic,
-            grey=is_grey(prepared.pixels),
+            grey=prepared.grey,
             class_maps=inference.class_maps,
             pixels=prepared.pixels,
             melanoma_alarm=melanoma_alarm(probabilities, self.melanoma_alarm, dermoscopic=dermoscopic),
@@ -217,6 +219,7 @@ class Classifier:
 class _Prepared:
     pixels: np.ndarray
     model_input: np.ndarray
+    grey: bool
     notes: list[str]
     decode_ms: float
     preprocess_ms: float

@@ -44,8 +44,9 @@ COLOUR_CONSTANCY = ("none", "shades_of_gray")
 sees the lesion rather than the dermatoscope's colour cast (Barata et al. 2015 for dermoscopy)."""
 SHADES_OF_GRAY_POWER = 6
 GREY_BELOW = 2.0
-"""Under this colour spread (lesion.preprocess.colour_spread) an image counts as grey, whatever its file's mode: grey
-copies of the examples, saved as RGB JPEGs, have 0; HAM10000's least colourful image has 10, Derm7pt's 5.8."""
+"""Under this colour spread (lesion.preprocess.colour_spread) of the colour-corrected pixels, which the model sees, an
+image counts as grey, whatever its file's mode. Colour constancy turns a tinted grey photo grey too: grey copies of
+the examples have 0, tinted ones about 0.6 (as JPEGs 1-2.7); HAM10000's least colourful image has 3.25, Derm7pt's 4.4."""
 
 
 class InvalidImageError(ValueError):
@@ -276,9 +277,10 @@ def colour_spread(pixels: np.ndarray) -> float:
     return float((pixels.max(axis=-1) - pixels.min(axis=-1)).mean())
 
 
-def is_grey(pixels: np.ndarray) -> bool:
-    """True for an image without colour: the model, trained on colour photos, is often wrong on those."""
-    return colour_spread(pixels) < GREY_BELOW
+def is_grey(corrected: np.ndarray) -> bool:
+    """True for an image without colour once colour-corrected (correct_colour): the model, trained on colour photos,
+    is often wrong on those."""
+    return colour_spread(corrected) < GREY_BELOW
 
 
 def shades_of_gray(pixels: np.ndarray, power: int = SHADES_OF_GRAY_POWER) -> np.ndarray:

@@ -67,7 +67,8 @@ ISOLATION_FRIENDLY = {"Cross-Origin-Resource-Policy": "same-origin", "Cross-Orig
 """Lets the runtime's threads start where the page is cross-origin isolated; changes nothing where it is not."""
 RESULT_MESSAGES = ("headline_not_dermoscopic", "headline_unsure", "headline_confident", "headline_grayscale", "or",
                    "probabilities_meaningless", "malignant_share", "malignant_share_meaningless", "see_a_doctor",
-                   "melanoma_alarm_raised", "melanoma_alarm_quiet")
+                   "melanoma_alarm_raised", "melanoma_alarm_quiet", "melanoma_alarm_raised_grey",
+                   "melanoma_alarm_quiet_grey")
 """The server's own result text (lesion.i18n.MESSAGES), which the browser fills in the same way."""
 RESULT_PAGE_TEXT = ("probabilities_label", "heatmap_toggle", "heatmap_label")
 REFUSAL_MESSAGES = ("title_empty", "empty", "title_not_image", "not_image", "title_too_large", "too_large",

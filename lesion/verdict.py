@@ -58,7 +58,7 @@ class MelanomaAlarm:
     """A melanoma alarm apart from the seven bars: log p(mel) - log p(nv) against a threshold fitted on validation.
 
     Weighed against nevi alone, without the other five classes in the sum, melanomas from other clinics rank better
-    than by the melanoma bar (README, "A melanoma alarm apart from the bars").
+    than by the melanoma bar (training/EXPERIMENTS.md, "A melanoma alarm apart from the bars").
     """
 
     raised: bool

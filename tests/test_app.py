@@ -87,7 +87,7 @@ def test_a_grey_photo_never_gets_a_confident_verdict(client, tmp_path, mode, fmt
     Image.open(app.EXAMPLES_DIR / "ISIC_0034529.jpg").convert("L").convert(mode).save(path, fmt)
     result = client.predict(handle_file(str(path)), api_name="/classify")[0]
     assert result["top"]["probability"] >= verdict.UNSURE_BELOW
-    assert result["verdict"]["kind"] == "grayscale"
+    assert result["grey"] and result["verdict"]["kind"] == "grayscale"
     assert result["verdict"]["leading"][0] == result["top"]["code"] == "bkl"
     assert result["verdict"]["label"].startswith(f"Grayscale image, unreliable: {BY_CODE['bkl'].display_name} or ")
 

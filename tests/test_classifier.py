@@ -46,11 +46,14 @@ def test_classify_gives_seven_probabilities_summing_to_one(classifier):
     assert timings.total_ms == pytest.approx(timings.decode_ms + timings.preprocess_ms + timings.inference_ms)
 
 
-def test_a_grey_copy_is_flagged_and_never_sounds_sure(classifier):
-    """The melanoma example scores 81% benign keratosis in grey: the verdict must not say so with confidence."""
-    grey = io.BytesIO()
-    Image.open(EXAMPLES / "ISIC_0034529.jpg").convert("L").save(grey, "PNG")
-    prediction = classifier.classify(grey.getvalue())
+@pytest.mark.parametrize("tint", [(1.0, 1.0, 1.0), (1.0, 0.9, 0.75)])
+def test_a_grey_copy_is_flagged_and_never_sounds_sure(classifier, tint):
+    """The melanoma example scores over 80% benign keratosis in grey, tinted or not: the verdict must not say so
+    with confidence."""
+    grey = np.asarray(Image.open(EXAMPLES / "ISIC_0034529.jpg").convert("L"), np.float64)[..., None]
+    png = io.BytesIO()
+    Image.fromarray((grey * tint).astype(np.uint8)).save(png, "PNG")
+    prediction = classifier.classify(png.getvalue())
     assert prediction.grey and max(prediction.probabilities.values()) >= UNSURE_BELOW
     assert prediction.verdict.kind == "grayscale"
     assert not classifier.classify(EXAMPLES / "ISIC_0034529.jpg").grey

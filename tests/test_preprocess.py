@@ -4,9 +4,11 @@ import time
 
 import numpy as np
 import pytest
+from datasets import load_dataset
 from PIL import Image
 
 from lesion.preprocess import (
+    GREY_BELOW,
     DecodeBudget,
     InputSpec,
     InvalidImageError,
@@ -20,6 +22,7 @@ from lesion.preprocess import (
     prepare_pixels,
 )
 from tests import bad_images, huge_images
+from tests.conftest import EXAMPLES, TINY_DATASET
 
 SPEC = InputSpec()
 
@@ -95,14 +98,25 @@ def test_awkward_files_are_converted_and_say_so(name):
     assert any(phrase in note for note in notes), notes
 
 
-def test_grey_is_told_from_the_pixels_whatever_the_files_mode():
+def test_grey_is_told_from_the_corrected_pixels_whatever_the_files_mode():
+    spec = InputSpec(colour_constancy="shades_of_gray")
     colour = bad_images._lesion()
-    for grey in (colour.convert("L"), colour.convert("L").convert("RGB")):
-        pixels, notes = prepare_pixels(bad_images.encode(grey, "PNG"), SPEC)
-        assert colour_spread(pixels) == 0 and is_grey(pixels) and notes == []
-    pixels, _ = prepare_pixels(bad_images.encode(colour, "PNG"), SPEC)
-    assert colour_spread(pixels) > 40 and not is_grey(pixels)
+    grey = np.asarray(colour.convert("L"), np.float64)[..., None]
+    tinted = Image.fromarray((grey * (1.0, 0.9, 0.75)).astype(np.uint8))  # a sepia print: colour correction greys it
+    for image in (colour.convert("L"), colour.convert("L").convert("RGB"), tinted):
+        corrected, notes = prepare_pixels(bad_images.encode(image, "PNG"), spec)
+        assert colour_spread(corrected) < 1 and is_grey(corrected) and notes == []
+    corrected, _ = prepare_pixels(bad_images.encode(colour, "PNG"), spec)
+    assert colour_spread(corrected) > 20 and not is_grey(corrected)
     assert colour_spread(np.array([[[0, 0, 0], [255, 0, 0]], [[10, 12, 11], [1, 1, 1]]], np.uint8)) == 64.25
+
+
+def test_no_dermoscopic_image_of_the_fixtures_counts_as_grey():
+    spec = InputSpec(colour_constancy="shades_of_gray")
+    rows = load_dataset(str(TINY_DATASET), split="train")
+    spreads = [colour_spread(prepare_pixels(row["image"], spec)[0]) for row in rows]
+    spreads += [colour_spread(prepare_pixels(path, spec)[0]) for path in sorted(EXAMPLES.glob("*.jpg"))]
+    assert len(spreads) > 50 and min(spreads) > 1.5 * GREY_BELOW
 
 
 def test_opaque_rgba_gets_no_transparency_note():

@@ -8,6 +8,7 @@ import base64
 import json
 from contextlib import contextmanager
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -186,13 +187,19 @@ def test_an_image_the_guard_rejects_says_so_with_the_probabilities_folded_away(b
 
 def test_a_grey_photo_gets_the_servers_grayscale_verdict(browser, served, server_classifier, tmp_path):
     url, _ = served
-    grey = tmp_path / "grey.png"
-    Image.open(app.EXAMPLES_DIR / "ISIC_0034529.jpg").convert("L").convert("RGB").save(grey)
-    assert server_classifier.classify(grey).verdict.kind == "grayscale"
+    photo = Image.open(app.EXAMPLES_DIR / "ISIC_0034529.jpg")
+    greys = [tmp_path / "grey.png", tmp_path / "sepia.png"]
+    photo.convert("L").save(greys[0])
+    Image.fromarray((np.asarray(photo.convert("L"), np.float64)[..., None] * (1.0, 0.9, 0.75)).astype(np.uint8)).save(greys[1])
     with private_page(browser, url) as page:
-        assert _choose(page, grey)["kind"] == "grayscale"
-        headline = page.locator("#private-mode-verdict").inner_text()
-        assert headline.startswith(i18n.message("headline_grayscale", "en", names="", p1=0).split("\n")[0].removeprefix("### "))
+        for grey in greys:
+            server = server_classifier.classify(grey)
+            result = _choose(page, grey)
+            assert result["grey"] and result["kind"] == server.verdict.kind == "grayscale"
+            headline = page.locator("#private-mode-verdict").inner_text()
+            assert headline.startswith(app.headline(server).split("\n")[0].removeprefix("### "))
+            alarm = "melanoma_alarm_raised_grey" if server.melanoma_alarm.raised else "melanoma_alarm_quiet_grey"
+            assert i18n.message(alarm, "en").replace("**", "") in headline
 
 
 def test_the_browser_keeps_the_runtime_and_the_model(browser, served, tmp_path):

@@ -263,6 +263,7 @@ def test_a_large_image_is_prepared_exactly_as_on_the_server(tmp_path, fmt):
     (ours,) = call_js(tmp_path, ("preprocess", "prepare", [full, PARTS["spec"], {
         "reducingGap": preprocess.REDUCING_GAP, "shadesOfGrayPower": preprocess.SHADES_OF_GRAY_POWER}]))
     assert np.array_equal(preprocess.correct_colour(ours["pixels"], SPEC), server)
+    assert np.array_equal(ours["corrected"], server)
     assert np.array_equal(np.asarray(ours["input"], np.float32), preprocess.normalise(server.astype(np.float32), SPEC).ravel())
 
 
@@ -314,6 +315,7 @@ def test_the_headline_follows_the_servers_rules_and_words_in_every_language(tmp_
         if theirs is not None:
             assert ours["raised"] == theirs.raised and ours["odds"] == pytest.approx(theirs.odds, abs=1e-12)
     assert {alarm["raised"] for alarm in alarms if alarm} == {True, False}
+    assert {alarm["raised"] for ours, alarm in zip(judged, alarms) if alarm and ours["kind"] == "grayscale"} == {True, False}
     headlines = call_js(tmp_path, *(("result", "headlineMarkdown", [ours, text[language], settings_rules, alarm])
                                     for ours, alarm in zip(judged, alarms) for language in i18n.LANGUAGES))
     expected = [app.headline(_prediction(p, dermoscopic, rule, grey), language)
@@ -332,12 +334,12 @@ def _prediction(probabilities: dict, dermoscopic: bool, alarm_rule: dict | None 
 
 
 def test_grey_is_told_from_the_pixels_as_on_the_server(tmp_path):
-    fitted = [fit_to_input(Image.fromarray(_rgb(path)), SPEC) for path, _ in app.load_examples()[:3]]
+    fitted = [shades_of_gray(fit_to_input(Image.fromarray(_rgb(path)), SPEC)) for path, _ in app.load_examples()[:3]]
     fitted += [np.repeat(image.mean(axis=-1, keepdims=True).astype(np.uint8), 3, axis=-1) for image in fitted]
     fitted.append(np.random.default_rng(5).integers(0, 256, (150, 200, 3), dtype=np.uint8))
     ours = call_js(tmp_path, *(("preprocess", "colourSpread", [image]) for image in fitted))
     assert ours == [preprocess.colour_spread(image) for image in fitted]
-    assert [spread < preprocess.GREY_BELOW for spread in ours] == [False] * 3 + [True] * 3 + [False]
+    assert [preprocess.is_grey(image) for image in fitted] == [False] * 3 + [True] * 3 + [False]
 
 
 def test_probabilities_maps_and_colours_are_the_servers(tmp_path):

@@ -261,9 +261,11 @@ export function view(input, name, height, width) {
   return out;
 }
 
-/** From a decoded RGB image to the model's input: {pixels (what the model saw, before colour correction), input}. */
+/** From a decoded RGB image to the model's input: {pixels (what the model saw, before colour correction), corrected
+ * (after it), input}. */
 export function prepare(decoded, spec, { reducingGap, shadesOfGrayPower }) {
   const reduced = reduce(decoded, reductionFactor(decoded.width, decoded.height, spec, reducingGap));
   const pixels = fitToInput(reduced, spec);
-  return { pixels, input: normalise(correctColour(pixels, spec, shadesOfGrayPower), spec) };
+  const corrected = correctColour(pixels, spec, shadesOfGrayPower);
+  return { pixels, corrected, input: normalise(corrected, spec) };
 }

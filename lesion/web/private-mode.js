@@ -394,7 +394,7 @@ class PrivateModePage {
       const finished = performance.now();
       const timings = { decode_ms: decoded - started, prepare_ms: preparedAt - decoded, inference_ms: finished - preparedAt,
                         total_ms: finished - started };
-      this.showResult(prepared.pixels, inference, timings);
+      this.showResult(prepared, inference, timings);
       this.setStatus(this.loadedSentence());
     } catch (failure) {
       this.setStatus(this.model ? this.loadedSentence() : "");
@@ -403,9 +403,10 @@ class PrivateModePage {
     }
   }
 
-  showResult(pixels, inference, timings) {
+  showResult({ pixels, corrected }, inference, timings) {
     const { text, settings: { rules } } = this;
-    const judged = show.judge(inference.probabilities, inference.dermoscopic, pp.colourSpread(pixels) < rules.grey_below, rules);
+    const grey = pp.colourSpread(corrected) < rules.grey_below;
+    const judged = show.judge(inference.probabilities, inference.dermoscopic, grey, rules);
     const alarm = show.melanomaAlarm(inference.probabilities, inference.dermoscopic, this.settings.model.melanoma_alarm, rules.tiny);
     const headline = element("div", { class: "pm-headline", id: "private-mode-verdict" });
     headline.innerHTML = show.markdownHtml(show.headlineMarkdown(judged, text, rules, alarm));
@@ -437,7 +438,7 @@ class PrivateModePage {
     this.result.replaceChildren(headline, probabilities,
       element("label", { class: "pm-switch" }, heatToggle, element("span", { text: text.heatmap_toggle })), figure, ran);
     this.result.dataset.result = JSON.stringify({
-      probabilities: inference.probabilities, top, dermoscopic: inference.dermoscopic, guard_score: inference.guardScore, melanoma_alarm: alarm,
+      probabilities: inference.probabilities, top, dermoscopic: inference.dermoscopic, grey, guard_score: inference.guardScore, melanoma_alarm: alarm,
       kind: judged.kind, timings_ms: timings, load_ms: this.model.loadMs.total, runtime_load_ms: this.model.loadMs.runtime,
       model_load_ms: this.model.loadMs.model, threads: this.model.threads,
     });

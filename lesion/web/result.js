@@ -63,7 +63,7 @@ export function shownProbability(probability, unsureBelow) {
 }
 
 /** app.headline: the headline's markdown, the malignant share, the melanoma alarm (null when the model has none) and,
- * when the share is high or the alarm raised, the advice to see a doctor. */
+ * when the share is high, the alarm raised or the image grey, the advice to see a doctor. */
 export function headlineMarkdown(judged, text, rules, alarm) {
   const names = judged.leading.map((code) => text[`name_${code}`]);
   const parts = [];
@@ -75,12 +75,14 @@ export function headlineMarkdown(judged, text, rules, alarm) {
   } else parts.push(format(text.headline_confident, { top: names[0], p1: judged.probability }));
   const meaningless = judged.kind === "not_dermoscopic";
   parts.push(format(meaningless ? text.malignant_share_meaningless : text.malignant_share, { share: judged.malignantShare }));
-  if (alarm) {
+  const grey = judged.kind === "grayscale";
+  if (alarm && grey) parts.push(alarm.raised ? text.melanoma_alarm_raised_grey : text.melanoma_alarm_quiet_grey);
+  else if (alarm) {
     parts.push(alarm.raised
       ? format(text.melanoma_alarm_raised, { sensitivity: alarm.sensitivity, false_alarms: 1 - alarm.specificity })
       : format(text.melanoma_alarm_quiet, { missed: 1 - alarm.sensitivity }));
   }
-  if (!meaningless && (judged.malignantShare >= rules.see_a_doctor_from || (alarm && alarm.raised))) parts.push(text.see_a_doctor);
+  if (!meaningless && (grey || judged.malignantShare >= rules.see_a_doctor_from || (alarm && alarm.raised))) parts.push(text.see_a_doctor);
   return parts.join("\n\n");
 }
 
