@@ -31,10 +31,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 TINY_LOW_PASS = 1.0
 TINY_MIXSTYLE = 0.5
+TINY_UPSAMPLE = 1.5
 TINY_TRAINING = [
     "--dataset", str(TINY_DATASET), "--head-epochs", "1", "--finetune-epochs", "1", "--batch-size", "8",
     "--validation-fraction", "0.25", "--test-fraction", "0.25", "--cache-dir", "none",
-    "--low-pass", str(TINY_LOW_PASS), "--mixstyle", str(TINY_MIXSTYLE), "--batch-mix", "cutmix",
+    "--low-pass", str(TINY_LOW_PASS), "--mixstyle", str(TINY_MIXSTYLE), "--upsample", str(TINY_UPSAMPLE),
+    "--batch-mix", "cutmix",
 ]
 """The tiny run's training flags: with them it is trained, resumed, trained again or averaged."""
 

@@ -9,7 +9,7 @@ from PIL import Image
 
 from lesion.bundle import BUNDLED_DIR, load_bundle
 from lesion.classifier import Classifier, calibrated_probabilities
-from tests.conftest import EXAMPLES, TINY_DATASET, TINY_LOW_PASS, TINY_MIXSTYLE, TINY_TRAINING
+from tests.conftest import EXAMPLES, TINY_DATASET, TINY_LOW_PASS, TINY_MIXSTYLE, TINY_TRAINING, TINY_UPSAMPLE
 from training import evaluate, export, model, publish
 from training.guard import fit_guard
 
@@ -83,7 +83,8 @@ def test_model_card_has_hub_metadata(tiny_run):
 def test_tflite_matches_keras(tiny_run, tmp_path):
     """Probabilities, class maps and guard score of the float32 TFLite model against the Keras serving model."""
     spec = model.BACKBONES["efficientnet_lite0"].input_spec()
-    backbone = model.build_backbone("efficientnet_lite0", spec, weights=None, low_pass=TINY_LOW_PASS, mixstyle=TINY_MIXSTYLE)
+    backbone = model.build_backbone("efficientnet_lite0", spec, weights=None, low_pass=TINY_LOW_PASS, mixstyle=TINY_MIXSTYLE,
+                                    upsample=TINY_UPSAMPLE)
     classifier = model.build_classifier(backbone)
     classifier.load_weights(tiny_run / "checkpoints" / "2-finetune" / "final.weights.h5")
     rng = np.random.default_rng(0)

@@ -90,17 +90,23 @@ def _conv_bn(x, filters, kernel, stride, name, activation=True, depthwise=False)
 
 
 def build(name: str = "efficientnet_lite0", input_shape=(None, None, 3), include_top: bool = False,
-          low_pass: float = 0.0, mixstyle: float = 0.0) -> keras.Model:
+          low_pass: float = 0.0, mixstyle: float = 0.0, upsample: float = 1.0) -> keras.Model:
     """Build an EfficientNet-Lite variant (without weights).
 
     With include_top=False the output is the 1280-channel feature map; with True, 1000 ImageNet logits. A positive
-    low_pass puts a fixed Gaussian blur of that many pixels before the stem (training/low_pass.py); a positive
-    mixstyle mixes feature statistics with that probability after each of the first MIXSTYLE_STAGES stages, in
-    training only (training/mixstyle.py).
+    low_pass puts a fixed Gaussian blur of that many pixels before the stem (training/low_pass.py); an upsample
+    above 1 enlarges the image by that factor (bilinear) before the stem, so that the ImageNet filters meet a
+    lesion's texture at about the scale they learned; a positive mixstyle mixes feature statistics with that
+    probability after each of the first MIXSTYLE_STAGES stages, in training only (training/mixstyle.py).
     """
     variant = VARIANTS[name]
     inputs = keras.Input(input_shape, name="image")
     x = GaussianLowPass(low_pass, name="low_pass")(inputs) if low_pass else inputs
+    if upsample != 1.0:
+        height, width = input_shape[:2]
+        if height is None or width is None or upsample < 1.0:
+            raise ValueError(f"upsampling needs a fixed input height and width and a factor of at least 1, not {upsample}")
+        x = keras.layers.Resizing(round(height * upsample), round(width * upsample), "bilinear", name="upsample")(x)
     x = _conv_bn(x, STEM_FILTERS, 3, 2, "stem")
     for index, (stage, kernel, stride, expand, filters_in, filters_out, ends_stage) in enumerate(_block_plan(variant)):
         shortcut = x
