@@ -123,3 +123,6 @@ run U-up15-cw0 "${sog_strong[@]}" --class-weight-power 0 --finetune-epochs 10 --
 # still gaining at its tenth)
 run V-up15-cw0-cutmix "${sog_strong[@]}" --class-weight-power 0 --finetune-epochs 14 --ema --mixstyle 0.5 --wise-ft \
     --upsample 1.5 --batch-mix cutmix --min-accuracy 0 --min-melanoma-recall 0
+# W: M's own recipe (class weights 0.5, EMA, up to 14 epochs; no MixStyle, no WiSE-FT) with the input enlarged 1.5x
+run W-up15-M "${sog_strong[@]}" --class-weight-power 0.5 --finetune-epochs 14 --ema --upsample 1.5 \
+    --min-accuracy 0 --min-melanoma-recall 0
