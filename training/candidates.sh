@@ -126,3 +126,5 @@ run V-up15-cw0-cutmix "${sog_strong[@]}" --class-weight-power 0 --finetune-epoch
 # W: M's own recipe (class weights 0.5, EMA, up to 14 epochs; no MixStyle, no WiSE-FT) with the input enlarged 1.5x
 run W-up15-M "${sog_strong[@]}" --class-weight-power 0.5 --finetune-epochs 14 --ema --upsample 1.5 \
     --min-accuracy 0 --min-melanoma-recall 0
+# Y: M's own recipe without class weights, head included (X-cw0 started from Q's class-weighted head)
+run Y-M-cw0 "${sog_strong[@]}" --class-weight-power 0 --finetune-epochs 14 --ema --min-accuracy 0 --min-melanoma-recall 0
