@@ -54,14 +54,15 @@ def next_version(config: dict, rule: dict) -> str:
     return f"{major}.{int(minor) + 1}.0"
 
 
-def split_images(split: dict, dataset: str, spec, cache_dir: Path | None) -> tuple[dict, dict]:
-    """Normalised images and labels of each side of a bundle's split that is scored (SETS), decoded as in training.
+def split_images(split: dict, dataset: str, spec, cache_dir: Path | None, sides=SETS) -> tuple[dict, dict]:
+    """Normalised images and labels of each of `sides` (by default those scored, SETS) that a run's split holds,
+    decoded as in training.
 
     Raises:
         ValueError: `dataset` lacks images of the split (it is not the source the bundle was trained on).
     """
     ham = data.load_ham10000(dataset)
-    rows = data.rows_of(ham, {name: split[name] for name in SETS if split.get(name)}, dataset)
+    rows = data.rows_of(ham, {name: split[name] for name in sides if split.get(name)}, dataset)
     pixels = data.decode_images(ham, spec, cache_dir)
     labels = np.array([CODES.index(dx) for dx in ham["dx"]])
     return ({name: normalise(pixels[r].astype(np.float32), spec) for name, r in rows.items()},

@@ -23,30 +23,31 @@ from lesion.preprocess import normalise, prepare_pixels
 from training import data, model
 from training.evaluate import compute_metrics, load_image_folder
 from training.melanoma_alarm import ranking
+from training.refit import split_images
 
 PROBE_C = 0.1
 """Inverse L2 strength of the probe: 1,280 features, a few thousand images."""
 
 
-def pooled_features(scale: float, spec, pixels: np.ndarray) -> np.ndarray:
-    """The frozen ImageNet backbone's pooled features of uint8 images, enlarged `scale` times inside the network."""
+def pooled_features(scale: float, spec, images: np.ndarray) -> np.ndarray:
+    """The frozen ImageNet backbone's pooled features of normalised images, enlarged `scale` times inside the network."""
     import keras
 
     backbone = model.build_backbone("efficientnet_lite0", spec, "imagenet", upsample=scale)
     extractor = keras.Sequential([backbone, keras.layers.GlobalAveragePooling2D()])
-    return extractor.predict(normalise(pixels.astype(np.float32), spec), batch_size=64, verbose=0)
+    return extractor.predict(images, batch_size=64, verbose=0)
 
 
 def probe(scale: float, spec, train: tuple, evaluated: dict[str, tuple]) -> dict[str, dict]:
-    """Fit the probe on train's (pixels, labels) and score it on each evaluated set."""
+    """Fit the probe on train's (images, labels) and score it on each evaluated set."""
     from sklearn.linear_model import LogisticRegression
 
     fitted = LogisticRegression(C=PROBE_C, max_iter=3000, class_weight="balanced")
     fitted.fit(pooled_features(scale, spec, train[0]), train[1])
     scores = {}
-    for name, (pixels, references) in evaluated.items():
+    for name, (images, references) in evaluated.items():
         probabilities = np.zeros((len(references), len(CODES)))
-        probabilities[:, fitted.classes_] = fitted.predict_proba(pooled_features(scale, spec, pixels))
+        probabilities[:, fitted.classes_] = fitted.predict_proba(pooled_features(scale, spec, images))
         metrics = compute_metrics(references, probabilities)
         scores[name] = {"balanced_accuracy": metrics["balanced_accuracy"], **ranking(references, probabilities)}
     return scores
@@ -61,18 +62,17 @@ def main(argv=None) -> dict[float, dict]:
     parser.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "lesion-train", help="Training's decoded-image cache.")
     args = parser.parse_args(argv)
     spec = model.BACKBONES["efficientnet_lite0"].input_spec("shades_of_gray")
-    dataset = data.load_ham10000(args.dataset)
-    pixels = data.decode_images(dataset, spec, args.cache_dir)
-    labels = np.array([CODES.index(dx) for dx in dataset["dx"]])
-    split = {side: ids for side, ids in json.loads(args.split.read_text()).items() if side != "seed"}
-    rows = data.rows_of(dataset, split, args.dataset)
-    evaluated = {side: (pixels[rows[side]], labels[rows[side]]) for side in ("validation", data.SITE_OUT) if side in rows}
+    images, labels = split_images(json.loads(args.split.read_text()), args.dataset, spec, args.cache_dir,
+                                  sides=("train", "validation", data.SITE_OUT))
+    train = images.pop("train"), labels.pop("train")
+    evaluated = {side: (images[side], labels[side]) for side in images}
     for folder in args.external:
         paths, references = load_image_folder(folder)
-        evaluated[folder.name] = (np.stack([prepare_pixels(path, spec)[0] for path in paths]), references)
+        pixels = np.stack([prepare_pixels(path, spec)[0] for path in paths])
+        evaluated[folder.name] = (normalise(pixels.astype(np.float32), spec), references)
     results = {}
     for scale in args.scale:
-        results[scale] = probe(scale, spec, (pixels[rows["train"]], labels[rows["train"]]), evaluated)
+        results[scale] = probe(scale, spec, train, evaluated)
         print(f"scale {scale}: " + " | ".join(
             f"{name} BA {s['balanced_accuracy']:.3f}, melanoma against nevus AUC {s['melanoma_auc']:.3f}"
             for name, s in results[scale].items()), flush=True)
