@@ -74,6 +74,13 @@ def test_the_ranking_keeps_large_odds_apart():
         roc_auc_score(references == MEL, alarm.odds(probabilities)))
 
 
+def test_a_score_with_a_missing_value_is_not_ranked():
+    references = np.array([NV, MEL, NV])
+    assert alarm.score_ranking(references, np.array([0.1, np.nan, 0.3])) == {
+        "melanoma_auc": None, "melanoma_sensitivity_at_specificity_80": None}
+    assert alarm.score_ranking(references, np.array([0.1, 0.9, 0.3]))["melanoma_auc"] == 1.0
+
+
 def test_a_share_between_two_counts_keeps_more_quiet_never_fewer():
     """Three other lesions cannot leave exactly 80% quiet: all three stay under the threshold."""
     others = [(0.1, 0.9), (0.2, 0.8), (0.4, 0.6)]

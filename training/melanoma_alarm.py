@@ -48,15 +48,23 @@ def rates(scores: np.ndarray, is_mel: np.ndarray, threshold: float) -> tuple[flo
 
 
 def ranking(references: np.ndarray, probabilities: np.ndarray) -> dict:
-    """How well melanoma against nevus ranks melanomas: compute_metrics' melanoma AUC and best sensitivity at
-    specificity 0.8, with the melanoma column holding the odds' ranks scaled into (0, 1) (their order and ties
-    exactly, where a logistic squash would round large odds to 1) and nevus the rest."""
-    ranks = np.unique(odds(probabilities), return_inverse=True)[1].ravel()
-    squashed = np.zeros(probabilities.shape)
-    squashed[:, MEL] = (ranks + 1) / (len(probabilities) + 1)
+    """How well melanoma against nevus, odds(probabilities), ranks melanomas (score_ranking)."""
+    return score_ranking(references, odds(probabilities))
+
+
+def score_ranking(references: np.ndarray, scores: np.ndarray) -> dict:
+    """How well a melanoma score ranks melanomas: compute_metrics' melanoma AUC and best sensitivity at specificity
+    0.8, with the melanoma column holding the scores' ranks scaled into (0, 1) (their order and ties exactly, where a
+    logistic squash would round large scores to 1) and nevus the rest. Both are None if a score is missing (NaN)."""
+    keys = ("melanoma_auc", "melanoma_sensitivity_at_specificity_80")
+    if np.isnan(scores).any():
+        return dict.fromkeys(keys)
+    ranks = np.unique(scores, return_inverse=True)[1].ravel()
+    squashed = np.zeros((len(scores), len(CODES)))
+    squashed[:, MEL] = (ranks + 1) / (len(scores) + 1)
     squashed[:, NV] = 1 - squashed[:, MEL]
     metrics = compute_metrics(references, squashed)
-    return {key: metrics[key] for key in ("melanoma_auc", "melanoma_sensitivity_at_specificity_80")}
+    return {key: metrics[key] for key in keys}
 
 
 def figures(references: np.ndarray, probabilities: np.ndarray, rule: dict) -> dict:

@@ -19,9 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from lesion.labels import CODES
-from lesion.preprocess import normalise, prepare_pixels
 from training import data, model
-from training.evaluate import compute_metrics, load_image_folder
+from training.evaluate import compute_metrics, folder_images
 from training.melanoma_alarm import ranking
 from training.refit import split_images
 
@@ -67,9 +66,7 @@ def main(argv=None) -> dict[float, dict]:
     train = images.pop("train"), labels.pop("train")
     evaluated = {side: (images[side], labels[side]) for side in images}
     for folder in args.external:
-        paths, references = load_image_folder(folder)
-        pixels = np.stack([prepare_pixels(path, spec)[0] for path in paths])
-        evaluated[folder.name] = (normalise(pixels.astype(np.float32), spec), references)
+        evaluated[folder.name] = folder_images(folder, spec)
     results = {}
     for scale in args.scale:
         results[scale] = probe(scale, spec, train, evaluated)
