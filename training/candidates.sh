@@ -128,3 +128,12 @@ run W-up15-M "${sog_strong[@]}" --class-weight-power 0.5 --finetune-epochs 14 --
     --min-accuracy 0 --min-melanoma-recall 0
 # Y: M's own recipe without class weights, head included (X-cw0 started from Q's class-weighted head)
 run Y-M-cw0 "${sog_strong[@]}" --class-weight-power 0 --finetune-epochs 14 --ema --min-accuracy 0 --min-melanoma-recall 0
+# AA: M's class-weighted head (M's recipe with no fine-tuning: the head alone) fine-tuned as M but without class
+# weights, as X-cw0 fine-tuned Q's head; on splits 42 and 7
+run AA-M-head "${sog_strong[@]}" --class-weight-power 0.5 --finetune-epochs 0 --ema
+sibling AA-M-head AA-M-head-cw0
+run AA-M-head-cw0 "${sog_strong[@]}" --class-weight-power 0 --finetune-epochs 14 --ema --min-accuracy 0 --min-melanoma-recall 0
+run AA-M-head-h7 --seed 7 "${sog_strong[@]}" --class-weight-power 0.5 --finetune-epochs 0 --ema
+sibling AA-M-head-h7 AA-M-head-cw0-h7
+run AA-M-head-cw0-h7 --seed 7 "${sog_strong[@]}" --class-weight-power 0 --finetune-epochs 14 --ema --min-accuracy 0 \
+    --min-melanoma-recall 0
