@@ -38,6 +38,12 @@ def test_a_fit_without_both_classes_scores_nothing():
     assert np.isnan(head_probe._melanoma_score(None, np.zeros((3, 2)))).all()
 
 
+def test_a_folder_that_is_not_a_finished_run_is_refused(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        head_probe.main([str(tmp_path), "--dataset", str(TINY_DATASET)])
+    assert "is not a finished run: it has no split.json" in capsys.readouterr().err
+
+
 def test_every_probe_is_scored_beside_the_runs_own_alarm(tiny_run, tmp_path):
     split_ids = json.loads((tiny_run / "split.json").read_text())["train"]
     sources = tmp_path / "sources.csv"

@@ -125,6 +125,9 @@ def main(argv=None) -> dict[str, dict]:
     parser.add_argument("--external", type=Path, action="append", default=[], help="A labelled folder; repeatable.")
     parser.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "lesion-train", help="Training's decoded-image cache.")
     args = parser.parse_args(argv)
+    for needed in (args.run / "split.json", final_weights(args.run, FINE_TUNING)):
+        if not needed.is_file():
+            parser.error(f"{args.run} is not a finished run: it has no {needed.relative_to(args.run)}")
     spec = rule_sweep.run_config(args.run).input_spec
     split = json.loads((args.run / "split.json").read_text())
     images, labels = split_images(split, args.dataset, spec, args.cache_dir, sides=("train", "validation", data.SITE_OUT))
