@@ -23,26 +23,23 @@ from pathlib import Path
 
 import numpy as np
 
-from lesion.labels import CODES
-from training import data, model, rule_sweep
+from training import data, rule_sweep
 from training.checkpoints import FINE_TUNING, final_weights
 from training.evaluate import folder_images
 from training.melanoma_alarm import MEL, NV, odds, score_ranking
 from training.refit import split_images
+from training.scale_probe import PROBE_C, class_probabilities
+from training.train import TrainConfig, build_network
 
-PROBE_C = 0.1
-"""Inverse L2 strength of every regression, on standardised features (as training.scale_probe's)."""
 OWN = "the run's own alarm"
 
 
-def features_and_probabilities(run: Path, images: dict[str, np.ndarray]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """(pooled features, the network's probabilities) of each set of normalised images, by the run's fine-tuned network."""
+def features_and_probabilities(run: Path, config: TrainConfig, images: dict[str, np.ndarray]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """(pooled features, the network's probabilities) of each set of normalised images, by the run's fine-tuned network
+    (config: the run's training configuration)."""
     import keras
 
-    config = rule_sweep.run_config(run)
-    backbone = model.build_backbone(config.backbone, config.input_spec, None, low_pass=config.low_pass,
-                                    mixstyle=config.mixstyle, upsample=config.upsample)
-    classifier = model.build_classifier(backbone)
+    classifier = build_network(config, None)[1]
     classifier.load_weights(final_weights(run, FINE_TUNING))
     extractor = keras.Model(classifier.input, [classifier.get_layer("pool").output, classifier.output])
     return {name: tuple(extractor.predict(pixels, batch_size=64, verbose=0)) for name, pixels in images.items()}
@@ -69,9 +66,7 @@ def _melanoma_score(regression, features: np.ndarray) -> np.ndarray:
         return np.full(len(features), np.nan)
     if len(regression.classes_) == 2 and regression.classes_.dtype == bool:
         return regression.decision_function(features)
-    probabilities = np.zeros((len(features), len(CODES)))
-    probabilities[:, regression.classes_] = regression.predict_proba(features)
-    return odds(probabilities)
+    return odds(class_probabilities(regression, features))
 
 
 def _cross_fitted(features: np.ndarray, labels: np.ndarray, target: str, folds: int = 2) -> np.ndarray:
@@ -123,18 +118,20 @@ def main(argv=None) -> dict[str, dict]:
     parser.add_argument("--dataset", required=True, help="HAM10000 for datasets.load_dataset.")
     parser.add_argument("--sources", type=Path, help="HAM10000's sources.csv, for the probe balanced by site and class.")
     parser.add_argument("--external", type=Path, action="append", default=[], help="A labelled folder; repeatable.")
-    parser.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "lesion-train", help="Training's decoded-image cache.")
+    parser.add_argument("--cache-dir", type=Path, default=TrainConfig.__dataclass_fields__["cache_dir"].default,
+                        help="Training's decoded-image cache.")
     args = parser.parse_args(argv)
     for needed in (args.run / "split.json", final_weights(args.run, FINE_TUNING)):
         if not needed.is_file():
             parser.error(f"{args.run} is not a finished run: it has no {needed.relative_to(args.run)}")
-    spec = rule_sweep.run_config(args.run).input_spec
+    config = rule_sweep.run_config(args.run)
     split = json.loads((args.run / "split.json").read_text())
-    images, labels = split_images(split, args.dataset, spec, args.cache_dir, sides=("train", "validation", data.SITE_OUT))
+    images, labels = split_images(split, args.dataset, config.input_spec, args.cache_dir,
+                                  sides=("train", "validation", data.SITE_OUT))
     for folder in args.external:
-        images[folder.name], labels[folder.name] = folder_images(folder, spec)
+        images[folder.name], labels[folder.name] = folder_images(folder, config.input_spec)
     sites = np.array(list(data.read_sites(args.sources, split["train"]).values())) if args.sources else None
-    scores = melanoma_scores(features_and_probabilities(args.run, images), labels, sites)
+    scores = melanoma_scores(features_and_probabilities(args.run, config, images), labels, sites)
     results = {probe: {name: score_ranking(labels[name], values) for name, values in by_set.items()}
                for probe, by_set in scores.items()}
     for probe, by_set in results.items():

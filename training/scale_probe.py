@@ -23,6 +23,7 @@ from training import data, model
 from training.evaluate import compute_metrics, folder_images
 from training.melanoma_alarm import ranking
 from training.refit import split_images
+from training.train import TrainConfig
 
 PROBE_C = 0.1
 """Inverse L2 strength of the probe: 1,280 features, a few thousand images."""
@@ -37,6 +38,13 @@ def pooled_features(scale: float, spec, images: np.ndarray) -> np.ndarray:
     return extractor.predict(images, batch_size=64, verbose=0)
 
 
+def class_probabilities(fitted, features: np.ndarray) -> np.ndarray:
+    """A fitted classifier's probabilities as (N, 7) over CODES, 0 for classes its training images lacked."""
+    probabilities = np.zeros((len(features), len(CODES)))
+    probabilities[:, fitted.classes_] = fitted.predict_proba(features)
+    return probabilities
+
+
 def probe(scale: float, spec, train: tuple, evaluated: dict[str, tuple]) -> dict[str, dict]:
     """Fit the probe on train's (images, labels) and score it on each evaluated set."""
     from sklearn.linear_model import LogisticRegression
@@ -45,8 +53,7 @@ def probe(scale: float, spec, train: tuple, evaluated: dict[str, tuple]) -> dict
     fitted.fit(pooled_features(scale, spec, train[0]), train[1])
     scores = {}
     for name, (images, references) in evaluated.items():
-        probabilities = np.zeros((len(references), len(CODES)))
-        probabilities[:, fitted.classes_] = fitted.predict_proba(pooled_features(scale, spec, images))
+        probabilities = class_probabilities(fitted, pooled_features(scale, spec, images))
         metrics = compute_metrics(references, probabilities)
         scores[name] = {"balanced_accuracy": metrics["balanced_accuracy"], **ranking(references, probabilities)}
     return scores
@@ -58,7 +65,8 @@ def main(argv=None) -> dict[float, dict]:
     parser.add_argument("--split", type=Path, required=True, help="A run's split.json (train, validation, site_out).")
     parser.add_argument("--external", type=Path, action="append", default=[], help="A labelled folder; repeatable.")
     parser.add_argument("--scale", type=float, nargs="+", default=[1.0, 1.25, 1.5])
-    parser.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "lesion-train", help="Training's decoded-image cache.")
+    parser.add_argument("--cache-dir", type=Path, default=TrainConfig.__dataclass_fields__["cache_dir"].default,
+                        help="Training's decoded-image cache.")
     args = parser.parse_args(argv)
     spec = model.BACKBONES["efficientnet_lite0"].input_spec("shades_of_gray")
     images, labels = split_images(json.loads(args.split.read_text()), args.dataset, spec, args.cache_dir,

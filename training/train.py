@@ -379,10 +379,15 @@ def prepare(config: TrainConfig, strategy: tf.distribute.Strategy | None = None)
     labels = np.array([CODES.index(dx) for dx in dataset["dx"]])
     rows = data.rows_of(dataset, split, config.dataset)
     with (strategy or tf.distribute.get_strategy()).scope():
-        backbone = model.build_backbone(config.backbone, spec, config.weights, low_pass=config.low_pass,
-                                         mixstyle=config.mixstyle, upsample=config.upsample)
-        classifier = model.build_classifier(backbone)
+        backbone, classifier = build_network(config, config.weights)
     return split, pixels, labels, rows, backbone, classifier
+
+
+def build_network(config: TrainConfig, weights: str | None) -> tuple[keras.Model, keras.Model]:
+    """The backbone the config describes, with `weights` (as model.build_backbone takes them), and its classifier."""
+    backbone = model.build_backbone(config.backbone, config.input_spec, weights, low_pass=config.low_pass,
+                                    mixstyle=config.mixstyle, upsample=config.upsample)
+    return backbone, model.build_classifier(backbone)
 
 
 def train(config: TrainConfig):
