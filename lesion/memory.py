@@ -2,9 +2,9 @@
 
 glibc's malloc raises its mmap threshold each time a large block is freed (up to 32 MB), after which Pillow's
 16 MB image blocks come from heaps that are rarely returned: after a few large uploads on different threads a
-server kept 300 MB it no longer used (`python -m tests.stress_memory`). And each of Gradio's worker threads gets
+server kept 300 MB it no longer used (`python -m tools.stress_memory`). And each of Gradio's worker threads gets
 a heap (arena) of its own, up to 8 per core, each keeping its freed memory: resident memory crept up by about 20 MB
-per 1,000 requests (`python -m tests.stress_load --requests 1200`). A fixed threshold and two arenas stop both.
+per 1,000 requests (`python -m tools.stress_load --requests 1200`). A fixed threshold and two arenas stop both.
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ EXIF_TRANSPOSE = {
 """EXIF orientation -> the transpose that brings the stored pixels upright (as in ImageOps.exif_transpose)."""
 SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I")
 CORRUPT_FILE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError, struct.error)
-"""What Pillow's decoders raise on a damaged file (found by tests/test_fuzz.py; Image.open itself catches most)."""
+"""What Pillow's decoders raise on a damaged file (found by tests/e2e/test_fuzz.py; Image.open itself catches most)."""
 COLOUR_CONSTANCY = ("none", "shades_of_gray")
 """Shades of Gray (Finlayson and Trezzi 2004) estimates each photo's light colour and removes it, so that the model
 sees the lesion rather than the dermatoscope's colour cast (Barata et al. 2015 for dermoscopy)."""

@@ -1,4 +1,10 @@
-"""Shared fixtures. Nothing here needs ../shared or the network."""
+"""Shared fixtures and markers. Nothing here needs ../shared or the network.
+
+The folders mirror the code: tests/lesion (the inference package), tests/app (the page, API and private mode),
+tests/training (the pipeline, marked `training`), tests/e2e (browser, Space, load and fuzz). A test is marked `slow`
+when it trains the tiny run, drives Chromium or installs a Space, or when its module says so; `-m "not slow"` is the
+fast part. `browser` marks every test that drives Chromium.
+"""
 
 from __future__ import annotations
 
@@ -39,6 +45,21 @@ TINY_TRAINING = [
     "--batch-mix", "cutmix",
 ]
 """The tiny run's training flags: with them it is trained, resumed, trained again or averaged."""
+
+
+SLOW_FIXTURES = {"tiny_run", "browser", "running_space"}
+"""Fixtures that make a test slow: training the tiny run, starting Chromium, installing the Space in a fresh venv."""
+
+
+def pytest_collection_modifyitems(items):
+    training = Path(__file__).parent / "training"
+    for item in items:
+        if item.path.is_relative_to(training):
+            item.add_marker(pytest.mark.training)
+        if "browser" in item.fixturenames:
+            item.add_marker(pytest.mark.browser)
+        if SLOW_FIXTURES & set(item.fixturenames):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

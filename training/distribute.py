@@ -97,7 +97,7 @@ def _fix_keras_multi_worker() -> None:
     It fails in two places (keras-team/keras#20585): it builds the model from the cross-worker mean of the first batch,
     which MultiWorkerMirroredStrategy cannot reduce eagerly, and it averages scalar metrics along an axis they do not
     have. Here the model is built from this worker's share of the batch (only its shapes matter) and scalars are
-    averaged over the workers without an axis. tests/test_distribute.py trains on two workers to show that it holds.
+    averaged over the workers without an axis. tests/training/test_distribute.py trains on two workers to show that it holds.
     """
     from keras.src import tree
     from keras.src.backend.tensorflow import trainer

@@ -1,8 +1,8 @@
 """Many requests from several gradio_client clients at once, good and bad files mixed, against `python app.py`:
 every answer compared with a single-threaded one, and the server's memory sampled as the requests go by.
 
-    python -m tests.stress_load                       # 400 requests from 8 clients (tests/test_load.py sends 800)
-    python -m tests.stress_load --requests 4000       # does memory level off?
+    python -m tools.stress_load                       # 400 requests from 8 clients (tests/e2e/test_load.py sends 800)
+    python -m tools.stress_load --requests 4000       # does memory level off?
 
 Linux only (memory from /proc).
 """
@@ -22,7 +22,7 @@ from gradio_client.exceptions import AppError
 
 import app
 from tests import bad_images
-from tests.served_app import ServedApp, served_app
+from tools.served_app import ServedApp, served_app
 
 CLIENTS = 8
 REQUESTS = 400

@@ -19,7 +19,7 @@ from lesion.classifier import Classifier
 from lesion.hub import ModelServer
 from tests import bad_images
 from tests.conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, serving
-from tests.test_private_mode import runtime_installed  # noqa: F401  (a fixture)
+from tests.app.test_private_mode import runtime_installed  # noqa: F401  (a fixture)
 from training.benchmark import classify_in_page, cross_origin_isolated
 
 PHONE = {"width": 390, "height": 844}

@@ -1,12 +1,12 @@
-// Calls functions of private mode's browser code (lesion/web) with Node, for tests/test_private_mode.py to compare
-// with the server's Python: `node tests/web_functions.mjs calls.json` prints one JSON result per call.
+// Calls functions of private mode's browser code (lesion/web) with Node, for tests/app/test_private_mode.py to compare
+// with the server's Python: `node tests/app/web_functions.mjs calls.json` prints one JSON result per call.
 //
 // A call is {"module": "preprocess" | "result", "function": name, "args": [...]}. An argument or result that is an
 // image travels as {"width", "height", "rgb": base64}; a typed array as a plain list.
 
 import { readFileSync } from "node:fs";
-import * as preprocess from "../lesion/web/preprocess.js";
-import * as result from "../lesion/web/result.js";
+import * as preprocess from "../../lesion/web/preprocess.js";
+import * as result from "../../lesion/web/result.js";
 
 const modules = { preprocess, result };
 

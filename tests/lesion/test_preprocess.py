@@ -211,7 +211,7 @@ def test_unconvertible_modes_are_refused():
         load_image(Image.new("La", (64, 48)))
 
 
-def test_damaged_animation_is_refused():  # found by tests/test_fuzz.py: Pillow raised IndexError counting frames
+def test_damaged_animation_is_refused():  # found by tests/e2e/test_fuzz.py: Pillow raised IndexError counting frames
     content = bad_images.encode(bad_images._lesion(), "GIF")[:-1] + b"!"
     with pytest.raises(InvalidImageError, match="corrupt or truncated"):
         load_image(content)

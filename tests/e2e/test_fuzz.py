@@ -6,12 +6,15 @@ from __future__ import annotations
 import io
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
 from lesion.preprocess import InputSpec, InvalidImageError, prepare_pixels
 from tests import bad_images
+
+pytestmark = pytest.mark.slow
 
 SPEC = InputSpec()
 EXAMPLES = 300

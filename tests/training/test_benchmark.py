@@ -12,6 +12,8 @@ from lesion.bundle import BUNDLED_DIR
 from lesion.labels import CODES
 from training import benchmark
 
+pytestmark = pytest.mark.slow
+
 MODEL_FIGURES = {"file_mb", "load_ms", "batch_images_per_s", "peak_rss_mb", "peak_rss_with_batch_mb"}
 APP_FIGURES = {"http_ms", "gradio_client_ms", "cold_start_s", "app_peak_rss_mb"}
 

@@ -12,7 +12,7 @@ import pytest
 
 from lesion.labels import CODES
 from tests.conftest import ROOT
-from tests.test_app import README_URL
+from tests.app.test_app import README_URL
 
 NODE = shutil.which("node")
 

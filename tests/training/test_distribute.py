@@ -18,6 +18,8 @@ import pytest
 from tests.conftest import ROOT, TINY_DATASET
 from training import distribute
 
+pytestmark = pytest.mark.slow
+
 TRAIN = textwrap.dedent("""
     # python -c TRAIN dataset output_dir strategy logical_cpus [resume_strategy]: two steps, then maybe a resume.
     import json, logging, sys

@@ -12,7 +12,7 @@ import app
 from lesion.hub import BUNDLED, HUB, ModelServer
 from tests.conftest import free_port, serving
 from tests.fake_hub import REPO, FakeHub
-from tests.test_hub import DEADLINE_S, FAULTS, INTERNALS, point_at
+from tests.lesion.test_hub import DEADLINE_S, FAULTS, INTERNALS, point_at
 
 STARTUP_SLACK_S = 2.0
 """Loading the fallback model after the deadline."""

@@ -1,21 +1,21 @@
 """800 requests from 8 gradio_client clients at once against `python app.py`, good and bad files mixed: every
 answer equals the single-threaded one (refusals included), the server stays up, and its memory is flat after
-warm-up. `python -m tests.stress_load --requests 4000` runs it longer."""
+warm-up. `python -m tools.stress_load --requests 4000` runs it longer."""
 
 import sys
 
 import pytest
 
-from tests.served_app import served_app
-from tests.stress_load import SAMPLE_EVERY, run_load, write_uploads
+from tools.served_app import served_app
+from tools.stress_load import SAMPLE_EVERY, run_load, write_uploads
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the server's memory from /proc")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the server's memory from /proc")]
 
 REQUESTS = 800
 WARM_UP = 400
 """Requests after which memory should no longer grow: caches filled, every thread's first allocations made, the
 heap's fragments reused. Since /classify also returns a heatmap PNG, memory rises for longer before it levels off
-(`python -m tests.stress_load --requests 1200`: 272 MB after 100 requests, 289 MB after 400, 297-303 MB from 600
+(`python -m tools.stress_load --requests 1200`: 272 MB after 100 requests, 289 MB after 400, 297-303 MB from 600
 to 1,200)."""
 FLAT_MB = 15
 """Allowed growth over the last 400 requests. Measured: 8 MB."""

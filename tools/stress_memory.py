@@ -1,9 +1,9 @@
 """Peak server memory for the uploads that decode to huge images, sent alone and four at once.
 
-    python -m tests.stress_memory            # starts `python app.py` on a free loopback port and prints a table
+    python -m tools.stress_memory            # starts `python app.py` on a free loopback port and prints a table
 
 Linux only: it reads the server's resident memory (VmRSS) and its peak (VmHWM) from /proc.
-tests/test_memory.py runs the same measurement and fails above MAX_PEAK_RSS_MB.
+tests/e2e/test_memory.py runs the same measurement and fails above MAX_PEAK_RSS_MB.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 from gradio_client import Client, handle_file
 
 from tests.huge_images import PNG_MODES, zero_png
-from tests.served_app import ServedApp, served_app
+from tools.served_app import ServedApp, served_app
 
 MAX_PEAK_RSS_MB = 600
 """Issue 11: a handful of visitors must not be able to take a free Space (16 GB, shared) down."""

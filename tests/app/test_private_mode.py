@@ -50,7 +50,7 @@ def call_js(tmp_path, *calls: tuple[str, str, list]) -> list:
                for module, function, args in calls]
     jobs = tmp_path / "calls.json"
     jobs.write_text(json.dumps(encoded))
-    run = subprocess.run([NODE, str(ROOT / "tests" / "web_functions.mjs"), str(jobs)], capture_output=True, text=True,
+    run = subprocess.run([NODE, str(ROOT / "tests" / "app" / "web_functions.mjs"), str(jobs)], capture_output=True, text=True,
                          timeout=300, cwd=ROOT, check=False)
     assert run.returncode == 0, run.stderr
     return [_decode(result) for result in json.loads(run.stdout)]

@@ -53,7 +53,7 @@ def test_training_floors_give_training_rule_and_figures(tiny_run, copy):
 
 
 def test_the_floors_given_are_the_rules(copy, monkeypatch):
-    """The floors reach the rule's fit (tests/test_decision.py shows what they do there; the tiny validation split, one
+    """The floors reach the rule's fit (tests/training/test_decision.py shows what they do there; the tiny validation split, one
     image a class, is too small for them to bind), and the card and eval_results.json say which were used. The
     external folder is the one the bundle was scored on."""
     asked = []
