@@ -112,7 +112,7 @@ def browser_bundle(bundle: ModelBundle) -> ModelBundle:
     for key in ("labels", "input", "test_time_views", "temperature", "class_bias", "guard", "melanoma_alarm"):
         if browser.config.get(key) != bundle.config.get(key):
             raise PrivateModeUnavailable(f"{directory / CONFIG_FILE} differs from {bundle.directory / CONFIG_FILE} in "
-                                         f"{key!r}; export both from the same run (training.report)")
+                                         f"{key!r}; export both from the same run (training.bundle)")
     return browser
 
 

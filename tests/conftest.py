@@ -35,14 +35,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-TINY_LOW_PASS = 1.0
-TINY_MIXSTYLE = 0.5
-TINY_UPSAMPLE = 1.5
 TINY_TRAINING = [
     "--dataset", str(TINY_DATASET), "--head-epochs", "1", "--finetune-epochs", "1", "--batch-size", "8",
     "--validation-fraction", "0.25", "--test-fraction", "0.25", "--cache-dir", "none",
-    "--low-pass", str(TINY_LOW_PASS), "--mixstyle", str(TINY_MIXSTYLE), "--upsample", str(TINY_UPSAMPLE),
-    "--batch-mix", "cutmix",
 ]
 """The tiny run's training flags: with them it is trained, resumed, trained again or averaged."""
 
@@ -64,8 +59,8 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
-    """One complete, tiny training run on the committed fixture: 1 head epoch, 1 fine-tuning epoch, every stage,
-    with the examples as an external folder, the input low-pass filter, MixStyle and CutMix."""
+    """One complete, tiny training run of the served recipe on the committed fixture: 1 head epoch, 1 fine-tuning
+    epoch, every stage, with the examples as an external folder."""
     from training import train
 
     output = tmp_path_factory.mktemp("run")

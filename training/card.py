@@ -8,7 +8,7 @@ from pathlib import Path
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from lesion.labels import CODES, DIAGNOSES
-from training import distill
+from training import config as recipe
 
 DATASET_ID = "marmal88/skin_cancer"
 """The Hub copy of HAM10000 with the same columns as the local one this model was trained on."""
@@ -19,7 +19,7 @@ TEMPLATE = """---
 
 # {{ model_name }}
 
-A {{ "%.1f"|format(size_mb) }} MB TFLite skin-lesion classifier for dermoscopic images: {{ run.backbone }} fine-tuned on HAM10000 with a
+A {{ "%.1f"|format(size_mb) }} MB TFLite skin-lesion classifier for dermoscopic images: {{ backbone }} fine-tuned on HAM10000 with a
 recipe chosen for how it holds up on other clinics' images. It powers a research demo.
 
 > **Not a medical device.** This model is a research demo. It has not been clinically validated and must never be
@@ -71,7 +71,7 @@ refitted afterwards (`training.refit`, with floors: accuracy {{ refit.min_accura
 
 {{ alarm }}## Calibrated probabilities
 
-The logits{% if run.post_hoc_bias %}, shifted per class by the decision rule,{% endif %} are divided by a temperature of {{ "%.2f"|format(bundle_config.temperature) }}, fitted on the validation split
+The logits, shifted per class by the decision rule, are divided by a temperature of {{ "%.2f"|format(bundle_config.temperature) }}, fitted on the validation split
 (negative log-likelihood) after that rule. It never changes the top class, only how sure the probabilities sound. ECE is the top-label
 expected calibration error over 15 bins.
 
@@ -117,44 +117,30 @@ for LiteRT.js in the browser.
 | data | used for |
 |---|---|
 | HAM10000 training split | fitting the weights; the guard's Gaussians; int8 calibration ranges |
-| HAM10000 validation split | early stopping and the learning-rate schedule;{% if chosen.wise_ft %} WiSE-FT's mix;{% endif %} the TFLite variant; test-time views ({{ views|join(", ") }}); the temperature; the guard's threshold{% if run.post_hoc_bias %}; the class bias{% endif %}{% if bundle_config.melanoma_alarm %}; the melanoma alarm's threshold{% endif %} |
-{% if comparison %}| held-out site and external sets ({{ externals|join(", ") }}) | choosing the recipe among the candidates above{% if not run.min_accuracy and not run.min_melanoma_recall %}, the decision rule's floors (training's default){% endif %}{% if bundle_config.melanoma_alarm %}, the melanoma alarm's score{% endif %} (`training.rule_sweep`), and the guard's feature layers: **external, used for model selection**, so their figures here are optimistic |
+| HAM10000 validation split | early stopping and the learning-rate schedule; the TFLite variant; test-time views ({{ views|join(", ") }}); the temperature; the guard's threshold; the class bias{% if bundle_config.melanoma_alarm %}; the melanoma alarm's threshold{% endif %} |
+{% if comparison %}| held-out site and external sets ({{ externals|join(", ") }}) | choosing the recipe among the candidates above, the decision rule's floors (training's default){% if bundle_config.melanoma_alarm %}, the melanoma alarm's score{% endif %} (`training.rule_sweep`), and the guard's feature layers: **external, used for model selection**, so their figures here are optimistic |
 {% endif %}| HAM10000 test split | nothing: reported only |
 
 ## Training
 
 - Data: {{ n_images }} HAM10000 images from `{{ run.dataset }}`{% if run.hold_out_site %}, without site {{ run.hold_out_site }}{% endif %},
   split by `lesion_id` into train {{ n_train }}, validation {{ n_val }} and test {{ n_test }} images, stratified by
-  class, seed {{ run.lesion_split_seed }}. `split.json` lists every image id.
+  class, seed {{ run.seed }}. `split.json` lists every image id.
 - Input: {{ spec.width }}x{{ spec.height }} pixels, turned to landscape, centre-cropped to 4:3 and resized{% if spec.colour_constancy != "none" %},
   then colour-corrected with {{ spec.colour_constancy.replace("_", " ") }} (p=6){% endif %}, and normalised as (x - {{ spec.mean }}) / {{ spec.std }},
-  in training and serving alike (`lesion/preprocess.py`).{% if run.low_pass %} Inside the model, before the backbone, a fixed
-  Gaussian blur of sigma {{ run.low_pass }} pixels removes the fine detail in which HAM10000's softly downsized images
-  differ from other sources (`training/low_pass.py`).{% endif %}{% if run.mixstyle %} In training only, MixStyle mixes the
-  per-channel statistics of two images' features after the first three stages of the backbone, in a share
-  {{ run.mixstyle }} of batches (`training/mixstyle.py`); the served model has no op of it.{% endif %}
-- Backbone: {{ run.backbone }} with {{ run.weights_source() }}.
+  in training and serving alike (`lesion/preprocess.py`).
+- Backbone: {{ backbone }} with {{ run.weights_source() }}.
 - Phase 1: the new head on the frozen backbone, {{ run.head_epochs }} epochs at learning rate {{ run.head_learning_rate }}.
   Phase 2: all but the first {{ (run.frozen_fraction * 100)|round|int }}% of backbone layers fine-tuned, up to
-  {{ run.finetune_epochs }} epochs at {{ run.finetune_learning_rate }}, BatchNorm {{ "trained" if run.train_batchnorm else "frozen (ImageNet statistics)" }}{% if run.ema %},
-  with an exponential moving average of the weights{% endif %}, early stopping on validation BA, ReduceLROnPlateau.
-  Batch {{ run.batch_size }}, Adam, label smoothing {{ run.label_smoothing }}.{% if run.teacher %}
-  Knowledge distillation (`training/distill.py`): each training target is {{ ((1 - run.distillation_weight) * 100)|round|int }}% the label and
-  {{ (run.distillation_weight * 100)|round|int }}% the averaged probabilities, softened at temperature {{ distillation_temperature }}, of {{ run.teacher|length }}
-  teacher runs of the same split: {% for t in run.teacher %}`{{ t.name }}`{% if not loop.last %}, {% endif %}{% endfor %}.{% endif %}{% if run.soup %}
-  **A weight soup** (`training/soup.py`): not fitted itself, but the mean of the fine-tuned weights of {{ run.soup|length }} runs
-  of this recipe and split that differ in their training seed: {% for r in run.soup %}`{{ r.name }}`{% if not loop.last %}, {% endif %}{% endfor %}.{% endif %}{% if chosen.wise_ft %}
-  **WiSE-FT** (`training/wise_ft.py`): the served weights lie {{ chosen.wise_ft.mix }} of the way from those fine-tuning
-  started from to those it ended with, the mix with the best validation BA (the network's own, before the decision
-  rule): {% for mix, ba in chosen.wise_ft.validation_ba.items() %}{{ mix }}: {{ "%.3f"|format(ba) }}{% if not loop.last %}, {% endif %}{% endfor %}.{% endif %}
-  {% if training_minutes is not none %}Fitting took {{ training_minutes|round|int }} minutes{% if cpu_count %} on {{ cpu_count }} CPU cores{% endif %}{% if run.teacher %}, the teachers' fitting included{% elif run.soup %}, the averaged runs' fitting summed{% endif %}.{% endif %}
+  {{ run.finetune_epochs }} epochs at {{ run.finetune_learning_rate }}, BatchNorm {{ "trained" if train_batchnorm else "frozen (ImageNet statistics)" }},
+  with an exponential moving average of the weights, early stopping on validation BA, ReduceLROnPlateau.
+  Batch {{ run.batch_size }}, Adam, label smoothing {{ label_smoothing }}.
+  {% if training_minutes is not none %}Fitting took {{ training_minutes|round|int }} minutes{% if cpu_count %} on {{ cpu_count }} CPU cores{% endif %}.{% endif %}
 - Class imbalance (nevi are 67%): {{ imbalance|join("; ") }}.
-- Augmentation ({{ run.augmentation }}, `training/augment.py`): flips and rotation by any angle (lesions have no up or down){% if run.augmentation.startswith("strong") %},
-  zoom from a close-up to a {% if run.augmentation == "strong_wide" %}much {% endif %}wider view, shifts, brightness, contrast, saturation, hue, gamma, {% if run.augmentation == "strong_sharpen" %}sharpening,
-  {% endif %}blur and vignetting{% else %},
-  mild zoom, shift and colour jitter{% endif %}.
+- Augmentation (strong, `training/augment.py`): flips and rotation by any angle (lesions have no up or down),
+  zoom from a close-up to a wider view, shifts, brightness, contrast, saturation, hue, gamma, blur and vignetting.
 
-{% if not run.soup %}![Training curves](training_curves.png){% endif %}
+![Training curves](training_curves.png)
 
 ## Classes
 
@@ -174,7 +160,7 @@ for LiteRT.js in the browser.
 ## Reproduce
 
 ```bash
-{{ run.command() }}
+{{ command }}
 {% set bundle = refit.bundle if refit else run.output_dir ~ "/bundle" %}{% if refit %}{{ refit.command }}
 {% endif %}{% for name, data in external_data %}python -m training.evaluate --model {{ bundle }} --data {{ data }}
 {% endfor %}python -m training.evaluate --model {{ bundle }} --data {{ run.dataset }} --split test
@@ -272,8 +258,7 @@ def write_card(directory: Path, *, run, results: dict, chosen: dict, bundle_conf
     Args:
         run: the TrainConfig; results: eval_results.json's content; chosen: the served variant's row, with `views`.
     """
-    from training.calibrate import GUARD_FALSE_ALARMS
-    from training.guard import GUARD_DIMENSIONS
+    from training.guard import GUARD_DIMENSIONS, GUARD_FALSE_ALARMS
 
     externals = results["external"]
     named = [("HAM10000 test (internal)", results["test"])]
@@ -286,7 +271,7 @@ def write_card(directory: Path, *, run, results: dict, chosen: dict, bundle_conf
                   [("validation (sets the threshold)", results["validation"]), *named]]
     guard_rows.append({"name": f"{guard['n_images']} photos that are not dermoscopy: all should be flagged", "value": f"{guard['detected']:.1%}"})
     comparison = (directory / "comparison.md").read_text() if (directory / "comparison.md").is_file() else None
-    # the bundle stores shift / temperature (training/finalise.decision_rule); the card gives the shift as fitted
+    # the bundle stores shift / temperature (training/rule.py); the card gives the shift as fitted
     fitted_shift = [shift * bundle_config.get("temperature", 1.0) for shift in bundle_config["class_bias"]]
     card = ModelCard.from_template(
         card_data(bundle_config["name"], results["test"], externals), template_str=TEMPLATE,
@@ -302,7 +287,8 @@ def write_card(directory: Path, *, run, results: dict, chosen: dict, bundle_conf
         n_val=len(split["validation"]), n_test=len(split["test"]), training_minutes=results["run"]["training_minutes"],
         refit=results["run"].get("refit"),
         imbalance=imbalance_measures(run, dict(zip(CODES, fitted_shift))), diagnoses=DIAGNOSES,
-        guard_percentile=f"{100 * (1 - GUARD_FALSE_ALARMS):g}th", distillation_temperature=distill.TEMPERATURE,
+        guard_percentile=f"{100 * (1 - GUARD_FALSE_ALARMS):g}th", command=results["run"]["command"],
+        backbone=recipe.BACKBONE, train_batchnorm=recipe.TRAIN_BATCHNORM, label_smoothing=recipe.LABEL_SMOOTHING,
         alarm=alarm_section(bundle_config["melanoma_alarm"], results) if "melanoma_alarm" in bundle_config else "",
     )
     card.save(directory / "README.md")
@@ -312,20 +298,11 @@ def write_card(directory: Path, *, run, results: dict, chosen: dict, bundle_conf
 def imbalance_measures(run, class_bias: dict) -> list[str]:
     """What the run did about class imbalance, in words, for the card."""
     measures = []
-    if run.sampling_power < 1:
-        measures.append(f"classes drawn in proportion to count ** {run.sampling_power}, {run.epoch_images} images an epoch")
-    if run.logit_adjustment > 0:
-        measures.append(f"a logit-adjusted loss (tau {run.logit_adjustment}), so that the model's own most probable class "
-                        "balances the classes")
     if run.class_weight_power > 0:
         measures.append(f"class weights (largest count / count) ** {run.class_weight_power}")
-    if run.post_hoc_bias:
-        shifts = ", ".join(f"{code} {shift:+.2f}" for code, shift in class_bias.items())
-        floors = (f" with accuracy ≥ {run.min_accuracy} and melanoma recall ≥ {run.min_melanoma_recall}"
-                  if run.min_accuracy or run.min_melanoma_recall else "")
-        measures.append(f"a per-class shift of the logits chosen on validation for balanced accuracy{floors} ({shifts}), "
-                        "before the temperature")
-    return measures or ["nothing"]
+    shifts = ", ".join(f"{code} {shift:+.2f}" for code, shift in class_bias.items())
+    measures.append(f"a per-class shift of the logits chosen on validation for balanced accuracy ({shifts}), before the temperature")
+    return measures
 
 
 def _variant_rows(table: list[dict]) -> list[dict]:

@@ -17,8 +17,6 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from training.low_pass import GaussianLowPass
-from training.mixstyle import MixStyle
 
 # (repeats, kernel, stride, expand_ratio, in_filters, out_filters): EfficientNet-B0's block table.
 BLOCKS = (
@@ -32,8 +30,6 @@ BLOCKS = (
 )
 STEM_FILTERS = 32
 HEAD_FILTERS = 1280
-MIXSTYLE_STAGES = 3
-"""MixStyle follows the first three stages, where a camera's look lives (the paper's choice for ResNets)."""
 BN_EPSILON = 1e-3
 BN_MOMENTUM = 0.99
 # Input normalisation the weights were trained with: (x - 127) / 128.
@@ -69,15 +65,14 @@ def _round_filters(filters: int, width: float, divisor: int = 8) -> int:
 
 
 def _block_plan(variant: Variant):
-    """Yield (stage, kernel, stride, expand_ratio, in_filters, out_filters, ends_stage) for every block, in order."""
+    """Yield (kernel, stride, expand_ratio, in_filters, out_filters) for every block, in order."""
     for stage, (repeats, kernel, stride, expand, filters_in, filters_out) in enumerate(BLOCKS):
         fixed = stage in (0, len(BLOCKS) - 1)  # Lite keeps the first and last stage's depth
         count = repeats if fixed else int(math.ceil(variant.depth * repeats))
         filters_in = _round_filters(filters_in, variant.width)
         filters_out = _round_filters(filters_out, variant.width)
         for repeat in range(count):
-            yield (stage, kernel, stride if repeat == 0 else 1, expand, filters_in if repeat == 0 else filters_out,
-                   filters_out, repeat == count - 1)
+            yield kernel, stride if repeat == 0 else 1, expand, filters_in if repeat == 0 else filters_out, filters_out
 
 
 def _conv_bn(x, filters, kernel, stride, name, activation=True, depthwise=False):
@@ -89,26 +84,15 @@ def _conv_bn(x, filters, kernel, stride, name, activation=True, depthwise=False)
     return keras.layers.ReLU(6.0, name=f"{name}_relu6")(x) if activation else x
 
 
-def build(name: str = "efficientnet_lite0", input_shape=(None, None, 3), include_top: bool = False,
-          low_pass: float = 0.0, mixstyle: float = 0.0, upsample: float = 1.0) -> keras.Model:
+def build(name: str = "efficientnet_lite0", input_shape=(None, None, 3), include_top: bool = False) -> keras.Model:
     """Build an EfficientNet-Lite variant (without weights).
 
-    With include_top=False the output is the 1280-channel feature map; with True, 1000 ImageNet logits. A positive
-    low_pass puts a fixed Gaussian blur of that many pixels before the stem (training/low_pass.py); an upsample
-    above 1 enlarges the image by that factor (bilinear) before the stem, so that the ImageNet filters meet a
-    lesion's texture at about the scale they learned; a positive mixstyle mixes feature statistics with that
-    probability after each of the first MIXSTYLE_STAGES stages, in training only (training/mixstyle.py).
+    With include_top=False the output is the 1280-channel feature map; with True, 1000 ImageNet logits.
     """
     variant = VARIANTS[name]
     inputs = keras.Input(input_shape, name="image")
-    x = GaussianLowPass(low_pass, name="low_pass")(inputs) if low_pass else inputs
-    if upsample != 1.0:
-        height, width = input_shape[:2]
-        if height is None or width is None or upsample < 1.0:
-            raise ValueError(f"upsampling needs a fixed input height and width and a factor of at least 1, not {upsample}")
-        x = keras.layers.Resizing(round(height * upsample), round(width * upsample), "bilinear", name="upsample")(x)
-    x = _conv_bn(x, STEM_FILTERS, 3, 2, "stem")
-    for index, (stage, kernel, stride, expand, filters_in, filters_out, ends_stage) in enumerate(_block_plan(variant)):
+    x = _conv_bn(inputs, STEM_FILTERS, 3, 2, "stem")
+    for index, (kernel, stride, expand, filters_in, filters_out) in enumerate(_block_plan(variant)):
         shortcut = x
         prefix = f"block{index}"
         if expand != 1:
@@ -117,8 +101,6 @@ def build(name: str = "efficientnet_lite0", input_shape=(None, None, 3), include
         x = _conv_bn(x, filters_out, 1, 1, f"{prefix}_project", activation=False)
         if stride == 1 and filters_in == filters_out:
             x = keras.layers.Add(name=f"{prefix}_add")([x, shortcut])
-        if mixstyle and ends_stage and stage < MIXSTYLE_STAGES:
-            x = MixStyle(mixstyle, seed=stage, name=f"stage{stage}_mixstyle")(x)
     x = _conv_bn(x, HEAD_FILTERS, 1, 1, "head")
     if include_top:
         x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
@@ -208,7 +190,7 @@ def load_imagenet_weights(model: keras.Model, name: str = "efficientnet_lite0") 
     layer = model.get_layer
     layer("stem_conv").set_weights([_conv(state["_conv_stem.weight"])])
     layer("stem_bn").set_weights(_bn(state, "_bn0"))
-    for index, (_, _, _, expand, _, _, _) in enumerate(_block_plan(VARIANTS[name])):
+    for index, (_, _, expand, _, _) in enumerate(_block_plan(VARIANTS[name])):
         torch_block, prefix = f"_blocks.{index}", f"block{index}"
         if expand != 1:
             layer(f"{prefix}_expand_conv").set_weights([_conv(state[f"{torch_block}._expand_conv.weight"])])

@@ -1,6 +1,7 @@
-"""Stage 5, evaluate: any model bundle on a `datasets` source or an image folder, through the app's own path.
+"""Evaluate any model bundle on a `datasets` source or an image folder, through the app's own path (stage 5,
+training/bundle.py, scores every new bundle with it).
 
-    python -m training.evaluate --model lesion/bundled_model --data ../shared/data/ham10000 --split test --json test.json
+    python -m training.evaluate --model lesion/bundled_model --split test --json test.json  # the run's --dataset
     python -m training.evaluate --model lesion/bundled_model --data ../shared/examples
     python -m training.evaluate --model lesion/bundled_model --data examples --grey   # the examples without colour
 
@@ -153,13 +154,18 @@ def summary(result: dict) -> str:
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, required=True, help="A model bundle folder (model.tflite + config.json).")
-    parser.add_argument("--data", required=True, help="A datasets source (Hub id or folder) or a folder with labels.csv.")
+    parser.add_argument("--data", help="A datasets source (Hub id or folder) or a folder with labels.csv; default: the "
+                        "dataset the bundle was trained on (its training_args.json).")
     parser.add_argument("--split", default="test", choices=("train", "validation", "test", "all"),
                         help="For a datasets source: which side of the bundle's split.json. Default: test.")
     parser.add_argument("--grey", action="store_true", help="Classify grey copies of the images (as grayscale PNGs).")
     parser.add_argument("--json", type=Path, help="Write every number here.")
     parser.add_argument("--confusion-matrix", type=Path, help="Write the confusion matrix plot here (PNG).")
     args = parser.parse_args(argv)
+    if args.data is None:
+        from training import config  # here: training.config imports export, which imports this module
+
+        args.data = config.load(args.model).dataset
     result = evaluate_bundle(args.model, args.data, args.split, grey=args.grey)
     print(summary(result))
     if args.json:

@@ -1,4 +1,5 @@
-"""Stage 4, export: the served model as TFLite, in four precisions, each measured for size and speed.
+"""Stage 4's export (training/finalise.py calls it): the served model as TFLite, in four precisions, each measured
+for size and speed.
 
 The served model gives, from one inference: the logits, a class activation map per class (the classifier applied to
 each cell of the last feature map; their mean plus the bias is the logits) and the dermoscopy guard's score.

@@ -1,6 +1,5 @@
-"""After fitting, before the bundle: WiSE-FT's mix (with --wise-ft), the guard, the served model and its test-time
-views, the exported variant, its decision rule, its calibration and its melanoma alarm, all chosen on the validation
-split."""
+"""Stage 4, finalise: after fitting, before the bundle: the guard, the served model and its test-time views, the
+exported variant and its decision rule (training/rule.py), all chosen on the validation split."""
 
 from __future__ import annotations
 
@@ -10,12 +9,12 @@ import keras
 import numpy as np
 
 from lesion.classifier import VIEWS, calibrated_probabilities
-from lesion.labels import CODES
 from lesion.preprocess import normalise
-from training import calibrate, data, decision, export, melanoma_alarm, model, wise_ft
+from training import data, export, model, rule
+from training.config import BACKBONE
 from training.data import SITE_OUT
 from training.evaluate import compute_metrics
-from training.guard import features_for_guard, fit_guard
+from training.guard import features_for_guard, fit_guard, guard_threshold
 
 log = logging.getLogger(__name__)
 
@@ -27,15 +26,14 @@ GUARD_PROBE_COUNTS = (export.GUARD_PROBES, 4 * export.GUARD_PROBES, 16 * export.
 
 
 def finalise(config, classifier: keras.Model, split: dict, pixels: np.ndarray, labels: np.ndarray, rows: dict) -> dict:
-    """With --wise-ft first choose WiSE-FT's mix; then fit the guard, export and score every variant, choose one, and fit
-    its class bias, temperature and guard threshold.
+    """Fit the guard, export and score every variant, choose one, and fit its decision rule and guard threshold.
 
     Args:
         config: the run's TrainConfig.
         classifier, split, pixels, labels, rows: what train.train returns.
 
     Returns:
-        The keyword arguments of report.write_final_bundle that follow the TrainConfig.
+        The keyword arguments of bundle.write_final_bundle that follow the TrainConfig.
     """
     spec = config.input_spec
 
@@ -44,16 +42,13 @@ def finalise(config, classifier: keras.Model, split: dict, pixels: np.ndarray, l
 
     evaluated = ["validation", "test"] + [SITE_OUT] * (SITE_OUT in rows)
     images, references = {name: images_of(name) for name in evaluated}, {name: labels[rows[name]] for name in evaluated}
-    wise_ft_choice = None
-    if config.wise_ft:
-        wise_ft_choice = wise_ft.choose_mix(classifier, config.output_dir, images["validation"], references["validation"])
     guard = fit_guard(features_for_guard(model.backbone_of(classifier), pixels[rows["train"]], spec), labels[rows["train"]])
     served = export.serving_model(classifier, guard)
     views = choose_views(served, images["validation"], references["validation"])
     lesions = normalise(pixels[np.random.default_rng(config.seed).permutation(rows["train"])[:CALIBRATION_IMAGES]].astype(np.float32), spec)
 
     def bundle_config(quantization: str, **calibrated) -> dict:
-        return export.bundle_config(name=f"ham10000-{config.backbone.replace('_', '-')}", backbone=config.backbone, spec=spec,
+        return export.bundle_config(name=f"ham10000-{BACKBONE.replace('_', '-')}", backbone=BACKBONE, spec=spec,
                                     quantization=quantization, views=views, **calibrated)
 
     scored = {name: images[name] for name in ("validation", "test")}
@@ -63,7 +58,7 @@ def finalise(config, classifier: keras.Model, split: dict, pixels: np.ndarray, l
                                                config.output_dir / "variants", scored, references, calibration, views)
         chosen = export.choose_variant(table)
         validation = outputs[chosen["name"]]["validation"]
-        threshold = calibrate.guard_threshold(validation["guard_score"])
+        threshold = guard_threshold(validation["guard_score"])
         ceiling = export.guard_ceiling(config.output_dir / "variants" / chosen["name"])
         if ceiling >= export.GUARD_HEADROOM * threshold:
             break
@@ -72,34 +67,12 @@ def finalise(config, classifier: keras.Model, split: dict, pixels: np.ndarray, l
         raise RuntimeError(f"the {chosen['name']} guard score tops out at {ceiling:.2f}, too close to its threshold "
                            f"{threshold:.2f}, even with {probes} guard probes in int8's calibration")
     log.info("guard score: threshold %.2f, int8 ceiling %.2f", threshold, ceiling)
-    rule = fit_rule(references["validation"], validation["probabilities"], config)
-    log.info("chose %s; guard threshold %.2f; %s", chosen["name"], threshold, rule)
+    fitted = rule.fit(references["validation"], validation["probabilities"])
+    log.info("chose %s; guard threshold %.2f; %s", chosen["name"], threshold, fitted)
     test_sites = list(data.read_sites(config.sources, split["test"]).values()) if config.sources else None
-    return {"chosen": {**chosen, "table": table, "views": views, "wise_ft": wise_ft_choice}, "served": served,
+    return {"chosen": {**chosen, "table": table, "views": views}, "served": served,
             "calibration": calibration, "images": images, "references": references, "test_sites": test_sites,
-            "config": bundle_config(chosen["name"], guard_threshold=threshold, **rule)}
-
-
-def fit_rule(references: np.ndarray, probabilities: np.ndarray, config) -> dict:
-    """What the bundle serves on top of the network, fitted on its validation probabilities (temperature 1, no
-    bias): the class bias and temperature (decision_rule), and the melanoma alarm on the probabilities they serve."""
-    class_bias, temperature = decision_rule(references, probabilities, config)
-    served = calibrated_probabilities(np.log(probabilities + 1e-12), temperature, class_bias)
-    return {"class_bias": class_bias, "temperature": temperature, "melanoma_alarm": melanoma_alarm.fit(references, served)}
-
-
-def decision_rule(references: np.ndarray, probabilities: np.ndarray, config) -> tuple[list[float], float]:
-    """The class bias and temperature to serve, fitted on validation probabilities (temperature 1, no bias).
-
-    The bias is fitted first, then the temperature on the shifted log-probabilities, so that the served
-    softmax(logits / T + served_bias) with served_bias = bias / T is softmax((logits + bias) / T): exactly the fitted
-    decisions, calibrated.
-    """
-    class_bias = np.zeros(len(CODES))
-    if config.post_hoc_bias:
-        class_bias = np.array(decision.fit_class_bias(references, probabilities, min_accuracy=config.min_accuracy,
-                                                      min_melanoma_recall=config.min_melanoma_recall))
-    return decision.served_rule(references, probabilities, class_bias)
+            "config": bundle_config(chosen["name"], guard_threshold=threshold, **fitted)}
 
 
 def choose_views(served: keras.Model, images: np.ndarray, references: np.ndarray) -> list[str]:

@@ -20,6 +20,8 @@ import numpy as np
 
 from lesion.preprocess import InputSpec, normalise
 
+GUARD_FALSE_ALARMS = 0.005
+"""Share of validation images (all dermoscopic) the guard may flag: its threshold is their 99.5th percentile score."""
 GUARD_DIMENSIONS = 16
 """Principal components modelled in full; more fit HAM10000's cameras so closely that other clinics' images stray."""
 
@@ -55,6 +57,11 @@ class GuardStatistics:
     whitening: np.ndarray  # (D, D): |(x - mean) @ principal @ whitening - class mean|^2 is the Mahalanobis distance
     class_means: np.ndarray  # (classes present, D), whitened
     residual_variance: float  # per feature, outside the leading components
+
+
+def guard_threshold(validation_scores, false_alarms: float = GUARD_FALSE_ALARMS) -> float:
+    """The guard score above which an image is called not dermoscopic: the (1 - false_alarms) quantile on validation."""
+    return float(np.quantile(np.asarray(validation_scores, np.float64), 1.0 - false_alarms))
 
 
 def fit_guard(features: np.ndarray, labels: np.ndarray, dimensions: int = GUARD_DIMENSIONS) -> GuardStatistics:

@@ -37,30 +37,22 @@ BACKBONES = {
 }
 
 
-def build_backbone(name: str, spec: InputSpec, weights: str | None = "imagenet", *, low_pass: float = 0.0,
-                   mixstyle: float = 0.0, upsample: float = 1.0) -> keras.Model:
+def build_backbone(name: str, spec: InputSpec, weights: str | None = "imagenet") -> keras.Model:
     """A feature extractor without its classifier.
 
     Args:
         name: a key of BACKBONES.
         weights: "imagenet", None for random initialisation, or the path of a Keras weights file.
-        low_pass: sigma in pixels of a fixed Gaussian blur at the input (EfficientNet-Lite only); 0 is none.
-        mixstyle: probability of MixStyle in training after the early stages (EfficientNet-Lite only); 0 is none.
-        upsample: factor by which the network enlarges its input before the stem (EfficientNet-Lite only); 1 is none.
 
     Raises:
         KeyError: unknown backbone.
-        ValueError: low_pass, mixstyle or upsample asked of a backbone that cannot take it.
         FileNotFoundError: ImageNet weights cannot be found or downloaded.
     """
     if name not in BACKBONES:
         raise KeyError(f"unknown backbone {name!r}; choose one of {sorted(BACKBONES)}")
     shape = (spec.height, spec.width, 3)
-    if (low_pass or mixstyle or upsample != 1.0) and not name.startswith("efficientnet_lite"):
-        raise ValueError(f"an input low-pass filter, upsampling and MixStyle are built into EfficientNet-Lite backbones "
-                         f"only, not {name}")
     if name.startswith("efficientnet_lite"):
-        backbone = efficientnet_lite.build(name, shape, low_pass=low_pass, mixstyle=mixstyle, upsample=upsample)
+        backbone = efficientnet_lite.build(name, shape)
         if weights == "imagenet":
             efficientnet_lite.load_imagenet_weights(backbone, name)
     else:

@@ -3,12 +3,13 @@
     python -m training.refit lesion/bundled_model --data ../shared/data/ham10000 \\
         --sources ../shared/data/ham10000/sources.csv --external ../shared/data/derm7pt
 
-The network stays as it is. Through the app's own classifier, the bundle's validation images give the network's own
-probabilities, on which the class shift (with the floors given, training/decision.py), the temperature and the
-melanoma alarm's threshold are fitted as training/finalise.py fits them. Both configs (the bundle's and its browser
-variant's) get the new rule, and a new minor version if it differs from the old one; eval_results.json, the plots and the model card are then written anew from every set, as
-training/report.py writes them, and the bundle is replaced only once all of it is written. Only validation chooses
-anything; the other sets are reported.
+The network stays as it is. The run's options come from the bundle's training_args.json. Through the app's own
+classifier, the bundle's validation images give the network's own probabilities, on which the decision rule (the class
+shift, the temperature and the melanoma alarm's threshold, training/rule.py) is fitted as training does. Both configs
+(the bundle's and its browser variant's) get the new rule, and a new minor version if it differs from the old one;
+eval_results.json, the plots and the model card are then written anew from every set, as training/bundle.py writes
+them, and the bundle is replaced only once all of it is written. Only validation chooses anything; the other sets are
+reported.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import numpy as np
 from lesion.bundle import BROWSER_DIR, CONFIG_FILE
 from lesion.labels import CODES
 from lesion.preprocess import normalise
-from training import atomic, data, finalise, report, rule_sweep, train
+from training import atomic, bundle, config, data, rule
 from training.card import write_card
 from training.evaluate import network_classifier, probabilities_of
 
@@ -69,67 +70,60 @@ def split_images(split: dict, dataset: str, spec, cache_dir: Path | None, sides=
             {name: labels[r] for name, r in rows.items()})
 
 
-def refit(bundle_dir: Path, dataset: str, *, externals: list[Path] | None = None, sources: Path | None = None,
-          min_accuracy: float, min_melanoma_recall: float, command: str) -> dict:
+def refit(bundle_dir: Path, dataset: str | None = None, *, externals: list[Path] | None = None, sources: Path | None = None,
+          command: str) -> dict:
     """Refit the bundle's class shift, temperature and melanoma alarm on validation, and write it with every figure,
     plot and the card anew; the bundle is replaced only when all of it is written. Returns the new config.
 
-    externals and sources default to those the bundle's figures came from (its eval_results.json and command).
+    dataset and sources default to the run's (its training_args.json), externals to those its figures came from
+    (eval_results.json).
     """
     before = json.loads((bundle_dir / "eval_results.json").read_text())
-    recorded = rule_sweep.run_config(bundle_dir)
+    run = config.load(bundle_dir)
+    dataset = dataset or run.dataset
     externals = externals or [Path(result["data"]) for result in before["external"].values()]
     for folder in externals:
         if not (folder / "labels.csv").is_file():
             raise FileNotFoundError(f"no labelled folder (with labels.csv) at {folder}: give it with --external")
-    run = dataclasses.replace(recorded, min_accuracy=min_accuracy, min_melanoma_recall=min_melanoma_recall)
     sources = sources or run.sources
     split = json.loads((bundle_dir / "split.json").read_text())
     test_sites = list(data.read_sites(sources, split["test"]).values()) if sources else None
     images, references = split_images(split, dataset, run.input_spec, run.cache_dir)
-    rule = finalise.fit_rule(references["validation"], probabilities_of(network_classifier(bundle_dir), images["validation"]), run)
-    log.info("%s", rule)
-    version = next_version(json.loads((bundle_dir / CONFIG_FILE).read_text()), rule)
+    fitted = rule.fit(references["validation"], probabilities_of(network_classifier(bundle_dir), images["validation"]))
+    log.info("%s", fitted)
+    version = next_version(json.loads((bundle_dir / CONFIG_FILE).read_text()), fitted)
     with atomic.staged_directory(bundle_dir) as staging:
         shutil.copytree(bundle_dir, staging, dirs_exist_ok=True)
         for config_file in (staging / CONFIG_FILE, staging / BROWSER_DIR / CONFIG_FILE):
-            config = {key: value for key, value in json.loads(config_file.read_text()).items() if key != "melanoma_alarm"}
-            config.update({key: value for key, value in rule.items() if value is not None}, version=version)
-            config_file.write_text(json.dumps(config, indent=1) + "\n")
-        config = json.loads((staging / CONFIG_FILE).read_text())
-        results = report.score_bundle(staging, dataclasses.replace(run, external=externals), images, references, test_sites)
+            served = {key: value for key, value in json.loads(config_file.read_text()).items() if key != "melanoma_alarm"}
+            served.update({key: value for key, value in fitted.items() if value is not None}, version=version)
+            config_file.write_text(json.dumps(served, indent=1) + "\n")
+        served = json.loads((staging / CONFIG_FILE).read_text())
+        results = bundle.score_bundle(staging, dataclasses.replace(run, external=externals), images, references, test_sites)
         results.update({key: before[key] for key in ("variants", "browser_model")})
-        results["run"] = {**before["run"], "refit": {"command": command, "bundle": str(bundle_dir), "min_accuracy": min_accuracy,
-                                                     "min_melanoma_recall": min_melanoma_recall}}
+        results["run"] = {**before["run"], "refit": {"command": command, "bundle": str(bundle_dir)}}
         (staging / "eval_results.json").write_text(json.dumps(results, indent=1))
         for plot in staging.glob("confusion_matrix_*.png"):  # an external set scored before may be gone
             plot.unlink()
-        report.plot_results(staging, results)
-        chosen = next(row for row in results["variants"] if row["name"] == config["quantization"])
-        write_card(staging, run=run, results=results, bundle_config=config,
-                   chosen={**chosen, "views": config["test_time_views"], "wise_ft": before["run"].get("wise_ft")})
-    return config
+        bundle.plot_results(staging, results)
+        chosen = next(row for row in results["variants"] if row["name"] == served["quantization"])
+        write_card(staging, run=run, results=results, bundle_config=served, chosen={**chosen, "views": served["test_time_views"]})
+    return served
 
 
 def main(argv=None) -> dict:
-    defaults = train.TrainConfig.__dataclass_fields__
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("bundle", type=Path, help="A bundle folder with split.json and eval_results.json.")
-    parser.add_argument("--data", required=True, help="The HAM10000 source the bundle's split refers to.")
+    parser.add_argument("bundle", type=Path, help="A bundle folder with split.json, training_args.json and eval_results.json.")
+    parser.add_argument("--data", help="The HAM10000 source the bundle's split refers to; default: the run's --dataset.")
     parser.add_argument("--sources", type=Path, help="HAM10000's sources.csv, for the test split's figures by site; "
-                        "default: the training command's.")
+                        "default: the run's.")
     parser.add_argument("--external", type=Path, action="append", default=[],
                         help="A labelled folder (repeatable); default: those the bundle was scored on.")
-    parser.add_argument("--min-accuracy", type=float, default=defaults["min_accuracy"].default,
-                        help="The rule keeps validation accuracy at least this (as training's option).")
-    parser.add_argument("--min-melanoma-recall", type=float, default=defaults["min_melanoma_recall"].default,
-                        help="The rule keeps validation melanoma recall at least this (as training's option).")
     args = parser.parse_args(argv)
     command = shlex.join(["python", "-m", "training.refit", *(sys.argv[1:] if argv is None else argv)])
-    config = refit(args.bundle, args.data, externals=args.external, sources=args.sources, min_accuracy=args.min_accuracy,
-                   min_melanoma_recall=args.min_melanoma_recall, command=command)
-    print(json.dumps({key: config.get(key) for key in ("class_bias", "temperature", "melanoma_alarm")}, indent=1))
-    return config
+    served = refit(args.bundle, args.data, externals=args.external, sources=args.sources, command=command)
+    print(json.dumps({key: served.get(key) for key in ("class_bias", "temperature", "melanoma_alarm")}, indent=1))
+    return served
 
 
 if __name__ == "__main__":

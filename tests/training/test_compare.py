@@ -1,10 +1,11 @@
-"""The recipe comparison: one row per finished run, the served figures beside the network's own ranking."""
+"""The recipe comparison (training/experiments/compare.py): one row per finished run, the served figures beside the network's own ranking."""
 
 import json
 
 import pytest
 
-from training import compare, train
+from training import config, train
+from training.experiments import compare
 
 
 def _scores(ba: float, auc: float, own: float | None) -> dict:
@@ -45,6 +46,6 @@ def test_unfinished_run_is_refused(tmp_path):
 
 def test_training_refuses_a_comparison_not_yet_written_before_it_loads_anything(tmp_path):
     missing = str(tmp_path / "comparison.md")
-    with pytest.raises(ValueError, match="write it with training.compare first"):
+    with pytest.raises(ValueError, match="write it with training.experiments.compare first"):
         train.main(["--dataset", str(tmp_path / "no-such-dataset"), "--comparison", missing])
-    assert train.parse_args(["--dataset", "x", "--comparison", missing]).comparison  # a finished run's command parses
+    assert config.parse_args(["--dataset", "x", "--comparison", missing]).comparison  # a finished run's options load

@@ -31,14 +31,14 @@ TRAIN = textwrap.dedent("""
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * int(cpus))
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
-    from training import train
+    from training import config, train
 
     def run(strategy):
-        config = train.parse_args([
+        options = config.parse_args([
             "--dataset", dataset, "--output-dir", output, "--strategy", strategy, "--weights", "none",
             "--max-train-samples", "8", "--batch-size", "2", "--head-epochs", "1", "--finetune-epochs", "0",
             "--validation-fraction", "0.25", "--test-fraction", "0.25", "--cache-dir", "none"])
-        return train.train(config)[0]
+        return train.train(options)[0]
 
     trained = run(strategy)
     result = {
@@ -109,7 +109,7 @@ def test_two_workers_train_in_step(tmp_path):
 
 
 def test_replicas_scale_batch_size_and_learning_rates():
-    from training.train import TrainConfig
+    from training.config import TrainConfig
 
     config = TrainConfig(dataset="x", batch_size=32, head_learning_rate=1e-3, finetune_learning_rate=3e-4)
     scaled = distribute.scaled(config, 4)
@@ -135,7 +135,7 @@ def test_a_good_tf_config_is_read():
 
 
 def test_an_unknown_strategy_is_refused():
-    from training import train
+    from training import config
 
     with pytest.raises(ValueError, match="--strategy must be one of"):
-        train.parse_args(["--dataset", "x", "--strategy", "tpu"])
+        config.parse_args(["--dataset", "x", "--strategy", "tpu"])

@@ -87,23 +87,3 @@ def test_unfreeze_top_keeps_early_layers_and_batchnorm_frozen():
     assert not any(layer.trainable for layer in backbone.layers[:half] if layer.weights)
     assert all(not layer.trainable for layer in backbone.layers if isinstance(layer, keras.layers.BatchNormalization))
     assert any(layer.trainable for layer in backbone.layers[half:] if isinstance(layer, keras.layers.Conv2D))
-
-
-def test_upsampling_enlarges_the_input_inside_the_network():
-    """The bundle's input stays HAM10000's 200x150; the stem sees it 1.5 times larger, and the feature map grows alike."""
-    spec = model.BACKBONES["efficientnet_lite0"].input_spec()
-    plain = model.build_backbone("efficientnet_lite0", spec, weights=None)
-    enlarged = model.build_backbone("efficientnet_lite0", spec, weights=None, upsample=1.5)
-    assert enlarged.input_shape == plain.input_shape == (None, 150, 200, 3)
-    assert enlarged.get_layer("upsample").output.shape[1:3] == (225, 300)
-    assert enlarged.get_layer("stem_conv").input.shape[1:3] == (225, 300)
-    assert enlarged.output_shape[1:3] == (8, 10) and plain.output_shape[1:3] == (5, 7)
-    assert enlarged.count_params() == plain.count_params()
-
-
-def test_upsampling_refuses_what_it_cannot_do():
-    spec = model.BACKBONES["efficientnet_lite0"].input_spec()
-    with pytest.raises(ValueError, match="at least 1"):
-        model.build_backbone("efficientnet_lite0", spec, weights=None, upsample=0.5)
-    with pytest.raises(ValueError, match="EfficientNet-Lite backbones only"):
-        model.build_backbone("mobilenet_v2", model.BACKBONES["mobilenet_v2"].input_spec(), weights=None, upsample=1.5)

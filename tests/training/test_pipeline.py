@@ -1,5 +1,6 @@
 """The whole training pipeline on the tiny fixture: load, split, train, export, evaluate, bundle, publish dry run."""
 
+import dataclasses
 import io
 import json
 
@@ -9,7 +10,7 @@ from PIL import Image
 
 from lesion.bundle import BUNDLED_DIR, load_bundle
 from lesion.classifier import Classifier, calibrated_probabilities
-from tests.conftest import EXAMPLES, TINY_DATASET, TINY_LOW_PASS, TINY_MIXSTYLE, TINY_TRAINING, TINY_UPSAMPLE
+from tests.conftest import EXAMPLES, TINY_DATASET, TINY_TRAINING
 from training import evaluate, export, model, publish
 from training.guard import fit_guard
 
@@ -77,14 +78,12 @@ def test_model_card_has_hub_metadata(tiny_run):
     assert card.data.pipeline_tag == "image-classification"
     assert card.data.eval_results[0].metric_type == "balanced_accuracy"
     assert "Not a medical device" in card.text
-    assert "MixStyle" in card.text and "training/mixstyle.py" in card.text
 
 
 def test_tflite_matches_keras(tiny_run, tmp_path):
     """Probabilities, class maps and guard score of the float32 TFLite model against the Keras serving model."""
     spec = model.BACKBONES["efficientnet_lite0"].input_spec()
-    backbone = model.build_backbone("efficientnet_lite0", spec, weights=None, low_pass=TINY_LOW_PASS, mixstyle=TINY_MIXSTYLE,
-                                    upsample=TINY_UPSAMPLE)
+    backbone = model.build_backbone("efficientnet_lite0", spec, weights=None)
     classifier = model.build_classifier(backbone)
     classifier.load_weights(tiny_run / "checkpoints" / "2-finetune" / "final.weights.h5")
     rng = np.random.default_rng(0)
@@ -173,21 +172,20 @@ def test_publish_refuses_a_tampered_bundle(tiny_run, tmp_path):
 
 
 def test_training_resumes_instead_of_starting_over(tiny_run, caplog):
-    from training import train
+    from training import config, train
 
-    config = train.parse_args([*TINY_TRAINING, "--output-dir", str(tiny_run)])
     with caplog.at_level("INFO"):
-        train.train(config)
+        train.train(config.parse_args([*TINY_TRAINING, "--output-dir", str(tiny_run), "--external", str(EXAMPLES)]))
     assert "phase 1-head already done" in caplog.text and "phase 2-finetune already done" in caplog.text
 
 
 def test_the_same_command_retrains_the_same_weights(tiny_run, tmp_path):
     import h5py
 
-    from training import train
+    from training import config, train
     from training.checkpoints import FINE_TUNING, final_weights
 
-    train.train(train.parse_args([*TINY_TRAINING, "--output-dir", str(tmp_path)]))
+    train.train(config.parse_args([*TINY_TRAINING, "--output-dir", str(tmp_path)]))
 
     def weights(run):
         found = {}
@@ -200,16 +198,26 @@ def test_the_same_command_retrains_the_same_weights(tiny_run, tmp_path):
 
 
 def test_config_validation():
-    from training import train
+    from training import config
 
-    with pytest.raises(ValueError, match="--backbone"):
-        train.parse_args(["--dataset", "x", "--backbone", "resnet"])
     with pytest.raises(ValueError, match="fraction"):
-        train.parse_args(["--dataset", "x", "--validation-fraction", "0.6", "--test-fraction", "0.5"])
-    with pytest.raises(ValueError, match="--low-pass"):
-        train.parse_args(["--dataset", "x", "--low-pass", "-1"])
-    with pytest.raises(ValueError, match="--mixstyle"):
-        train.parse_args(["--dataset", "x", "--mixstyle", "1.5"])
+        config.parse_args(["--dataset", "x", "--validation-fraction", "0.6", "--test-fraction", "0.5"])
+    with pytest.raises(ValueError, match="--hold-out-site needs --sources"):
+        config.parse_args(["--dataset", "x", "--hold-out-site", "vidir"])
+    for study in ("--low-pass", "--mixstyle", "--upsample", "--batch-mix", "--teacher", "--soup", "--wise-ft"):
+        with pytest.raises(SystemExit):
+            config.parse_args(["--dataset", "x", study, "1"])
+
+
+def test_run_writes_its_resolved_options_and_everything_reads_them(tiny_run):
+    """training_args.json lies in the run folder and in its bundle, holds every option, and loads back unchanged."""
+    from training import config
+
+    given = config.parse_args([*TINY_TRAINING, "--output-dir", str(tiny_run), "--external", str(EXAMPLES)])
+    for folder in (tiny_run, tiny_run / "bundle"):
+        assert config.load(folder) == given
+    assert set(json.loads((tiny_run / "bundle" / config.ARGS_FILE).read_text())) == {f.name for f in dataclasses.fields(given)}
+    assert len(dataclasses.fields(given)) <= 21
 
 
 def test_int8_guard_score_has_headroom_above_its_threshold(tiny_run):

@@ -7,7 +7,7 @@ import pytest
 
 from lesion.bundle import load_bundle
 from tests.conftest import EXAMPLES, TINY_DATASET
-from training import decision, refit, report
+from training import bundle, config, refit
 from training.data import load_ham10000
 
 RULE = ("class_bias", "temperature", "melanoma_alarm")
@@ -29,7 +29,7 @@ def files(bundle) -> dict:
     return {path.relative_to(bundle): path.read_bytes() for path in sorted(bundle.rglob("*")) if path.is_file()}
 
 
-def test_training_floors_give_training_rule_and_figures(tiny_run, copy):
+def test_refit_gives_training_rule_and_figures(tiny_run, copy):
     trained = json.loads((tiny_run / "bundle" / "config.json").read_text())
     config = refitted(copy, "--external", str(EXAMPLES))
     assert config["class_bias"] == pytest.approx(trained["class_bias"], abs=1e-3)
@@ -52,19 +52,16 @@ def test_training_floors_give_training_rule_and_figures(tiny_run, copy):
     load_bundle(copy)  # the model still matches its checksum
 
 
-def test_the_floors_given_are_the_rules(copy, monkeypatch):
-    """The floors reach the rule's fit (tests/training/test_decision.py shows what they do there; the tiny validation split, one
-    image a class, is too small for them to bind), and the card and eval_results.json say which were used. The
-    external folder is the one the bundle was scored on."""
-    asked = []
-    fit_class_bias = decision.fit_class_bias
-    monkeypatch.setattr(decision, "fit_class_bias", lambda *args, **floors: asked.append(floors) or fit_class_bias(*args, **floors))
-    refitted(copy, "--min-accuracy", "0.5", "--min-melanoma-recall", "1")
-    assert asked == [{"min_accuracy": 0.5, "min_melanoma_recall": 1.0}]
+def test_the_run_options_come_from_training_args(copy):
+    """Without --data or --external, refit takes the dataset from the bundle's training_args.json and the external
+    folder from the sets the bundle was scored on; without training_args.json it says what writes it."""
+    assert config.load(copy).dataset == str(TINY_DATASET)
+    refit.main([str(copy)])
     results = json.loads((copy / "eval_results.json").read_text())
-    assert results["run"]["refit"]["min_accuracy"] == 0.5 and results["run"]["refit"]["min_melanoma_recall"] == 1.0
-    assert list(results["external"]) == ["examples"]
-    assert "for balanced accuracy with accuracy ≥ 0.5 and melanoma recall ≥ 1.0" in (copy / "README.md").read_text()
+    assert list(results["external"]) == ["examples"] and results["run"]["refit"]["command"].endswith(str(copy))
+    (copy / config.ARGS_FILE).unlink()
+    with pytest.raises(FileNotFoundError, match="training_args.json .* python -m training.train"):
+        refit.main([str(copy)])
 
 
 def test_a_bundle_without_an_alarm_gets_one(tiny_run, copy):
@@ -87,9 +84,9 @@ def test_a_failure_while_scoring_leaves_the_bundle_as_it_was(copy, monkeypatch):
     def fail(*args, **kwargs):
         raise RuntimeError("scoring failed")
 
-    monkeypatch.setattr(report, "score_bundle", fail)
+    monkeypatch.setattr(bundle, "score_bundle", fail)
     with pytest.raises(RuntimeError, match="scoring failed"):
-        refitted(copy, "--min-melanoma-recall", "1")
+        refitted(copy)
     assert files(copy) == unchanged
 
 

@@ -1,9 +1,10 @@
 """Compare training recipes on what matters most: how they hold up on images from other sites and clinics.
 
-    python -m training.compare runs/A runs/B runs/C runs/D --markdown comparison.md --plot comparison.png
+    python -m training.experiments.compare runs/A runs/B runs/C runs/D --markdown comparison.md --plot comparison.png
 
-Each run folder is a finished `training.train` run with --hold-out-site and --external (training/candidates.sh makes
-the model card's); the table sets its validation figures beside the held-out site's and each external set's.
+Each run folder is a finished `training.train` run with --hold-out-site and --external (the model card's candidates
+were made by training/candidates.sh at git tag studies-2026-12); the table sets its validation figures beside the
+held-out site's and each external set's.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import numpy as np
 
 def load_run(run_dir: Path) -> dict:
     """The eval_results.json of a run's bundle, named after the run folder, with its fitting time in minutes
-    (a distilled run's teachers' included: TrainConfig.training_minutes).
+    (TrainConfig.training_minutes).
 
     Raises:
         FileNotFoundError: the run has not finished.
@@ -64,7 +65,7 @@ def markdown(runs: list[dict], site: str) -> str:
         cells.append(f"{run['minutes']:.0f}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + (f"\n\nEach candidate was trained without HAM10000's site {site} and scored on it; "
-                               "`training/candidates.sh` holds the command of each.\n")
+                               "`training/candidates.sh` at git tag studies-2026-12 holds the command of each.\n")
 
 
 def plot(runs: list[dict], path: Path) -> None:

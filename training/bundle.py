@@ -1,4 +1,5 @@
-"""Stage 6, bundle: the chosen model with its calibration and guard, scored through the app's own path everywhere.
+"""Stage 5, bundle: write the chosen model with its decision rule and guard, and score it through the app's own path
+everywhere.
 
 Internal (validation, test, and test by site), the held-out site if any, every external folder, the guard on
 dermoscopic and non-dermoscopic images, and calibration before and after; then plots and the model card.
@@ -16,8 +17,9 @@ import numpy as np
 
 from lesion.bundle import BROWSER_DIR, MODEL_FILE, sha256_of
 from lesion.classifier import Classifier, calibrated_probabilities
-from training import atomic, export, melanoma_alarm, plots
+from training import atomic, export, plots, rule
 from training.card import write_card
+from training.config import ARGS_FILE
 from training.evaluate import compute_metrics, load_image_folder, predict_all
 from training.guard import non_dermoscopic_photos
 
@@ -42,7 +44,8 @@ def write_final_bundle(run, *, chosen: dict, config: dict, served, calibration: 
         export.write_bundle(staging, model, config)
         browser = export.write_bundle(staging / BROWSER_DIR, export.to_tflite(served, "int8", calibration, browser=True),
                                       {**config, "quantization": "int8, float32 input and outputs, batch 1"})
-        (staging / "split.json").write_text((run.output_dir / "split.json").read_text())
+        for name in ("split.json", ARGS_FILE):
+            (staging / name).write_text((run.output_dir / name).read_text())
         if run.comparison:
             shutil.copy(run.comparison, staging / "comparison.md")
             if run.comparison.with_suffix(".png").is_file():
@@ -50,12 +53,11 @@ def write_final_bundle(run, *, chosen: dict, config: dict, served, calibration: 
         results = score_bundle(staging, run, images, references, test_sites)
         results["variants"] = chosen["table"]
         results["run"] = {"command": run.command(), "training_minutes": run.training_minutes(), "cpu_count": os.cpu_count(),
-                          "hold_out_site": run.hold_out_site, "wise_ft": chosen.get("wise_ft")}
+                          "hold_out_site": run.hold_out_site}
         results["browser_model"] = {"sha256": sha256_of(browser / MODEL_FILE), "size_mb": (browser / MODEL_FILE).stat().st_size / 1e6}
         (staging / "eval_results.json").write_text(json.dumps(results, indent=1))
         plot_results(staging, results)
-        if not run.soup:  # a soup is not fitted: its runs' cards have their curves
-            plots.plot_history(run.output_dir, staging / "training_curves.png")
+        plots.plot_history(run.output_dir, staging / "training_curves.png")
         write_card(staging, run=run, results=results, chosen=chosen, bundle_config=config)
     return bundle_dir
 
@@ -97,7 +99,7 @@ def _scored(references: np.ndarray, probabilities: np.ndarray, dermoscopic: np.n
     alarms (every image here is dermoscopic) and the melanoma alarm's figures."""
     before = calibrated_probabilities((np.log(probabilities + 1e-12) - runtime.class_bias) * runtime.temperature)
     uncalibrated = compute_metrics(references, before)
-    alarm = {"melanoma_alarm": melanoma_alarm.figures(references, probabilities, runtime.melanoma_alarm)} if runtime.melanoma_alarm else {}
+    alarm = {"melanoma_alarm": rule.alarm_figures(references, probabilities, runtime.melanoma_alarm)} if runtime.melanoma_alarm else {}
     return {**compute_metrics(references, probabilities),
             "uncalibrated": {key: uncalibrated[key] for key in UNCALIBRATED_KEYS},
             "guard_false_alarms": float(1 - np.mean(dermoscopic)), **alarm}

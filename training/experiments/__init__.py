@@ -1,0 +1,1 @@
+"""Tools for comparing finished runs. The product path (training/*.py) never imports this package."""
