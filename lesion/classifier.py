@@ -18,6 +18,7 @@ from lesion.bundle import InvalidBundleError, ModelBundle
 from lesion.labels import CODES
 from lesion.verdict import MelanomaAlarm, Verdict, judge, melanoma_alarm
 from lesion.preprocess import InvalidImageError, correct_colour, decode, fit_to_input, is_grey, normalise
+from lesion.timing import Timings
 
 # Lesions have no up or down, so the model sees each image as it is and mirrored; the logits are averaged.
 # Each view acts on the last three axes (height, width, channels) of one image or a batch.
@@ -31,19 +32,6 @@ VIEWS = {
 BATCH_ROWS = 8
 """Most images (views included) per interpreter call in a batch: on a 2-core CPU, XNNPACK's time per image is lowest
 at 4-8 and grows by a third to a half at 32-64, as the activations outgrow the cache."""
-
-
-@dataclass(frozen=True)
-class Timings:
-    """Milliseconds spent on one image: decoding the file, preparing the model's input, and the model itself."""
-
-    decode_ms: float
-    preprocess_ms: float
-    inference_ms: float
-
-    @property
-    def total_ms(self) -> float:
-        return self.decode_ms + self.preprocess_ms + self.inference_ms
 
 
 @dataclass(frozen=True)

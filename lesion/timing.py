@@ -8,10 +8,23 @@ from __future__ import annotations
 
 import math
 import threading
+from dataclasses import dataclass
 
 import numpy as np
 
-from lesion.classifier import Timings
+
+@dataclass(frozen=True)
+class Timings:
+    """Milliseconds spent on one image: decoding the file, preparing the model's input, and the model itself."""
+
+    decode_ms: float
+    preprocess_ms: float
+    inference_ms: float
+
+    @property
+    def total_ms(self) -> float:
+        return self.decode_ms + self.preprocess_ms + self.inference_ms
+
 
 STEPS = ("decode_ms", "preprocess_ms", "inference_ms", "total_ms")
 PERCENTILES = {"p50": 0.50, "p95": 0.95}

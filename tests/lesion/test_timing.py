@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from lesion.classifier import Timings
+from lesion.timing import Timings
 from lesion.timing import STEPS, LatencyStats, Summary
 
 
