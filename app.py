@@ -29,6 +29,7 @@ from PIL import Image
 from pydantic import model_validator
 
 from lesion import heatmap, i18n, private_mode, verdict
+from lesion.blocks import LesionBlocks, api_error, caller_language
 from lesion.bundle import InvalidBundleError
 from lesion.classifier import Prediction, Timings
 from lesion.hub import REPO_ENV, REVISION_ENV, TIMEOUT_ENV, ModelServer, ModelSource
@@ -83,7 +84,7 @@ class LesionImage(gr.Image):
         if (payload.url or "").startswith("data:"):
             return data_url_file(payload.url)
         if payload.path and not is_in_or_equal(payload.path, get_upload_folder()):
-            log.warning("Refused a path outside the upload folder: %s", payload.path)
+            log.warning("Refused a path outside the upload folder: %r", payload.path)
             return InvalidImageError(i18n.message("not_uploaded", "en"))
         if not payload.path and payload.url:  # Gradio could not download it (and logged why)
             return InvalidImageError(i18n.message("not_downloaded", "en", url=payload.url[:200]))
@@ -451,8 +452,8 @@ def build_demo(models: ModelServer | None = None) -> gr.Blocks:
         try:
             return run(image_path)
         except InvalidImageError as error:
-            log.warning("Refused an image sent to the API: %s", error)
-            raise gr.Error(str(error), title=i18n.refusal(str(error), "en")[0], print_exception=False) from None
+            log.warning("Refused an image sent to the API: %r", str(error))
+            raise api_error(error, caller_language()) from None
 
     def predict(image: str | None) -> tuple[str, dict[str, float]]:
         """Classify a dermoscopic image of a skin lesion into the seven HAM10000 diagnoses. Research demo, not a
@@ -516,10 +517,11 @@ def build_demo(models: ModelServer | None = None) -> gr.Blocks:
         refusals = [admission_refusal(path) for path in images]
         results = iter(source.classifier.classify_batch([path for path, refusal in zip(images, refusals) if refusal is None]))
         answers = []
-        for refusal in refusals:
+        for index, refusal in enumerate(refusals):
             result = refusal or next(results)
             if isinstance(result, InvalidImageError):
-                answers.append({"error": str(result)})
+                log.warning("Refused an image in a batch: %r", str(result))
+                answers.append({"error": i18n.refusal(str(result), caller_language(index))[1]})
                 continue
             stats.add(result.timings)
             answers.append({**answer_json(result), "model": model_json(source), "disclaimer": DISCLAIMER})
@@ -543,7 +545,7 @@ def build_demo(models: ModelServer | None = None) -> gr.Blocks:
         try:
             prediction, source = run(image)
         except InvalidImageError as error:
-            log.warning("Refused an upload: %s", error)
+            log.warning("Refused an upload: %r", str(error))
             return True, page_values(None, language, i18n.refusal(str(error), language))
         return False, page_values(prediction, language, source=source, show_heatmap=show_heatmap)
 
@@ -575,7 +577,7 @@ def build_demo(models: ModelServer | None = None) -> gr.Blocks:
     def on_tick(timings: dict | None, request: gr.Request) -> str:
         return timing_now(Timings(**timings) if timings else None, request_language(request))
 
-    with gr.Blocks(title="Skin lesion classifier (research demo)") as demo:
+    with LesionBlocks(title="Skin lesion classifier (research demo)") as demo:
         gr.Markdown(I18N("intro"))
         gr.Markdown(I18N("disclaimer"), elem_classes=["disclaimer"])
         # Private mode (issue 14): a switch and a panel of its own that classify in the visitor's browser; the routes

@@ -1,0 +1,94 @@
+"""gr.Blocks, hardened for a public app: a bad input fails only its own request, in the app's own words.
+
+Gradio checks, copies or downloads every file an event receives before the function sees it (Blocks.preprocess_data).
+What it raises there fails the whole call, and with `batch=True` every request batched with it, answered
+`{"error": null}` or "The upstream Gradio app has raised an exception". LesionBlocks catches it per request:
+
+- in a batch, the request gets an InvalidImageError in place of its image, which the function answers for that
+  image alone;
+- elsewhere, the call fails with a gr.Error that holds the app's sentence, in the caller's language.
+
+The values a request sent are not kept in its session afterwards (Gradio keeps the last value of every input per
+session, data: URLs included, until state_session_capacity sessions push it out).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+
+import gradio as gr
+from gradio.exceptions import Error as GradioError
+from gradio.exceptions import InvalidPathError
+
+from lesion import i18n
+from lesion.preprocess import InvalidImageError
+
+log = logging.getLogger(__name__)
+
+_LANGUAGES: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("caller_languages", default=())
+
+
+def caller_languages() -> tuple[str, ...]:
+    """The language of each request in the call being processed (one, or one per batched request), from its
+    Accept-Language header; empty outside a call."""
+    return _LANGUAGES.get()
+
+
+def caller_language(index: int = 0) -> str:
+    """The language of the index-th request in the call being processed; English outside a call."""
+    languages = caller_languages()
+    return languages[index] if index < len(languages) else i18n.DEFAULT
+
+
+def _language(request) -> str:
+    headers = getattr(request, "headers", None)
+    return i18n.request_language(headers.get("accept-language") if headers is not None else None)
+
+
+def input_refusal(error: Exception, value) -> InvalidImageError:
+    """The app's refusal for what Gradio raised while checking, copying or downloading one input value."""
+    url = value.get("url") if isinstance(value, dict) else None
+    if isinstance(error, InvalidPathError):
+        return InvalidImageError(i18n.message("not_uploaded", "en"))
+    if isinstance(url, str) and url.lower().startswith(("http://", "https://")):
+        return InvalidImageError(i18n.message("not_downloaded", "en", url=url[:200]))
+    if isinstance(value, dict) and value.get("path") and not url:
+        return InvalidImageError(i18n.message("not_uploaded", "en"))
+    return InvalidImageError(i18n.message("not_image", "en"))
+
+
+def api_error(refusal: InvalidImageError, language: str) -> gr.Error:
+    """The gr.Error a caller receives for a refused image: the app's title and sentence in the caller's language."""
+    title, sentence = i18n.refusal(str(refusal), language)
+    return gr.Error(sentence, title=title, print_exception=False)
+
+
+class LesionBlocks(gr.Blocks):
+    """gr.Blocks whose inputs fail one request at a time, in the app's words, and are not kept in the session."""
+
+    async def process_api(self, block_fn, inputs, state=None, request=None, *args, **kwargs):
+        requests = request if isinstance(request, list) else [request]
+        token = _LANGUAGES.set(tuple(_language(r) for r in requests))
+        try:
+            return await super().process_api(block_fn, inputs, state, request, *args, **kwargs)
+        finally:
+            _LANGUAGES.reset(token)
+
+    async def preprocess_data(self, block_fn, inputs, state, explicit_call: bool = False):
+        try:
+            processed = await super().preprocess_data(block_fn, inputs, state, explicit_call)
+        except GradioError:
+            raise
+        except Exception as error:  # noqa: BLE001 - whatever Gradio raises for one request's values
+            value = next((value for value in inputs if isinstance(value, dict)), None)
+            refusal = input_refusal(error, value)
+            log.warning("Refused an input Gradio could not take (%s): %r", type(error).__name__, str(error)[:300])
+            if block_fn.batch:
+                return [refusal for _ in block_fn.inputs]
+            raise api_error(refusal, caller_language()) from None
+        if state is not None:
+            for block in block_fn.inputs:
+                if not getattr(block, "stateful", False) and block._id in state.config_values:
+                    state._update_value_in_config(block._id, None)
+        return processed

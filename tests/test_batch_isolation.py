@@ -1,0 +1,63 @@
+"""/classify_batch over HTTP (issue 35): what Gradio, Pillow or the classifier refuses fails only its own request,
+with the app's sentence in the caller's language, and the good requests batched with it are answered as if alone."""
+
+from __future__ import annotations
+
+import base64
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+import app
+from lesion import i18n
+from tests.test_hostile_files import WRITTEN
+from training.benchmark import call_api
+
+GOOD = app.EXAMPLES_DIR / "ISIC_0034525.jpg"
+FILE = {"_type": "gradio.FileData"}
+
+
+def data_url(data: bytes) -> dict:
+    return {"url": "data:image/jpeg;base64," + base64.b64encode(data).decode(), "meta": FILE}
+
+
+def call(server: str, api_name: str, item, language: str = "en") -> tuple[str, object]:
+    with httpx.Client(base_url=server, timeout=60, headers={"Accept-Language": language}) as http:
+        return call_api(http, api_name, item)
+
+
+def sentence(key: str, item: dict, language: str) -> str:
+    return i18n.message(key, language, url=item.get("url", ""))
+
+
+HOSTILE = {
+    "a path on the server": ({"path": "/etc/passwd", "meta": FILE}, "not_uploaded"),
+    "a BLP file named lesion.jpg": (data_url(WRITTEN["BLP"]), "not_image"),
+    "a DDS file": (data_url(WRITTEN["DDS"]), "not_image"),
+    "a loopback URL": ({"url": "http://127.1/lesion.jpg", "meta": FILE}, "not_downloaded"),
+    "not a file at all": ({"meta": {"_type": "nonsense"}, "x": 1}, "no_image"),
+}
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_each_bad_item_fails_alone_with_the_apps_sentence(app_url, language):
+    good = data_url(GOOD.read_bytes())
+    alone = call(app_url, "classify_batch", good)[1][0]
+    items = [good, *(item for item, _ in HOSTILE.values()), good, good]
+    with ThreadPoolExecutor(len(items)) as pool:
+        answers = list(pool.map(lambda item: call(app_url, "classify_batch", item, language), items))
+    assert all(event == "complete" for event, _ in answers), answers
+    answers = [answer[0] for _, answer in answers]
+    for (name, (item, key)), answer in zip(HOSTILE.items(), answers[1:-2]):
+        assert answer == {"error": sentence(key, item, language)}, name
+    for answer in (answers[0], *answers[-2:]):
+        assert answer["probabilities"] == pytest.approx(alone["probabilities"], abs=1e-6)
+
+
+@pytest.mark.parametrize("api_name", ["classify", "predict"])
+def test_what_gradio_refuses_reaches_a_single_caller_as_the_apps_sentence(app_url, api_name):
+    for item, key in HOSTILE.values():
+        event, answer = call(app_url, api_name, item, "id")
+        assert event == "error" and answer["error"], (item, answer)
+        assert answer["error"] == sentence(key, item, "id"), (item, answer)
