@@ -27,9 +27,12 @@ from gradio.processing_utils import hash_bytes
 from gradio.utils import get_upload_folder, is_in_or_equal
 from PIL import Image
 from pydantic import model_validator
+from starlette.middleware import Middleware
 
 from lesion import heatmap, i18n, private_mode, verdict
 from lesion.blocks import LesionBlocks, api_error, caller_language
+from lesion.headers import SecurityHeaders
+from lesion.limits import MAX_FILE_MB, BodyLimit, FairQueue
 from lesion.bundle import InvalidBundleError
 from lesion.classifier import Prediction, Timings
 from lesion.hub import REPO_ENV, REVISION_ENV, TIMEOUT_ENV, ModelServer, ModelSource
@@ -41,10 +44,10 @@ from lesion.timing import STEPS, LatencyStats
 log = logging.getLogger("app")
 
 EXAMPLES_DIR = Path(__file__).parent / "examples"
-MAX_IMAGE_MB = 20
+MAX_IMAGE_MB = MAX_FILE_MB
 """Larger files are refused with a sentence beside the input, like every other bad file; dermoscopy photos are 0.2-10 MB."""
-UPLOAD_LIMIT = "50mb"
-"""Gradio itself turns away uploads above this, with its own message, before they are stored."""
+UPLOAD_LIMIT = f"{MAX_FILE_MB}mb"
+"""Gradio itself turns away uploads above this before they are stored; lesion.limits.BodyLimit any request over 28 MB."""
 CONCURRENCY = 4
 """Requests in flight at once: decoding and resizing run in parallel; the interpreter itself takes one at a time."""
 QUEUE_SIZE = 64
@@ -633,6 +636,7 @@ def build_demo(models: ModelServer | None = None) -> gr.Blocks:
         gr.on([], classify_batch, inputs=api_image, outputs=api_batch_classification, api_name="classify_batch",
               batch=True, max_batch_size=MAX_BATCH, concurrency_limit=1, concurrency_id="classify_batch")
     demo.queue(max_size=QUEUE_SIZE)
+    FairQueue.install(demo)
     return demo
 
 
@@ -678,13 +682,15 @@ CSS = """
 """
 
 THEME = gr.themes.Soft(primary_hue="rose", neutral_hue="slate")
+MIDDLEWARE = [Middleware(SecurityHeaders), Middleware(BodyLimit)]
+"""Security headers on every response; request bodies over 28 MB refused before they are read (lesion.limits)."""
 
 
 def launch(demo: gr.Blocks, **kwargs):
     """Launch with the project's theme, CSS, languages, upload limit and MCP server; keyword arguments go to Blocks.launch."""
     return demo.launch(theme=THEME, css=CSS, i18n=I18N, max_file_size=UPLOAD_LIMIT, footer_links=["api", "gradio"],
                        allowed_paths=[str(EXAMPLES_DIR)], mcp_server=True,
-                       app_kwargs={"routes": demo.private_mode.routes()}, **kwargs)
+                       app_kwargs={"routes": demo.private_mode.routes(), "middleware": MIDDLEWARE}, **kwargs)
 
 
 def server_address(environ=os.environ) -> tuple[str, int]:

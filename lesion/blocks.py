@@ -16,13 +16,20 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import os
+from pathlib import Path
 
 import gradio as gr
 from gradio.exceptions import Error as GradioError
 from gradio.exceptions import InvalidPathError
+from gradio.utils import get_upload_folder
 
 from lesion import i18n
 from lesion.preprocess import InvalidImageError
+from lesion.retention import Sweeper, keep_seconds
+
+SESSION_CAPACITY = 256
+"""Sessions Gradio keeps (its default: 10,000). The app keeps nothing in them (no gr.State, no input values)."""
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +71,32 @@ def api_error(refusal: InvalidImageError, language: str) -> gr.Error:
     return gr.Error(sentence, title=title, print_exception=False)
 
 
+def _flag(name: str, default: bool, environ=os.environ) -> bool:
+    value = environ.get(name)
+    return default if value is None else value.strip().lower() in ("1", "true", "yes")
+
+
 class LesionBlocks(gr.Blocks):
-    """gr.Blocks whose inputs fail one request at a time, in the app's words, and are not kept in the session."""
+    """gr.Blocks whose inputs fail one request at a time, in the app's words, and are not kept in the session; with
+    Gradio's usage analytics off unless GRADIO_ANALYTICS_ENABLED=True, and the upload folder swept
+    (lesion.retention) while it serves."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("analytics_enabled", _flag("GRADIO_ANALYTICS_ENABLED", False))
+        keep_s = keep_seconds()
+        kwargs.setdefault("delete_cache", (int(max(1, min(60, keep_s / 2))), int(keep_s)))
+        super().__init__(*args, **kwargs)
+        self.sweeper = Sweeper(Path(get_upload_folder()), keep_s, self.kept_files)
+
+    def kept_files(self) -> set[str]:
+        """The files the app itself keeps in the upload folder (its examples, as Gradio's delete_cache keeps them)."""
+        return {str(path) for block in list(self.blocks.values()) for path in getattr(block, "keep_in_cache", ())}
+
+    def launch(self, *args, **kwargs):
+        kwargs.setdefault("state_session_capacity", SESSION_CAPACITY)
+        if not self.sweeper._thread.is_alive():
+            self.sweeper.start()
+        return super().launch(*args, **kwargs)
 
     async def process_api(self, block_fn, inputs, state=None, request=None, *args, **kwargs):
         requests = request if isinstance(request, list) else [request]
