@@ -7,8 +7,10 @@ runs inline scripts and its components' `js_on_load` through `new Function`, hen
 (the theme's), images from the app, data: and blob: URLs (previews), and connections only to the app itself. No
 plugin, no <base> elsewhere, no form posted elsewhere.
 
-Frames: Hugging Face shows a Space inside a page of huggingface.co, and a Space can be embedded (space/embed.html)
-from *.hf.space; LESION_FRAME_ANCESTORS adds origins, space-separated, for other pages that embed the app.
+Frames: Hugging Face shows a Space inside a page of huggingface.co, and other Spaces (*.hf.space) may embed it.
+Any other page that embeds the app in an iframe (README, space/embed.html) must be named in LESION_FRAME_ANCESTORS:
+origins, space-separated ("https://example.org https://*.example.org"; "*" allows every page). Gradio's web
+component (<gradio-app>) is no frame and needs nothing here.
 """
 
 from __future__ import annotations
