@@ -55,11 +55,13 @@ def _language(request) -> str:
 
 def input_refusal(error: Exception, value) -> InvalidImageError:
     """The app's refusal for what Gradio raised while checking, copying or downloading one input value."""
-    url = value.get("url") if isinstance(value, dict) else None
+    value = value if isinstance(value, dict) else {}
+    url = next((text for text in (value.get("url"), value.get("path"))
+                if isinstance(text, str) and text.lower().startswith(("http://", "https://"))), None)
+    if url is not None:
+        return InvalidImageError(i18n.message("not_downloaded", "en", url=url[:200]))
     if isinstance(error, InvalidPathError):
         return InvalidImageError(i18n.message("not_uploaded", "en"))
-    if isinstance(url, str) and url.lower().startswith(("http://", "https://")):
-        return InvalidImageError(i18n.message("not_downloaded", "en", url=url[:200]))
     if isinstance(value, dict) and value.get("path") and not url:
         return InvalidImageError(i18n.message("not_uploaded", "en"))
     return InvalidImageError(i18n.message("not_image", "en"))
@@ -87,6 +89,17 @@ class LesionBlocks(gr.Blocks):
         kwargs.setdefault("delete_cache", (int(max(1, min(60, keep_s / 2))), int(keep_s)))
         super().__init__(*args, **kwargs)
         self.sweeper = Sweeper(Path(get_upload_folder()), keep_s, self.kept_files)
+
+    @property
+    def mcp_server_obj(self):
+        return self.__dict__.get("_mcp_server_obj")
+
+    @mcp_server_obj.setter
+    def mcp_server_obj(self, server):
+        """Gradio's MCP server, whose refusal of a tool's image argument (a path, say) is the app's sentence."""
+        if server is not None:
+            _refuse_mcp_arguments_in_the_apps_words(server)
+        self.__dict__["_mcp_server_obj"] = server
 
     def kept_files(self) -> set[str]:
         """The files the app itself keeps in the upload folder (its examples, as Gradio's delete_cache keeps them)."""
@@ -123,3 +136,26 @@ class LesionBlocks(gr.Blocks):
                 if not getattr(block, "stateful", False) and block._id in state.config_values:
                     state._update_value_in_config(block._id, None)
         return processed
+
+
+def _refuse_mcp_arguments_in_the_apps_words(server) -> None:
+    """Wrap server.convert_strings_to_filedata (the MCP server's check of a tool's file arguments, before the queue):
+    what it refuses is answered with the app's sentence in the agent's language, not Gradio's "Invalid file data
+    format"."""
+    convert = server.convert_strings_to_filedata
+
+    def converted(arguments, positions):
+        try:
+            return convert(arguments, positions)
+        except ValueError as error:
+            value = next((value for value in arguments.values() if isinstance(value, str)), "")
+            item = {"url": value} if value.lower().startswith(("http://", "https://")) else {"path": value}
+            refusal = input_refusal(error, item)
+            try:
+                language = _language(server.mcp_server.request_context.request)
+            except LookupError:  # outside a request
+                language = i18n.DEFAULT
+            log.warning("Refused an MCP argument (%s): %r", type(error).__name__, str(error)[:300])
+            raise ValueError(i18n.refusal(str(refusal), language)[1]) from None
+
+    server.convert_strings_to_filedata = converted

@@ -39,11 +39,14 @@ proxy in front of the app wrote; elsewhere the address that connected is counted
 
 SENTENCES = {
     "en": {"body_too_large": "The request is over the {limit} MB limit; send the image as a file of at most {file_limit} MB.",
-           "busy": "You already have {count} images waiting; please wait for their answers before sending more."},
+           "busy": "You already have {count} images waiting; please wait for their answers before sending more.",
+           "queue_full": "The classifier is busy: {size} images are waiting. Please try again in a minute."},
     "id": {"body_too_large": "Permintaan melebihi batas {limit} MB; kirim gambarnya sebagai berkas paling besar {file_limit} MB.",
-           "busy": "Anda sudah punya {count} gambar yang menunggu; tunggu jawabannya sebelum mengirim lagi."},
+           "busy": "Anda sudah punya {count} gambar yang menunggu; tunggu jawabannya sebelum mengirim lagi.",
+           "queue_full": "Pengklasifikasi sedang sibuk: {size} gambar menunggu. Silakan coba lagi sebentar lagi."},
     "es": {"body_too_large": "La solicitud supera el límite de {limit} MB; envíe la imagen como archivo de {file_limit} MB como máximo.",
-           "busy": "Ya tiene {count} imágenes en espera; espere sus respuestas antes de enviar más."},
+           "busy": "Ya tiene {count} imágenes en espera; espere sus respuestas antes de enviar más.",
+           "queue_full": "El clasificador está ocupado: hay {size} imágenes en espera. Vuelva a intentarlo en un minuto."},
 }
 """The refusals this module gives, one table per language (as lesion.i18n's)."""
 
@@ -176,10 +179,13 @@ class FairQueue:
         addresses, sessions = self.held()
         address = client_address(request)
         in_session = sessions[body.session_hash] if body.session_hash else 0
+        language = i18n.request_language(request.headers.get("accept-language"))
         if (address not in THIS_MACHINE and addresses[address] >= self.per_ip) or in_session >= self.per_session:
-            language = i18n.request_language(request.headers.get("accept-language"))
             log.warning("Refused a request from %r: %d waiting from its address, %d from its session",
                         address, addresses[address], in_session)
             count = addresses[address] if addresses[address] >= self.per_ip else in_session
             return False, sentence("busy", language, count=count), "queue_full"
-        return await self._push(body, request, username)
+        accepted, answer, state = await self._push(body, request, username)
+        if state == "queue_full":  # Gradio's own "Queue is full. Max size is 64 and size is 64."
+            answer = sentence("queue_full", language, size=len(self.queue))
+        return accepted, answer, state

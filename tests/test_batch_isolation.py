@@ -61,3 +61,16 @@ def test_what_gradio_refuses_reaches_a_single_caller_as_the_apps_sentence(app_ur
         event, answer = call(app_url, api_name, item, "id")
         assert event == "error" and answer["error"], (item, answer)
         assert answer["error"] == sentence(key, item, "id"), (item, answer)
+
+
+def test_a_full_queue_is_refused_in_the_apps_sentence(app_url, monkeypatch):
+    """Gradio's own "Queue is full. Max size is 64" becomes the app's sentence, in the caller's language."""
+    from gradio.queueing import Queue
+
+    from lesion import limits
+
+    monkeypatch.setattr(Queue, "__len__", lambda self: 10_000)
+    with httpx.Client(base_url=app_url, timeout=60, headers={"Accept-Language": "es"}) as http:
+        answer = http.post("/gradio_api/call/classify", json={"data": [data_url(GOOD.read_bytes())]})
+    assert answer.status_code == 503
+    assert answer.json()["detail"] == limits.sentence("queue_full", "es", size=10_000)
