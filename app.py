@@ -32,7 +32,7 @@ from starlette.middleware import Middleware
 from lesion import heatmap, i18n, private_mode, verdict
 from lesion.blocks import LesionBlocks, api_error, caller_language
 from lesion.headers import SecurityHeaders
-from lesion.limits import MAX_FILE_MB, BodyLimit, FairQueue
+from lesion.limits import MAX_FILE_MB, MAX_PIXELS, BodyLimit, FairQueue, pixel_refusal
 from lesion.bundle import InvalidBundleError
 from lesion.classifier import Prediction, Timings
 from lesion.hub import REPO_ENV, REVISION_ENV, TIMEOUT_ENV, ModelServer, ModelSource
@@ -277,7 +277,7 @@ def admission_refusal(image: str | InvalidImageError | None) -> InvalidImageErro
     size_mb = os.path.getsize(image) / 2**20 if os.path.isfile(image) else 0
     if size_mb > MAX_IMAGE_MB:
         return InvalidImageError(i18n.message("file_too_large", "en", size_mb=size_mb, limit_mb=MAX_IMAGE_MB))
-    return None
+    return pixel_refusal(image)
 
 
 def model_json(source: ModelSource) -> dict:
@@ -586,7 +586,8 @@ def build_demo(models: ModelServer | None = None) -> gr.Blocks:
         # Private mode (issue 14): a switch and a panel of its own that classify in the visitor's browser; the routes
         # of lesion.private_mode serve its code, LiteRT.js and the browser model (see launch).
         gr.HTML(elem_id="private-mode", js_on_load=private_mode.LOADER, apply_default_css=False)
-        demo.private_mode = private_mode.PrivateMode(lambda: models.current.bundle, max_file_mb=MAX_IMAGE_MB)
+        demo.private_mode = private_mode.PrivateMode(lambda: models.current.bundle, max_file_mb=MAX_IMAGE_MB,
+                                                     max_pixels=MAX_PIXELS)
         with gr.Row(equal_height=False):
             with gr.Column(min_width=300):
                 lesion_image = LesionImage(label=I18N("image_label"), type="filepath", image_mode=None,

@@ -13,17 +13,26 @@ the app's sentence, and the caller can send them again as its earlier ones are a
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
 from collections import Counter
 
+from PIL import Image
+
 from lesion import i18n
+from lesion.preprocess import FORMATS, InvalidImageError
 
 log = logging.getLogger(__name__)
 
 MAX_FILE_MB = 20
 """The largest image file accepted, uploaded or sent as a data: URL; dermoscopy photos are 0.2-10 MB."""
+MAX_PIXELS = 25_000_000
+"""The largest image the app classifies: a 6,000x4,000 dermoscope or camera photo (the largest in the ISIC archive)
+fits, with room. Decoding is the step whose time and memory grow with the image (1.5-2 s for 40 MP here): below
+lesion.preprocess.MAX_PIXELS (40 MP, which training keeps), so that one caller's requests take less of everyone's
+time. Checked from the file's header, before decoding; private mode checks the same."""
 MAX_BODY_MB = 28
 """The largest request body: a MAX_FILE_MB file as a base64 data: URL (4/3 of it) in its JSON, with room to spare."""
 PER_IP = 6
@@ -53,6 +62,19 @@ SENTENCES = {
 
 def sentence(key: str, language: str, **values) -> str:
     return SENTENCES.get(language, SENTENCES[i18n.DEFAULT])[key].format(**values)
+
+
+def pixel_refusal(path: str, max_pixels: int = MAX_PIXELS) -> InvalidImageError | None:
+    """The refusal of an image file whose header states more than max_pixels (in lesion.preprocess's words), or None;
+    a file Pillow cannot open is left to lesion.preprocess to refuse."""
+    try:
+        with open(path, "rb") as file, Image.open(io.BytesIO(file.read(2**20)), formats=FORMATS) as image:
+            width, height = image.size
+    except Exception:  # noqa: BLE001 - not an image it can open: preprocess says why
+        return None
+    if width * height <= max_pixels:
+        return None
+    return InvalidImageError(i18n.message("too_large", "en", width=width, height=height, megapixels=max_pixels // 1_000_000))
 
 
 def _header(scope, name: bytes) -> str | None:

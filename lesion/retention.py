@@ -3,8 +3,8 @@
 Uploads, the files that hold data: URLs, refused files and heatmaps (which show the photo) all live in Gradio's upload
 folder, served at /gradio_api/file=<path> to anyone with the path. A caller needs them only until its answer has
 been read: gradio_client and the page fetch the heatmap at once. A Sweeper thread deletes every file there older
-than KEEP_S (and the folders left empty), except those the app itself keeps (its examples); files of refused
-requests and of API calls are deleted as soon as the answer is given (forget).
+than KEEP_S (and the folders left empty), except those the app itself keeps (its examples). Gradio's own
+delete_cache is set to the same age, and empties the folder when the server stops.
 """
 
 from __future__ import annotations
@@ -51,20 +51,6 @@ def sweep(folder: Path, age_s: float, keep: set[str] = frozenset(), now: float |
             except OSError:
                 pass
     return deleted
-
-
-def forget(path: str | os.PathLike | None, folder: Path) -> None:
-    """Delete one file of a request now (and its folder when empty), if it lies in folder."""
-    if not path:
-        return
-    path = Path(path)
-    try:
-        if not path.resolve().is_relative_to(folder.resolve()):
-            return
-        path.unlink(missing_ok=True)
-        path.parent.rmdir()
-    except OSError:
-        pass
 
 
 class Sweeper:

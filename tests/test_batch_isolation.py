@@ -74,3 +74,17 @@ def test_a_full_queue_is_refused_in_the_apps_sentence(app_url, monkeypatch):
         answer = http.post("/gradio_api/call/classify", json={"data": [data_url(GOOD.read_bytes())]})
     assert answer.status_code == 503
     assert answer.json()["detail"] == limits.sentence("queue_full", "es", size=10_000)
+
+
+def test_images_over_the_served_pixel_cap_are_refused_from_their_header(app_url):
+    """lesion.limits.MAX_PIXELS (25 MP), below what training decodes: a 5001x5000 PNG is refused before decoding,
+    and private mode is told the same cap."""
+    from lesion import limits
+    from tests import huge_images
+
+    over = huge_images.zero_png("RGBA", 5001)
+    event, answer = call(app_url, "classify", data_url(over))
+    assert event == "error"
+    assert answer["error"] == i18n.message("too_large", "en", width=5001, height=5001, megapixels=25)
+    settings = httpx.get(app_url + "private-mode/settings.json", timeout=30).json()
+    assert settings["rules"]["max_pixels"] == limits.MAX_PIXELS == 25_000_000
