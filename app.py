@@ -343,7 +343,9 @@ def cached_file(data: bytes, name: str) -> str:
     could be sent a truncated heatmap while another's identical one was written (seen under load: tests/test_load)."""
     folder = Path(get_upload_folder()) / hash_bytes(data)
     path = folder / name
-    if not path.exists():
+    try:
+        os.utime(path)  # an identical file, kept: new again, so that lesion.retention keeps it for this caller too
+    except FileNotFoundError:
         folder.mkdir(parents=True, exist_ok=True)
         descriptor, staging = tempfile.mkstemp(dir=folder, prefix=f".{name}.")
         with os.fdopen(descriptor, "wb") as staged:

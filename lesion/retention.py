@@ -47,7 +47,8 @@ def sweep(folder: Path, age_s: float, keep: set[str] = frozenset(), now: float |
                 continue
         if directory != str(folder):
             try:
-                os.rmdir(directory)  # only succeeds when empty
+                if now - os.lstat(directory).st_ctime > age_s:  # not one just made for a file about to be written
+                    os.rmdir(directory)  # only succeeds when empty
             except OSError:
                 pass
     return deleted
