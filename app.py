@@ -31,12 +31,12 @@ from starlette.middleware import Middleware
 
 from lesion import heatmap, i18n, private_mode, verdict
 from lesion.blocks import LesionBlocks, api_error, caller_language
-from lesion.headers import SecurityHeaders
-from lesion.limits import MAX_FILE_MB, MAX_PIXELS, BodyLimit, FairQueue, pixel_refusal
 from lesion.bundle import InvalidBundleError
 from lesion.classifier import Prediction, Timings
+from lesion.headers import SecurityHeaders
 from lesion.hub import REPO_ENV, REVISION_ENV, TIMEOUT_ENV, ModelServer, ModelSource
 from lesion.labels import BY_CODE, CODES, read_labelled_folder
+from lesion.limits import MAX_FILE_MB, MAX_PIXELS, BodyLimit, FairQueue, pixel_refusal
 from lesion.memory import limit_heap_growth
 from lesion.preprocess import InvalidImageError
 from lesion.timing import STEPS, LatencyStats

@@ -60,9 +60,7 @@ def input_refusal(error: Exception, value) -> InvalidImageError:
                 if isinstance(text, str) and text.lower().startswith(("http://", "https://"))), None)
     if url is not None:
         return InvalidImageError(i18n.message("not_downloaded", "en", url=url[:200]))
-    if isinstance(error, InvalidPathError):
-        return InvalidImageError(i18n.message("not_uploaded", "en"))
-    if isinstance(value, dict) and value.get("path") and not url:
+    if isinstance(error, InvalidPathError) or value.get("path"):
         return InvalidImageError(i18n.message("not_uploaded", "en"))
     return InvalidImageError(i18n.message("not_image", "en"))
 
@@ -107,9 +105,12 @@ class LesionBlocks(gr.Blocks):
 
     def launch(self, *args, **kwargs):
         kwargs.setdefault("state_session_capacity", SESSION_CAPACITY)
-        if not self.sweeper._thread.is_alive():
-            self.sweeper.start()
+        self.sweeper.start()
         return super().launch(*args, **kwargs)
+
+    def close(self, *args, **kwargs):
+        self.sweeper.stop()
+        return super().close(*args, **kwargs)
 
     async def process_api(self, block_fn, inputs, state=None, request=None, *args, **kwargs):
         requests = request if isinstance(request, list) else [request]

@@ -61,17 +61,21 @@ class Sweeper:
         self.folder, self.age_s, self.keep = Path(folder), age_s, keep
         self.every_s = every_s or max(1.0, min(60.0, age_s / 2))
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="lesion-sweeper", daemon=True)
+        self._thread: threading.Thread | None = None
 
     def start(self) -> Sweeper:
-        self._thread.start()
+        """Start sweeping, unless it already is."""
+        if self._thread is None or not self._thread.is_alive():
+            self._stop = threading.Event()
+            self._thread = threading.Thread(target=self._run, args=(self._stop,), name="lesion-sweeper", daemon=True)
+            self._thread.start()
         return self
 
     def stop(self) -> None:
         self._stop.set()
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.every_s):
+    def _run(self, stop: threading.Event) -> None:
+        while not stop.wait(self.every_s):
             try:
                 sweep(self.folder, self.age_s, self.keep())
             except Exception as error:  # noqa: BLE001 - a failed sweep must not end the sweeping
