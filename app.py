@@ -27,12 +27,16 @@ from gradio.processing_utils import hash_bytes
 from gradio.utils import get_upload_folder, is_in_or_equal
 from PIL import Image
 from pydantic import model_validator
+from starlette.middleware import Middleware
 
 from lesion import heatmap, i18n, private_mode, verdict
+from lesion.blocks import LesionBlocks, api_error, caller_language
 from lesion.bundle import InvalidBundleError
 from lesion.classifier import Prediction, Timings
+from lesion.headers import SecurityHeaders
 from lesion.hub import REPO_ENV, REVISION_ENV, TIMEOUT_ENV, ModelServer, ModelSource
 from lesion.labels import BY_CODE, CODES, read_labelled_folder
+from lesion.limits import MAX_FILE_MB, MAX_PIXELS, BodyLimit, FairQueue, pixel_refusal
 from lesion.memory import limit_heap_growth
 from lesion.preprocess import InvalidImageError
 from lesion.timing import STEPS, LatencyStats
@@ -40,10 +44,10 @@ from lesion.timing import STEPS, LatencyStats
 log = logging.getLogger("app")
 
 EXAMPLES_DIR = Path(__file__).parent / "examples"
-MAX_IMAGE_MB = 20
+MAX_IMAGE_MB = MAX_FILE_MB
 """Larger files are refused with a sentence beside the input, like every other bad file; dermoscopy photos are 0.2-10 MB."""
-UPLOAD_LIMIT = "50mb"
-"""Gradio itself turns away uploads above this, with its own message, before they are stored."""
+UPLOAD_LIMIT = f"{MAX_FILE_MB}mb"
+"""Gradio itself turns away uploads above this before they are stored; lesion.limits.BodyLimit any request over 28 MB."""
 CONCURRENCY = 4
 """Requests in flight at once: decoding and resizing run in parallel; the interpreter itself takes one at a time."""
 QUEUE_SIZE = 64
@@ -83,7 +87,7 @@ class LesionImage(gr.Image):
         if (payload.url or "").startswith("data:"):
             return data_url_file(payload.url)
         if payload.path and not is_in_or_equal(payload.path, get_upload_folder()):
-            log.warning("Refused a path outside the upload folder: %s", payload.path)
+            log.warning("Refused a path outside the upload folder: %r", payload.path)
             return InvalidImageError(i18n.message("not_uploaded", "en"))
         if not payload.path and payload.url:  # Gradio could not download it (and logged why)
             return InvalidImageError(i18n.message("not_downloaded", "en", url=payload.url[:200]))
@@ -273,7 +277,7 @@ def admission_refusal(image: str | InvalidImageError | None) -> InvalidImageErro
     size_mb = os.path.getsize(image) / 2**20 if os.path.isfile(image) else 0
     if size_mb > MAX_IMAGE_MB:
         return InvalidImageError(i18n.message("file_too_large", "en", size_mb=size_mb, limit_mb=MAX_IMAGE_MB))
-    return None
+    return pixel_refusal(image)
 
 
 def model_json(source: ModelSource) -> dict:
@@ -336,10 +340,12 @@ def cached_png(image: Image.Image) -> str:
 def cached_file(data: bytes, name: str) -> str:
     """data as a file in Gradio's cache, where Gradio would put it, but written under a temporary name and renamed
     into place. Gradio's own save_pil_to_cache rewrites a file shared by identical pictures in place, so a visitor
-    could be sent a truncated heatmap while another's identical one was written (seen under load: tests/test_load)."""
+    could be sent a truncated heatmap while another's identical one was written (seen under load: tests/e2e/test_load.py)."""
     folder = Path(get_upload_folder()) / hash_bytes(data)
     path = folder / name
-    if not path.exists():
+    try:
+        os.utime(path)  # an identical file, kept: new again, so that lesion.retention keeps it for this caller too
+    except FileNotFoundError:
         folder.mkdir(parents=True, exist_ok=True)
         descriptor, staging = tempfile.mkstemp(dir=folder, prefix=f".{name}.")
         with os.fdopen(descriptor, "wb") as staged:
@@ -451,8 +457,8 @@ def build_demo(models: ModelServer | None = None) -> gr.Blocks:
         try:
             return run(image_path)
         except InvalidImageError as error:
-            log.warning("Refused an image sent to the API: %s", error)
-            raise gr.Error(str(error), title=i18n.refusal(str(error), "en")[0], print_exception=False) from None
+            log.warning("Refused an image sent to the API: %r", str(error))
+            raise api_error(error, caller_language()) from None
 
     def predict(image: str | None) -> tuple[str, dict[str, float]]:
         """Classify a dermoscopic image of a skin lesion into the seven HAM10000 diagnoses. Research demo, not a
@@ -516,10 +522,11 @@ def build_demo(models: ModelServer | None = None) -> gr.Blocks:
         refusals = [admission_refusal(path) for path in images]
         results = iter(source.classifier.classify_batch([path for path, refusal in zip(images, refusals) if refusal is None]))
         answers = []
-        for refusal in refusals:
+        for index, refusal in enumerate(refusals):
             result = refusal or next(results)
             if isinstance(result, InvalidImageError):
-                answers.append({"error": str(result)})
+                log.warning("Refused an image in a batch: %r", str(result))
+                answers.append({"error": i18n.refusal(str(result), caller_language(index))[1]})
                 continue
             stats.add(result.timings)
             answers.append({**answer_json(result), "model": model_json(source), "disclaimer": DISCLAIMER})
@@ -543,7 +550,7 @@ def build_demo(models: ModelServer | None = None) -> gr.Blocks:
         try:
             prediction, source = run(image)
         except InvalidImageError as error:
-            log.warning("Refused an upload: %s", error)
+            log.warning("Refused an upload: %r", str(error))
             return True, page_values(None, language, i18n.refusal(str(error), language))
         return False, page_values(prediction, language, source=source, show_heatmap=show_heatmap)
 
@@ -575,13 +582,14 @@ def build_demo(models: ModelServer | None = None) -> gr.Blocks:
     def on_tick(timings: dict | None, request: gr.Request) -> str:
         return timing_now(Timings(**timings) if timings else None, request_language(request))
 
-    with gr.Blocks(title="Skin lesion classifier (research demo)") as demo:
+    with LesionBlocks(title="Skin lesion classifier (research demo)") as demo:
         gr.Markdown(I18N("intro"))
         gr.Markdown(I18N("disclaimer"), elem_classes=["disclaimer"])
         # Private mode (issue 14): a switch and a panel of its own that classify in the visitor's browser; the routes
         # of lesion.private_mode serve its code, LiteRT.js and the browser model (see launch).
         gr.HTML(elem_id="private-mode", js_on_load=private_mode.LOADER, apply_default_css=False)
-        demo.private_mode = private_mode.PrivateMode(lambda: models.current.bundle, max_file_mb=MAX_IMAGE_MB)
+        demo.private_mode = private_mode.PrivateMode(lambda: models.current.bundle, max_file_mb=MAX_IMAGE_MB,
+                                                     max_pixels=MAX_PIXELS)
         with gr.Row(equal_height=False):
             with gr.Column(min_width=300):
                 lesion_image = LesionImage(label=I18N("image_label"), type="filepath", image_mode=None,
@@ -631,6 +639,7 @@ def build_demo(models: ModelServer | None = None) -> gr.Blocks:
         gr.on([], classify_batch, inputs=api_image, outputs=api_batch_classification, api_name="classify_batch",
               batch=True, max_batch_size=MAX_BATCH, concurrency_limit=1, concurrency_id="classify_batch")
     demo.queue(max_size=QUEUE_SIZE)
+    FairQueue.install(demo)
     return demo
 
 
@@ -676,13 +685,15 @@ CSS = """
 """
 
 THEME = gr.themes.Soft(primary_hue="rose", neutral_hue="slate")
+MIDDLEWARE = [Middleware(SecurityHeaders), Middleware(BodyLimit)]
+"""Security headers on every response; request bodies over 28 MB refused before they are read (lesion.limits)."""
 
 
 def launch(demo: gr.Blocks, **kwargs):
     """Launch with the project's theme, CSS, languages, upload limit and MCP server; keyword arguments go to Blocks.launch."""
     return demo.launch(theme=THEME, css=CSS, i18n=I18N, max_file_size=UPLOAD_LIMIT, footer_links=["api", "gradio"],
                        allowed_paths=[str(EXAMPLES_DIR)], mcp_server=True,
-                       app_kwargs={"routes": demo.private_mode.routes()}, **kwargs)
+                       app_kwargs={"routes": demo.private_mode.routes(), "middleware": MIDDLEWARE}, **kwargs)
 
 
 def server_address(environ=os.environ) -> tuple[str, int]:

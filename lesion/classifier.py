@@ -17,7 +17,8 @@ from ai_edge_litert.interpreter import Interpreter
 from lesion.bundle import InvalidBundleError, ModelBundle
 from lesion.labels import CODES
 from lesion.verdict import MelanomaAlarm, Verdict, judge, melanoma_alarm
-from lesion.preprocess import InvalidImageError, correct_colour, decode, fit_to_input, is_grey, normalise
+from lesion.preprocess import (InvalidImageError, correct_colour, corrupt_file_error, decode, fit_to_input, is_grey,
+                               normalise)
 from lesion.timing import Timings
 
 # Lesions have no up or down, so the model sees each image as it is and mirrored; the logits are averaged.
@@ -174,12 +175,18 @@ class Classifier:
         return results
 
     def _prepare(self, source) -> _Prepared | InvalidImageError:
-        """The image decoded and prepared for the model, timed, or the error that says why it cannot be used."""
+        """The image decoded and prepared for the model, timed, or the error that says why it cannot be used.
+
+        Whatever a decoder raises becomes a refusal: a file must never fail anything but itself."""
         start = time.perf_counter()
         try:
             image, notes = decode(source, self.spec)
         except InvalidImageError as error:
             return error
+        except MemoryError:
+            raise
+        except Exception as error:  # noqa: BLE001 - a decoder's own exception (Pillow's plugins raise many kinds)
+            return corrupt_file_error(error)
         decoded = time.perf_counter()
         pixels = fit_to_input(image, self.spec)
         corrected = correct_colour(pixels, self.spec)

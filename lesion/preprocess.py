@@ -38,7 +38,12 @@ EXIF_TRANSPOSE = {
 """EXIF orientation -> the transpose that brings the stored pixels upright (as in ImageOps.exif_transpose)."""
 SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I")
 CORRUPT_FILE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError, struct.error)
-"""What Pillow's decoders raise on a damaged file (found by tests/e2e/test_fuzz.py; Image.open itself catches most)."""
+"""What Pillow's decoders raise on a damaged file (found by tests/e2e/test_fuzz.py; Image.open itself catches most).
+Anything else a decoder raises (AVIF's RuntimeError, DDS's NotImplementedError...) is refused too, as corrupt."""
+FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP")
+"""The only formats Pillow is asked to open: what cameras, phones and browsers write and what every browser
+decodes (so private mode reads the same files). PSD, BLP, DDS, ICNS, JPEG 2000, AVIF, TIFF, EPS (Ghostscript) and
+Pillow's other formats are refused from their first bytes, and their decoders never run."""
 COLOUR_CONSTANCY = ("none", "shades_of_gray")
 """Shades of Gray (Finlayson and Trezzi 2004) estimates each photo's light colour and removes it, so that the model
 sees the lesion rather than the dermatoscope's colour cast (Barata et al. 2015 for dermoscopy)."""
@@ -142,7 +147,7 @@ def load_image(source, *, target_size: tuple[int, int] | None = None) -> tuple[I
             notes.append(f"Animated image with {frames} frames: only the first frame was classified.")
             image.seek(0)
     except CORRUPT_FILE_ERRORS as error:
-        raise _corrupt(error) from None
+        raise corrupt_file_error(error) from None
     factor = _reduction_factor(image.size, target_size)
     reduced_pixels = -(-image.width // factor) * -(-image.height // factor)
     with DECODE_BUDGET.reserve((width * height + reduced_pixels) * BYTES_PER_PIXEL):
@@ -150,7 +155,7 @@ def load_image(source, *, target_size: tuple[int, int] | None = None) -> tuple[I
             image.load()
             transpose = EXIF_TRANSPOSE.get(image.getexif().get(EXIF_ORIENTATION, 1))
         except CORRUPT_FILE_ERRORS as error:
-            raise _corrupt(error) from None
+            raise corrupt_file_error(error) from None
         if transpose is not None:
             notes.append("Rotated upright using the photo's EXIF orientation.")
         try:
@@ -161,7 +166,8 @@ def load_image(source, *, target_size: tuple[int, int] | None = None) -> tuple[I
     return (image.transpose(transpose) if transpose is not None else image), notes
 
 
-def _corrupt(error: Exception) -> InvalidImageError:
+def corrupt_file_error(error: Exception) -> InvalidImageError:
+    """The refusal of a file whose decoder failed; the decoder's message, or its exception's name, says where."""
     return InvalidImageError(f"The image file is corrupt or truncated ({error or type(error).__name__}); please upload it again.")
 
 
@@ -183,11 +189,11 @@ def _open(source) -> Image.Image:
     if not data:
         raise InvalidImageError("The file is empty; please choose an image file (JPEG or PNG).")
     try:
-        return Image.open(io.BytesIO(data))
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        raise InvalidImageError("The file is not an image that can be read; please upload a JPEG or PNG photo.") from None
+        return Image.open(io.BytesIO(data), formats=FORMATS)
     except Image.DecompressionBombError as error:
         raise InvalidImageError(f"The image is too large to decode safely ({error}); please upload a smaller copy.") from None
+    except Exception:  # noqa: BLE001 - UnidentifiedImageError, or whatever a format's header parser raises
+        raise InvalidImageError("The file is not an image that can be read; please upload a JPEG or PNG photo.") from None
 
 
 def _reduction_factor(size: tuple[int, int], target_size: tuple[int, int] | None) -> int:

@@ -121,13 +121,13 @@ def integrity(sha256: str) -> str:
     return "sha256-" + base64.b64encode(bytes.fromhex(sha256)).decode()
 
 
-def rules(max_file_mb: float) -> dict:
+def rules(max_file_mb: float, max_pixels: int = preprocess.MAX_PIXELS) -> dict:
     """The constants of the server's preprocessing, decision and result rules that the browser's copy follows."""
     return {
         "reducing_gap": preprocess.REDUCING_GAP,
         "shades_of_gray_power": preprocess.SHADES_OF_GRAY_POWER,
         "min_side": preprocess.MIN_SIDE,
-        "max_pixels": preprocess.MAX_PIXELS,
+        "max_pixels": max_pixels,
         "max_file_mb": max_file_mb,
         "grey_below": preprocess.GREY_BELOW,
         "unsure_below": verdict.UNSURE_BELOW,
@@ -161,9 +161,10 @@ class PrivateMode:
     """The routes that serve private mode, for the model that `current_bundle()` names at each request."""
 
     def __init__(self, current_bundle: Callable[[], ModelBundle], *, max_file_mb: float,
-                 node_modules: Path = NODE_MODULES):
+                 max_pixels: int = preprocess.MAX_PIXELS, node_modules: Path = NODE_MODULES):
         self.current_bundle = current_bundle
         self.max_file_mb = max_file_mb
+        self.max_pixels = max_pixels
         self.node_modules = node_modules
         self._checked: dict[Path, ModelBundle | PrivateModeUnavailable] = {}
         """Served bundle's folder -> its checked browser variant or why it has none (bundles do not change once loaded)."""
@@ -217,7 +218,7 @@ class PrivateMode:
                       "class_bias": config.get("class_bias", [0.0] * len(CODES)),
                       "guard_threshold": config.get("guard", {}).get("threshold"),
                       "melanoma_alarm": config.get("melanoma_alarm")},
-            "rules": rules(self.max_file_mb),
+            "rules": rules(self.max_file_mb, self.max_pixels),
         }
 
     def _browser_model(self, bundle: ModelBundle) -> ModelBundle | PrivateModeUnavailable:

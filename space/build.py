@@ -13,7 +13,7 @@ from pathlib import Path
 
 from huggingface_hub import HfApi
 
-from lesion.hub import REPO_ENV
+from lesion.hub import REPO_ENV, REVISION_ENV
 from lesion.private_mode import PrivateModeUnavailable, check_runtime
 from training.publish import PublishError, upload
 
@@ -21,14 +21,17 @@ ROOT = Path(__file__).resolve().parents[1]
 CARD = Path(__file__).parent / "README.md"
 INCLUDED = (
     "app.py",
-    "requirements.txt",  # the app's own: gradio, LiteRT, Pillow, NumPy; no TensorFlow
     "lesion/*.py",
     "lesion/web/*",  # private mode's code in the browser, and LiteRT.js's licence (Apache-2.0)
     "lesion/bundled_model/*",
     "lesion/bundled_model/browser/*",
     "examples/*",
 )
-"""Repository paths (globs) that go into the Space, besides the Space card that becomes its README.md and LiteRT.js."""
+"""Repository paths (globs) that go into the Space, besides the Space card that becomes its README.md, the lock that
+becomes its requirements.txt, and LiteRT.js."""
+LOCK = ROOT / "requirements.lock"
+"""The app's whole environment, pinned with hashes (made from requirements.txt: gradio, LiteRT, Pillow, NumPy; no
+TensorFlow). The Space installs it as its requirements.txt; pip checks every hash."""
 RUNTIME_LEFTOVERS = {"app.pyi", "__pycache__", ".gradio", "flagged"}
 """What running the app in a built folder may leave there."""
 
@@ -40,7 +43,7 @@ def space_files(root: Path = ROOT) -> dict[str, Path]:
     Raises:
         FileNotFoundError: a pattern matches nothing, or LiteRT.js is missing or not the pinned release.
     """
-    files = {"README.md": CARD}
+    files = {"README.md": CARD, "requirements.txt": root / LOCK.name}
     for pattern in INCLUDED:
         matches = sorted(path for path in root.glob(pattern) if path.is_file())
         if not matches:
@@ -72,11 +75,17 @@ def build(out: Path, root: Path = ROOT) -> list[str]:
     return list(files)
 
 
-def push(out: Path, repo_id: str, *, model_repo: str | None, token: str | None) -> str:
-    """Create the Space (sdk gradio) if needed, upload out in one commit, and point it at model_repo."""
+def push(out: Path, repo_id: str, *, model_repo: str | None, token: str | None, model_revision: str = "main") -> str:
+    """Create the Space (sdk gradio) if needed, upload out in one commit, and point it at model_repo, pinned to the
+    commit model_revision (a branch, tag or commit) names now: the Space then serves that model until it is pushed
+    again, not whatever reaches the model repo's main later."""
     url = upload(out, repo_id, repo_type="space", token=token, space_sdk="gradio", commit_message="Update the Space")
     if model_repo:
-        HfApi(token=token).add_space_variable(repo_id, REPO_ENV, model_repo)
+        api = HfApi(token=token)
+        commit = api.model_info(model_repo, revision=model_revision).sha
+        api.add_space_variable(repo_id, REPO_ENV, model_repo)
+        api.add_space_variable(repo_id, REVISION_ENV, commit)
+        print(f"the Space serves {model_repo} at commit {commit}")
     return url
 
 
@@ -85,6 +94,8 @@ def main(argv=None) -> None:
     parser.add_argument("out", type=Path, help="Folder to build the Space in (emptied first).")
     parser.add_argument("--push", metavar="REPO_ID", help="Upload the built folder to this Space, creating it if needed.")
     parser.add_argument("--model-repo", help=f"Hub model repo the Space serves (sets its {REPO_ENV} variable).")
+    parser.add_argument("--model-revision", default="main",
+                        help=f"Branch, tag or commit of --model-repo; the Space's {REVISION_ENV} is set to its commit now.")
     parser.add_argument("--token", help="Hub token; default: HF_TOKEN or the one saved by `hf auth login`.")
     parser.add_argument("--dry-run", action="store_true", help="List what would go into the Space; write nothing.")
     args = parser.parse_args(argv)
@@ -96,7 +107,8 @@ def main(argv=None) -> None:
     print(f"built {len(names)} files into {args.out}")
     if args.push:
         try:
-            print(f"pushed: {push(args.out, args.push, model_repo=args.model_repo, token=args.token)}")
+            url = push(args.out, args.push, model_repo=args.model_repo, token=args.token, model_revision=args.model_revision)
+            print(f"pushed: {url}")
         except PublishError as error:
             sys.exit(f"error: {error}")
 

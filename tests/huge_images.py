@@ -6,8 +6,8 @@ from __future__ import annotations
 import struct
 import zlib
 
-SIDE = 6300
-"""6300x6300 is 39.7 megapixels: just under lesion.preprocess.MAX_PIXELS, so it must be decoded, not refused."""
+SIDE = 5000
+"""5000x5000 is 25 megapixels: the most the app accepts (lesion.limits.MAX_PIXELS), so it must be decoded, not refused."""
 
 PNG_MODES = {"16-bit grayscale": (16, 0, 2), "RGBA": (8, 6, 4)}
 """name -> (bit depth, PNG colour type, bytes per pixel)."""

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from gradio_client import Client, handle_file
 
-from tests.huge_images import PNG_MODES, zero_png
+from tests.huge_images import PNG_MODES, SIDE, zero_png
 from tools.served_app import ServedApp, served_app
 
 MAX_PEAK_RSS_MB = 600
@@ -46,7 +46,7 @@ def write_files(folder: Path) -> dict[str, Path]:
     for mode in PNG_MODES:
         path = folder / f"zero-{mode.replace(' ', '-')}.png"
         path.write_bytes(zero_png(mode))
-        files[f"6300x6300 {mode} PNG ({path.stat().st_size // 1000} kB)"] = path
+        files[f"{SIDE}x{SIDE} {mode} PNG ({path.stat().st_size // 1000} kB)"] = path
     return files
 
 

@@ -269,3 +269,48 @@ export function prepare(decoded, spec, { reducingGap, shadesOfGrayPower }) {
   const corrected = correctColour(pixels, spec, shadesOfGrayPower);
   return { pixels, corrected, input: normalise(corrected, spec) };
 }
+
+/** The format, width and height a file's header states, read before anything is decoded, for the formats the server
+ * opens (lesion.preprocess.FORMATS: JPEG, PNG, WebP, GIF, BMP); null for any other file. `bytes`: the file, as a
+ * Uint8Array (or any array of bytes). */
+export function headerSize(bytes) {
+  const b = bytes instanceof Uint8Array ? bytes : Uint8Array.from(bytes);
+  const be16 = (i) => (b[i] << 8) | b[i + 1];
+  const le16 = (i) => b[i] | (b[i + 1] << 8);
+  const be32 = (i) => ((b[i] << 24) >>> 0) + ((b[i + 1] << 16) | (b[i + 2] << 8) | b[i + 3]);
+  const le32 = (i) => (b[i] | (b[i + 1] << 8) | (b[i + 2] << 16)) + ((b[i + 3] << 24) >>> 0);
+  const ascii = (i, n) => String.fromCharCode(...b.subarray(i, i + n));
+  const sized = (format, width, height) => (width > 0 && height > 0 ? { format, width, height } : null);
+  if (b.length >= 24 && be32(0) === 0x89504e47 && be32(4) === 0x0d0a1a0a && ascii(12, 4) === "IHDR") {
+    return sized("PNG", be32(16), be32(20));
+  }
+  if (b.length >= 10 && (ascii(0, 6) === "GIF87a" || ascii(0, 6) === "GIF89a")) return sized("GIF", le16(6), le16(8));
+  if (b.length >= 26 && ascii(0, 2) === "BM") {
+    if (le32(14) === 12) return sized("BMP", le16(18), le16(20));
+    return sized("BMP", le32(18) | 0, Math.abs(le32(22) | 0));
+  }
+  if (b.length >= 30 && ascii(0, 4) === "RIFF" && ascii(8, 4) === "WEBP") {
+    const chunk = ascii(12, 4);
+    if (chunk === "VP8 ") return sized("WEBP", le16(26) & 0x3fff, le16(28) & 0x3fff);
+    if (chunk === "VP8L") {
+      const bits = le32(21);
+      return sized("WEBP", (bits & 0x3fff) + 1, ((bits >>> 14) & 0x3fff) + 1);
+    }
+    if (chunk === "VP8X") return sized("WEBP", 1 + (b[24] | (b[25] << 8) | (b[26] << 16)), 1 + (b[27] | (b[28] << 8) | (b[29] << 16)));
+    return null;
+  }
+  if (b.length >= 4 && b[0] === 0xff && b[1] === 0xd8) {
+    let i = 2;
+    while (i + 9 < b.length) {
+      if (b[i] !== 0xff) return null;
+      const marker = b[i + 1];
+      if (marker === 0xff) { i += 1; continue; } // fill byte
+      if (marker === 0x01 || (marker >= 0xd0 && marker <= 0xd8)) { i += 2; continue; } // no length
+      const isFrame = marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc;
+      if (isFrame) return sized("JPEG", be16(i + 7), be16(i + 5));
+      if (marker === 0xd9 || marker === 0xda) return null; // end, or scan data before any frame header
+      i += 2 + be16(i + 2);
+    }
+  }
+  return null;
+}

@@ -195,14 +195,33 @@ function identifyOutputs(details, classes) {
   return { logits, maps, guard, rows: shapes[maps][1], columns: shapes[maps][2] };
 }
 
-/** Decode a file as lesion.preprocess.load_image does, upright (EXIF) and transparent areas over black, with the
- * server's refusals. */
-async function decode(blob, rules) {
+/** The server's refusals that need no decoding, from the file's size and its header's width and height
+ * (lesion.preprocess.load_image checks the same before decoding): a 48 kB PNG of 20000x20000 is refused at once
+ * instead of being decoded, which took 15 s and 1.6 GB, and crashes a phone's tab. */
+async function check(blob, rules) {
   if (blob.size === 0) throw new Failure("empty", { title: "title_empty" });
   const megabytes = blob.size / 2 ** 20;
   if (megabytes > rules.max_file_mb) {
     throw new Failure("file_too_large", { fields: { size_mb: megabytes, limit_mb: rules.max_file_mb }, title: "title_too_large" });
   }
+  const size = pp.headerSize(new Uint8Array(await blob.arrayBuffer()));
+  if (size === null) throw new Failure("not_image", { title: "title_not_image" });
+  checkSize(size.width, size.height, rules);
+}
+
+function checkSize(width, height, rules) {
+  if (width * height > rules.max_pixels) {
+    throw new Failure("too_large", { fields: { width, height, megapixels: Math.floor(rules.max_pixels / 1e6) }, title: "title_too_large" });
+  }
+  if (Math.min(width, height) < rules.min_side) {
+    throw new Failure("too_small", { fields: { width, height, min_width: rules.min_side, min_height: rules.min_side }, title: "title_too_small" });
+  }
+}
+
+/** Decode a file as lesion.preprocess.load_image does, upright (EXIF) and transparent areas over black, with the
+ * server's refusals (check first). */
+async function decode(blob, rules) {
+  await check(blob, rules);
   let bitmap;
   try {
     bitmap = await createImageBitmap(blob, { imageOrientation: "from-image", colorSpaceConversion: "none", premultiplyAlpha: "none" });
@@ -210,13 +229,11 @@ async function decode(blob, rules) {
     throw new Failure("not_image", { title: "title_not_image" });
   }
   const { width, height } = bitmap;
-  if (width * height > rules.max_pixels) {
+  try {
+    checkSize(width, height, rules); // the header said otherwise: the decoded size decides, as on the server
+  } catch (failure) {
     bitmap.close();
-    throw new Failure("too_large", { fields: { width, height, megapixels: Math.floor(rules.max_pixels / 1e6) }, title: "title_too_large" });
-  }
-  if (Math.min(width, height) < rules.min_side) {
-    bitmap.close();
-    throw new Failure("too_small", { fields: { width, height, min_width: rules.min_side, min_height: rules.min_side }, title: "title_too_small" });
+    throw failure;
   }
   const surface = new OffscreenCanvas(width, height);
   const context = surface.getContext("2d", { willReadFrequently: true });
@@ -381,9 +398,9 @@ class PrivateModePage {
       const model = await this.ensureLoaded();
       const blob = await source;
       this.setStatus(this.text.private_classifying);
-      this.preview.src = URL.createObjectURL(blob);
-      this.preview.hidden = false;
       const started = performance.now();
+      await check(blob, this.settings.rules); // before the preview: an <img> would decode a huge image too
+      this.showPreview(blob);
       const image = await decode(blob, this.settings.rules);
       const decoded = performance.now();
       const rules = this.settings.rules;
@@ -398,9 +415,18 @@ class PrivateModePage {
       this.setStatus(this.loadedSentence());
     } catch (failure) {
       this.setStatus(this.model ? this.loadedSentence() : "");
-      this.preview.hidden = true;
+      this.showPreview(null);
       if (failure !== this.loadFailure) this.showFailure(failure); // a failed load has said so already
     }
+  }
+
+  /** Show the photo being classified (null: none), revoking the object URL of the one before. */
+  showPreview(blob) {
+    if (this.previewUrl) URL.revokeObjectURL(this.previewUrl);
+    this.previewUrl = blob ? URL.createObjectURL(blob) : null;
+    if (this.previewUrl) this.preview.src = this.previewUrl;
+    else this.preview.removeAttribute("src");
+    this.preview.hidden = !blob;
   }
 
   showResult({ pixels, corrected }, inference, timings) {

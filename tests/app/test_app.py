@@ -220,15 +220,17 @@ def test_awkward_files_are_classified_with_a_note(client, tmp_path, name):
 
 
 def test_files_over_the_size_limit_are_refused_with_a_sentence(client, server, tmp_path):
+    """Over 20 MB: gradio_client refuses to upload it (the app's max_file_size), Gradio's upload route answers 413,
+    and a data: URL that holds it (under the 28 MB body limit) gets the app's sentence."""
     big = tmp_path / "big.jpg"
-    big.write_bytes(b"\xff\xd8" + b"\0" * ((app.MAX_IMAGE_MB + 1) * 2**20))
-    with pytest.raises(AppError, match=f"over the {app.MAX_IMAGE_MB} MB limit") as error:
+    big.write_bytes(b"\xff\xd8" + b"\0" * ((app.MAX_IMAGE_MB * 2 + 1) * 2**19))  # 20.5 MB: in a data: URL, under 28 MB
+    with pytest.raises(ValueError, match="exceeds the maximum file size"):
         client.predict(handle_file(str(big)), api_name="/predict")
-    assert error.value.title == "Too large"
-    huge = tmp_path / "huge.jpg"
-    huge.write_bytes(b"\xff\xd8" + b"\0" * (int(app.UPLOAD_LIMIT.removesuffix("mb")) + 1) * 2**20)
-    with pytest.raises(Exception, match="413|too large|exceeds"):
-        client.predict(handle_file(str(huge)), api_name="/predict")
+    upload = httpx.post(server + "gradio_api/upload", files={"files": ("big.jpg", big.read_bytes(), "image/jpeg")}, timeout=60)
+    assert upload.status_code == 413
+    event, answer = call_raw(server, "classify", {"url": "data:image/jpeg;base64," + base64.b64encode(big.read_bytes()).decode(),
+                                                  "meta": {"_type": "gradio.FileData"}})
+    assert event == "error" and f"over the {app.MAX_IMAGE_MB} MB limit" in answer["error"] and answer["title"] == "Too large"
     assert httpx.get(server).status_code == 200
 
 
@@ -392,12 +394,13 @@ def test_a_data_url_is_classified_as_the_file_it_holds(client, server):
 def test_a_bad_data_url_or_a_large_file_in_a_batch_fails_no_other(server, tmp_path):
     good = {"url": data_url(app.EXAMPLES_DIR / "ISIC_0034525.jpg"), "meta": {"_type": "gradio.FileData"}}
     garbage = {"url": "data:image/jpeg;base64,aGVsbG8=", "meta": {"_type": "gradio.FileData"}}
-    big = tmp_path / "big.jpg"
-    big.write_bytes((app.EXAMPLES_DIR / "ISIC_0034525.jpg").read_bytes() + b"\0" * (app.MAX_IMAGE_MB * 2**20))
+    big = {"url": "data:image/jpeg;base64," + base64.b64encode((app.EXAMPLES_DIR / "ISIC_0034525.jpg").read_bytes()
+                                                                + b"\0" * (app.MAX_IMAGE_MB * 2**20)).decode(),
+           "meta": {"_type": "gradio.FileData"}}
     items = [good, garbage, good, good, good, good]
     with ThreadPoolExecutor(len(items) + 1) as pool:
         answers = list(pool.map(lambda item: call_raw(server, "classify_batch", item)[1][0], items))
-        too_large = Client(server, verbose=False).predict(handle_file(str(big)), api_name="/classify_batch")
+        too_large = call_raw(server, "classify_batch", big)[1][0]
     assert "not an image" in answers[1]["error"] and f"over the {app.MAX_IMAGE_MB} MB limit" in too_large["error"]
     assert all(answer["top"]["code"] == "nv" for answer in answers[:1] + answers[2:])
 

@@ -98,7 +98,8 @@ def running_space(tmp_path_factory):
     subprocess.run([str(python), "-m", "pip", "install", "-q", "-r", str(out / "requirements.txt")], check=True)
     port = free_port()
     env = {"PATH": os.environ["PATH"], "HOME": str(out.parent), "HF_HUB_OFFLINE": "1", "PORT": str(port),
-           "GRADIO_ANALYTICS_ENABLED": "False"}
+           "GRADIO_ANALYTICS_ENABLED": "False",
+           "LESION_FRAME_ANCESTORS": "http://127.0.0.1:*"}  # embed_page's origin, as README says to add one's own site
     log = open(out.parent / "space.log", "w")
     process = subprocess.Popen([str(python), "app.py"], cwd=out, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
