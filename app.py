@@ -28,11 +28,13 @@ from gradio.utils import get_upload_folder, is_in_or_equal
 from PIL import Image
 from pydantic import model_validator
 
-from lesion import heatmap, i18n, private_mode, verdict
+from lesion import answer, heatmap, i18n, private_mode
+from lesion.answer import (BATCH_KEYS, BATCH_SCHEMA, CLASSIFICATION_SCHEMA, DISCLAIMER, answer_json, headline,
+                           label_output, model_json, verdict_label)
 from lesion.bundle import InvalidBundleError
 from lesion.classifier import Prediction, Timings
 from lesion.hub import REPO_ENV, REVISION_ENV, TIMEOUT_ENV, ModelServer, ModelSource
-from lesion.labels import BY_CODE, CODES, read_labelled_folder
+from lesion.labels import CODES, read_labelled_folder
 from lesion.memory import limit_heap_growth
 from lesion.preprocess import InvalidImageError
 from lesion.timing import STEPS, LatencyStats
@@ -123,12 +125,7 @@ class ProbabilitiesOutput(gr.Label):
         return LabelData(label=label, confidences=super().postprocess(probabilities).confidences)
 
     def api_info_as_output(self) -> dict:
-        return {**super().api_info_as_output(),
-                "description": "the verdict (label): a diagnosis's display name such as \"Melanoma (mel)\" when its "
-                               "probability reaches 60%, \"Unsure: A or B\" below that, \"Grayscale image, "
-                               "unreliable: A or B\" for an image without colour, or \"Not a dermoscopic image: the "
-                               "probabilities mean nothing\"; and the probability of each of the seven (confidences), "
-                               "keyed by display name"}
+        return {**super().api_info_as_output(), "description": answer.PROBABILITIES_DESCRIPTION}
 
 
 class HeatmapOutput(gr.Image):
@@ -137,57 +134,7 @@ class HeatmapOutput(gr.Image):
     is_template = True
 
     def api_info_as_output(self) -> dict:
-        return {**super().api_info_as_output(),
-                "description": "PNG, twice the model's input size: the image as the model got it (cropped and resized; in "
-                               "its own colours, before colour correction), with its evidence for the top "
-                               "class (class activation map) drawn over it, brighter where it weighs more"}
-
-
-CLASSIFICATION_SCHEMA = {
-    "type": "object",
-    "description": "every class's probability, the top class, timings, conversion notes, the model and running "
-                   "statistics; a research demo, not a diagnosis",
-    "properties": {
-        "probabilities": {"type": "object", "additionalProperties": {"type": "number"},
-                          "description": f"probability of each HAM10000 code ({', '.join(CODES)}), summing to 1"},
-        "top": {"type": "object", "properties": {"code": {"type": "string"}, "name": {"type": "string"},
-                                                 "probability": {"type": "number"}}},
-        "verdict": {"type": "object", "properties": {
-            "kind": {"type": "string", "enum": ["confident", "unsure", "grayscale", "not_dermoscopic"]},
-            "leading": {"type": "array", "items": {"type": "string"}}, "label": {"type": "string"}},
-            "description": "what the page's headline claims: one diagnosis (code in leading) when its probability "
-                           "reaches 60%, the two or three leading codes when unsure or when the image has no colour "
-                           "(grayscale: the model is often wrong on those, even when sure), none when not dermoscopic; "
-                           "label is /predict's label"},
-        "dermoscopic": {"type": "boolean", "description": "false when the image does not look like a dermoscopic image "
-                        "of a skin lesion: then the probabilities mean nothing"},
-        "grey": {"type": "boolean", "description": "true for an image without colour (once colour-corrected): the "
-                 "model, trained on colour photos, is often wrong on those, and the melanoma alarm's validation "
-                 "figures do not hold for them"},
-        "dermoscopic_score": {"type": "number", "description": "the guard's score behind dermoscopic"},
-        "dermoscopic_score_meaning": {"type": "string"},
-        "melanoma_alarm": {
-            "anyOf": [{"type": "null"}, {"type": "object", "properties": {
-                "raised": {"type": "boolean"}, "odds": {"type": "number"}, "threshold": {"type": "number"},
-                "validation_sensitivity": {"type": "number"}, "validation_specificity": {"type": "number"}}}],
-            "description": "a melanoma alarm apart from the probabilities: raised when log p(mel) - log p(nv) reaches "
-                           "the threshold fitted on validation, where it caught validation_sensitivity of melanomas and "
-                           "stayed quiet for validation_specificity of other lesions; null when the model has none or "
-                           "the image is not dermoscopic",
-        },
-        "timings_ms": {"type": "object", "properties": {step.removesuffix("_ms"): {"type": "number"} for step in STEPS},
-                       "description": "milliseconds this image took: decode, preprocess, inference, total"},
-        "notes": {"type": "array", "items": {"type": "string"}, "description": "how the image was converted"},
-        "model": {"type": "object", "properties": {"name": {"type": "string"}, "version": {"type": "string"},
-                                                   "source": {"type": "string"},
-                                                   "revision": {"anyOf": [{"type": "string"}, {"type": "null"}]},
-                                                   "reason": {"type": "string"}},
-                  "description": "the model that answered: where it came from (hub, cache or bundled) and why"},
-        "statistics_since_startup": {"type": "object", "additionalProperties": {"type": "object"},
-                                     "description": "per step: count, mean, std, p50, p95, min and max in ms"},
-        "disclaimer": {"type": "string"},
-    },
-}
+        return {**super().api_info_as_output(), "description": answer.HEATMAP_DESCRIPTION}
 
 
 class ClassificationOutput(gr.JSON):
@@ -199,22 +146,13 @@ class ClassificationOutput(gr.JSON):
         return CLASSIFICATION_SCHEMA
 
 
-BATCH_KEYS = ("probabilities", "top", "verdict", "dermoscopic", "grey", "melanoma_alarm", "timings_ms", "notes", "model", "disclaimer")
-"""/classify_batch's keys for each classified image: /classify's, less the guard's score, statistics and heatmap."""
-
-
 class BatchClassificationOutput(gr.JSON):
     """/classify_batch's output: plain JSON with a schema for "Use via API" and agents."""
 
     is_template = True
 
     def api_info(self) -> dict:
-        return {"type": "object", "description": "every class's probability, the top class, the verdict, whether the "
-                "image looks dermoscopic, the melanoma alarm, timings, conversion notes and the model; or {\"error\": "
-                "why} for an image that cannot be classified",
-                "properties": {**{key: CLASSIFICATION_SCHEMA["properties"][key] for key in BATCH_KEYS},
-                               "error": {"type": "string", "description": "why the image cannot be classified; "
-                                         "then no other key is given"}}}
+        return BATCH_SCHEMA
 
 
 def load_examples(folder: Path = EXAMPLES_DIR) -> list[tuple[str, str]]:
@@ -227,43 +165,6 @@ def gallery_items(examples: list[tuple[str, str]], language: str) -> list[tuple[
     return [(path, i18n.diagnosis_name(dx, language)) for path, dx in examples]
 
 
-def label_output(prediction: Prediction, language: str = i18n.DEFAULT) -> dict[str, float]:
-    """{"Melanoma (mel)": 0.12, ...} for all seven classes."""
-    return {i18n.diagnosis_name(code, language): p for code, p in prediction.probabilities.items()}
-
-
-def headline(prediction: Prediction, language: str = i18n.DEFAULT) -> str:
-    """The result's headline (lesion.verdict: never more than the probabilities support), the malignant share and the
-    melanoma alarm, when the model has one."""
-    judged = prediction.verdict
-    names = [i18n.diagnosis_name(code, language) for code in judged.leading]
-    if judged.kind == "not_dermoscopic":
-        parts = [i18n.message("headline_not_dermoscopic", language)]
-    elif judged.kind == "unsure":
-        parts = [i18n.message("headline_unsure", language, names=i18n.message("or", language).join(names),
-                              threshold=verdict.UNSURE_BELOW, p1=verdict.shown_probability(judged.probability))]
-    elif judged.kind == "grayscale":
-        parts = [i18n.message("headline_grayscale", language, names=i18n.message("or", language).join(names),
-                              p1=judged.probability)]
-    else:
-        parts = [i18n.message("headline_confident", language, top=names[0], p1=judged.probability)]
-    meaningless = judged.kind == "not_dermoscopic"
-    parts.append(i18n.message("malignant_share_meaningless" if meaningless else "malignant_share", language,
-                              share=judged.malignant_share))
-    alarm, grey = prediction.melanoma_alarm, judged.kind == "grayscale"
-    if alarm is not None and grey:  # its validation figures come from colour photos
-        parts.append(i18n.message("melanoma_alarm_raised_grey" if alarm.raised else "melanoma_alarm_quiet_grey", language))
-    elif alarm is not None:
-        parts.append(i18n.message("melanoma_alarm_raised", language, sensitivity=alarm.sensitivity, false_alarms=1 - alarm.specificity)
-                     if alarm.raised else i18n.message("melanoma_alarm_quiet", language, missed=1 - alarm.sensitivity))
-    if not meaningless and (grey or judged.malignant_share >= verdict.SEE_A_DOCTOR_FROM or (alarm is not None and alarm.raised)):
-        parts.append(i18n.message("see_a_doctor", language))
-    return "\n\n".join(parts)
-
-
-DISCLAIMER = "Research demo, not a diagnosis."
-
-
 def admission_refusal(image: str | InvalidImageError | None) -> InvalidImageError | None:
     """Why an input is refused before decoding (no image, refused by LesionImage, over MAX_IMAGE_MB), or None."""
     if image is None:
@@ -274,46 +175,6 @@ def admission_refusal(image: str | InvalidImageError | None) -> InvalidImageErro
     if size_mb > MAX_IMAGE_MB:
         return InvalidImageError(i18n.message("file_too_large", "en", size_mb=size_mb, limit_mb=MAX_IMAGE_MB))
     return None
-
-
-def model_json(source: ModelSource) -> dict:
-    """The model that answered: name, version, where it came from and why."""
-    return {"name": source.bundle.name, "version": source.bundle.version, "source": source.origin,
-            "revision": source.revision, "reason": source.reason}
-
-
-def verdict_label(judged: verdict.Verdict) -> str:
-    """/predict's label: the headline's claim in a few words (English, as the API's other text)."""
-    names = [i18n.diagnosis_name(code, i18n.DEFAULT) for code in judged.leading]
-    if judged.kind == "not_dermoscopic":
-        return "Not a dermoscopic image: the probabilities mean nothing"
-    if judged.kind == "grayscale":
-        return f"Grayscale image, unreliable: {' or '.join(names)}"
-    return f"Unsure: {' or '.join(names)}" if judged.kind == "unsure" else names[0]
-
-
-def answer_json(prediction: Prediction) -> dict:
-    """What /classify and /classify_batch both say of one image."""
-    top, judged = prediction.top, prediction.verdict
-    return {
-        "probabilities": prediction.probabilities,
-        "top": {"code": top, "name": BY_CODE[top].name, "probability": prediction.probabilities[top]},
-        "verdict": {"kind": judged.kind, "leading": list(judged.leading), "label": verdict_label(judged)},
-        "dermoscopic": prediction.dermoscopic,
-        "grey": prediction.grey,
-        "melanoma_alarm": alarm_json(prediction),
-        "timings_ms": {step.removesuffix("_ms"): getattr(prediction.timings, step) for step in STEPS},
-        "notes": prediction.notes,
-    }
-
-
-def alarm_json(prediction: Prediction) -> dict | None:
-    """The API's melanoma_alarm: the alarm's fields, validation's figures named as such; None without an alarm."""
-    alarm = prediction.melanoma_alarm
-    if alarm is None:
-        return None
-    return {"raised": alarm.raised, "odds": alarm.odds, "threshold": alarm.threshold,
-            "validation_sensitivity": alarm.sensitivity, "validation_specificity": alarm.specificity}
 
 
 def heatmap_images(prediction: Prediction) -> tuple[str, str]:
@@ -415,16 +276,17 @@ def result_panel(initial_timing: str) -> ResultPanel:
 def result_values(prediction: Prediction | None, timing: str, language: str, show_heatmap: bool = False) -> tuple:
     """Values for ResultPanel.outputs: one prediction's result beside the timing panel, or an empty panel.
 
-    When the guard fires, the probabilities are folded away under a title that says they mean nothing. The heatmap is
-    made with every result (it needs no second inference) and shown while the visitor's toggle is on.
+    When the guard fires (lesion.answer's rule 1) the headline alone is shown: no bars, no heatmap. The heatmap is
+    made with every other result (it needs no second inference) and shown while the visitor's toggle is on.
     """
     if prediction is None:
-        return ("", gr.update(label=I18N("probabilities_label"), open=True), None, gr.update(interactive=False),
+        return ("", gr.update(visible=True), None, gr.update(interactive=False),
                 gr.update(value=None, visible=False), timing)
-    box = (gr.update(label=I18N("probabilities_label"), open=True) if prediction.dermoscopic else
-           gr.update(label=i18n.message("probabilities_meaningless", language), open=False))
-    return (headline(prediction, language), box, label_output(prediction, language), gr.update(interactive=True),
-            gr.update(value=heatmap_images(prediction), visible=show_heatmap), timing)
+    if not prediction.dermoscopic:
+        return (headline(prediction, language), gr.update(visible=False), None, gr.update(interactive=False),
+                gr.update(value=None, visible=False), timing)
+    return (headline(prediction, language), gr.update(visible=True), label_output(prediction, language),
+            gr.update(interactive=True), gr.update(value=heatmap_images(prediction), visible=show_heatmap), timing)
 
 
 def request_language(request: gr.Request | None) -> str:
@@ -455,37 +317,12 @@ def build_demo(models: ModelServer | None = None) -> gr.Blocks:
             raise gr.Error(str(error), title=i18n.refusal(str(error), "en")[0], print_exception=False) from None
 
     def predict(image: str | None) -> tuple[str, dict[str, float]]:
-        """Classify a dermoscopic image of a skin lesion into the seven HAM10000 diagnoses. Research demo, not a
-        diagnosis: the model has not been clinically validated, is often unsure and can be wrong.
-
-        Args:
-            image: a dermoscopic photo of one skin lesion (JPEG or PNG).
-
-        Returns:
-            The verdict (label): a diagnosis's display name such as "Melanoma (mel)" when its probability reaches 60%,
-            "Unsure: A or B" below that, "Grayscale image, unreliable: A or B" for an image without colour, or "Not
-            a dermoscopic image: the probabilities mean nothing"; and the probability of each of the seven, keyed by
-            display name.
-        """
         prediction = run_for_api(image)[0]
-        return verdict_label(prediction.verdict), label_output(prediction)
+        return verdict_label(prediction), label_output(prediction)
+
+    predict.__doc__ = answer.docstring(answer.PREDICT_DESCRIPTION, answer.PREDICT_RETURNS)
 
     def classify(image: str | None) -> dict:
-        """Classify a dermoscopic image of a skin lesion and return plain JSON: every class's probability, the top
-        class, timings in milliseconds (decode, preprocess, inference) with running statistics since startup, notes
-        on how the image was converted, and the model that answered (name, version, where it came from and why). Research demo, not a diagnosis: the model
-        has not been clinically validated, is often unsure and can be wrong; only a doctor can diagnose a lesion.
-
-        Args:
-            image: a dermoscopic photo of one skin lesion (JPEG or PNG).
-
-        Returns:
-            JSON with probabilities, top, verdict (what the page's headline claims), dermoscopic and
-            dermoscopic_score, melanoma_alarm (raised from log p(mel) - log p(nv) at a threshold fitted on validation,
-            with validation's sensitivity and specificity),
-            timings_ms, notes, model, statistics_since_startup and disclaimer; and a PNG of where the model looks (the top class's activation map
-            over the image it saw).
-        """
         prediction, source = run_for_api(image)
         return {
             **answer_json(prediction),
@@ -495,21 +332,11 @@ def build_demo(models: ModelServer | None = None) -> gr.Blocks:
             "model": model_json(source),
             "statistics_since_startup": stats.snapshot(),
             "disclaimer": DISCLAIMER,
-        }, heatmap_png(prediction)
+        }, heatmap_png(prediction) if prediction.dermoscopic else None
+
+    classify.__doc__ = answer.docstring(answer.CLASSIFY_DESCRIPTION, answer.CLASSIFY_RETURNS)
 
     def classify_batch(image: list[str | None]) -> list[list[dict]]:
-        """Classify a dermoscopic image of a skin lesion; requests waiting together are classified in one batch, for
-        callers who send many images. Research demo, not a diagnosis.
-
-        Args:
-            image: a dermoscopic photo of one skin lesion (JPEG or PNG).
-
-        Returns:
-            /classify's JSON less the guard's score and the running statistics: every class's probability, the top
-            class, the verdict, whether it looks dermoscopic, the melanoma alarm, timings in milliseconds, notes and
-            the model;
-            or {"error": why} for an image that cannot be classified, which fails no other image in its batch.
-        """
         # Named like /classify's input for callers and agents; with batch=True it holds each waiting request's image.
         images = image
         source = models.current
@@ -524,6 +351,8 @@ def build_demo(models: ModelServer | None = None) -> gr.Blocks:
             stats.add(result.timings)
             answers.append({**answer_json(result), "model": model_json(source), "disclaimer": DISCLAIMER})
         return [answers]
+
+    classify_batch.__doc__ = answer.docstring(answer.BATCH_DESCRIPTION, answer.BATCH_RETURNS)
 
     def timing_now(timings: Timings | None, language: str, source: ModelSource | None = None) -> str:
         """The timing panel, naming the model that answered (or, with no answer, the one serving now)."""

@@ -66,9 +66,8 @@ CACHE_FOREVER = {"Cache-Control": "public, max-age=31536000, immutable"}
 ISOLATION_FRIENDLY = {"Cross-Origin-Resource-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp"}
 """Lets the runtime's threads start where the page is cross-origin isolated; changes nothing where it is not."""
 RESULT_MESSAGES = ("headline_not_dermoscopic", "headline_unsure", "headline_confident", "headline_grayscale", "or",
-                   "probabilities_meaningless", "malignant_share", "malignant_share_meaningless", "see_a_doctor",
-                   "melanoma_alarm_raised", "melanoma_alarm_quiet", "melanoma_alarm_raised_grey",
-                   "melanoma_alarm_quiet_grey")
+                   "headline_alarm", "headline_alarm_grey", "bars_reading", "malignant_share", "see_a_doctor",
+                   "melanoma_alarm_quiet", "melanoma_alarm_quiet_grey", "heatmap_class", "heatmap_legend")
 """The server's own result text (lesion.i18n.MESSAGES), which the browser fills in the same way."""
 RESULT_PAGE_TEXT = ("probabilities_label", "heatmap_toggle", "heatmap_label")
 REFUSAL_MESSAGES = ("title_empty", "empty", "title_not_image", "not_image", "title_too_large", "too_large",

@@ -335,7 +335,7 @@ def test_command_line_options_override_the_environment():
 
 
 def test_the_headline_gives_the_melanoma_alarm_with_its_error_rates():
-    """Raised, the alarm sends the visitor to a doctor even when the malignant share is low; quiet, it says how many
+    """Raised, the alarm leads and sends the visitor to a doctor even when the malignant share is low; quiet, it says how many
     melanomas it misses; a model without one says nothing of it."""
     from lesion.classifier import Prediction, Timings
     from lesion.verdict import MelanomaAlarm
@@ -347,8 +347,8 @@ def test_the_headline_gives_the_melanoma_alarm_with_its_error_rates():
         return app.headline(Prediction(probabilities, Timings(0, 0, 0), melanoma_alarm=alarm))
 
     raised = headline(MelanomaAlarm(True, 0.69, 0.5, 0.69, 0.8))
-    assert "**Melanoma alarm: raised.**" in raised and "caught 69% of melanomas" in raised and "20% of other lesions" in raised
-    assert doctor in raised
+    assert raised.startswith("### Melanoma alarm raised") and "caught 69% of melanomas" in raised
+    assert "20% of other lesions" in raised and "the seven bars read: Benign keratosis (bkl): 85%" in raised
     quiet = headline(MelanomaAlarm(False, 0.3, 0.5, 0.69, 0.8))
     assert "**Melanoma alarm: not raised.**" in quiet and "missed 31% of melanomas" in quiet and doctor not in quiet
     assert "alarm" not in headline(None)

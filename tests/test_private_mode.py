@@ -323,6 +323,25 @@ def test_the_headline_follows_the_servers_rules_and_words_in_every_language(tmp_
     assert headlines == expected
 
 
+def test_the_one_answer_rule_is_the_servers_on_every_combination(tmp_path):
+    """lesion.answer's rule (guard, grey, unsure, alarm none/quiet/raised: all 24) gives the browser's words too."""
+    from tests.test_answer import COMBINATIONS
+    from tests.test_answer import _prediction as combination
+
+    predictions = [combination(*case) for case in COMBINATIONS]
+    settings_rules, text = private_mode.rules(app.MAX_IMAGE_MB), private_mode.texts()
+    calls = []
+    for prediction in predictions:
+        judged = prediction.verdict
+        ours = {"kind": judged.kind, "leading": list(judged.leading), "probability": judged.probability,
+                "malignantShare": judged.malignant_share}
+        alarm = prediction.melanoma_alarm
+        alarm = alarm and {"raised": alarm.raised, "sensitivity": alarm.sensitivity, "specificity": alarm.specificity}
+        calls += [("result", "headlineMarkdown", [ours, text[language], settings_rules, alarm]) for language in i18n.LANGUAGES]
+    expected = [app.headline(prediction, language) for prediction in predictions for language in i18n.LANGUAGES]
+    assert call_js(tmp_path, *calls) == expected
+
+
 ALARM = {"threshold": -1.2, "validation_sensitivity": 0.7183, "validation_specificity": 0.8005}
 """A melanoma alarm rule as a bundle's config holds it."""
 

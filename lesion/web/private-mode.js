@@ -395,9 +395,9 @@ class PrivateModePage {
       const timings = { decode_ms: decoded - started, prepare_ms: preparedAt - decoded, inference_ms: finished - preparedAt,
                         total_ms: finished - started };
       this.showResult(prepared, inference, timings);
-      this.setStatus(this.loadedSentence());
+      this.setStatus("");
     } catch (failure) {
-      this.setStatus(this.model ? this.loadedSentence() : "");
+      this.setStatus("");
       this.preview.hidden = true;
       if (failure !== this.loadFailure) this.showFailure(failure); // a failed load has said so already
     }
@@ -415,28 +415,35 @@ class PrivateModePage {
       element("div", { class: "pm-bar-label" }, element("span", { text: text[`name_${code}`] }),
         element("span", { text: show.format("{p:.0%}", { p }) })),
       element("div", { class: "pm-bar-track" }, element("div", { class: "pm-bar-fill", style: `width: ${(p * 100).toFixed(1)}%` }))));
-    const probabilities = element("details", { id: "private-mode-probabilities" },
-      element("summary", { text: inference.dermoscopic ? text.probabilities_label : text.probabilities_meaningless }), ...bars);
-    if (inference.dermoscopic) probabilities.open = true;
-    else probabilities.classList.add("pm-meaningless");
+    const probabilities = element("details", { id: "private-mode-probabilities", open: "" },
+      element("summary", { text: text.probabilities_label }), ...bars);
     const top = ranked[0][0];
-    const heat = show.classMap(inference.maps, inference.rows, inference.columns, this.settings.model.labels.length,
-      this.settings.model.labels.indexOf(top));
-    const { before, after } = show.overlay(pixels, heat, inference.rows, inference.columns, rules);
-    after.classList.add("pm-after");
-    const slider = element("input", { type: "range", min: "0", max: "100", value: "50", "aria-label": text.heatmap_label });
-    const clip = () => { after.style.clipPath = `inset(0 0 0 ${slider.value}%)`; };
-    slider.addEventListener("input", clip);
-    clip();
-    const figure = element("figure", { class: "pm-heatmap", hidden: "" },
-      element("figcaption", { text: text.heatmap_label }), element("div", { class: "pm-heatmap" }, before, after), slider);
-    const heatToggle = element("input", { type: "checkbox", id: "private-mode-heatmap-toggle" });
-    heatToggle.addEventListener("change", () => { figure.hidden = !heatToggle.checked; });
     const ran = element("p", { class: "pm-ran", id: "private-mode-ran", text: show.format(text.private_ran, {
       total: milliseconds(timings.total_ms, this.language), decode: milliseconds(timings.decode_ms, this.language),
       prepare: milliseconds(timings.prepare_ms, this.language), inference: milliseconds(timings.inference_ms, this.language) }) });
-    this.result.replaceChildren(headline, probabilities,
-      element("label", { class: "pm-switch" }, heatToggle, element("span", { text: text.heatmap_toggle })), figure, ran);
+    if (!inference.dermoscopic) {
+      // lesion.answer's rule 1: the headline alone, with no bars and no heatmap.
+      this.result.replaceChildren(headline, ran);
+    } else {
+      const heat = show.classMap(inference.maps, inference.rows, inference.columns, this.settings.model.labels.length,
+        this.settings.model.labels.indexOf(top));
+      const { before, after } = show.overlay(pixels, heat, inference.rows, inference.columns, rules);
+      after.classList.add("pm-after");
+      const classLabel = show.format(text.heatmap_class, { name: text[`name_${top}`] });
+      before.setAttribute("role", "img");
+      before.setAttribute("aria-label", classLabel);
+      const slider = element("input", { type: "range", min: "0", max: "100", value: "50", "aria-label": text.heatmap_label });
+      const clip = () => { after.style.clipPath = `inset(0 0 0 ${slider.value}%)`; };
+      slider.addEventListener("input", clip);
+      clip();
+      const figure = element("figure", { class: "pm-heatmap", hidden: "" },
+        element("figcaption", { text: classLabel }), element("div", { class: "pm-heatmap" }, before, after), slider,
+        element("p", { class: "pm-legend", text: text.heatmap_legend }));
+      const heatToggle = element("input", { type: "checkbox", id: "private-mode-heatmap-toggle" });
+      heatToggle.addEventListener("change", () => { figure.hidden = !heatToggle.checked; });
+      this.result.replaceChildren(headline, probabilities,
+        element("label", { class: "pm-switch" }, heatToggle, element("span", { text: text.heatmap_toggle })), figure, ran);
+    }
     this.result.dataset.result = JSON.stringify({
       probabilities: inference.probabilities, top, dermoscopic: inference.dermoscopic, grey, guard_score: inference.guardScore, melanoma_alarm: alarm,
       kind: judged.kind, timings_ms: timings, load_ms: this.model.loadMs.total, runtime_load_ms: this.model.loadMs.runtime,
