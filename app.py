@@ -122,7 +122,7 @@ class ProbabilitiesOutput(gr.Label):
         if not isinstance(value, tuple):
             return super().postprocess(value)
         label, probabilities = value
-        return LabelData(label=label, confidences=super().postprocess(probabilities).confidences)
+        return LabelData(label=label, confidences=super().postprocess(probabilities).confidences if probabilities else [])
 
     def api_info_as_output(self) -> dict:
         return {**super().api_info_as_output(), "description": answer.PROBABILITIES_DESCRIPTION}

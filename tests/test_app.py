@@ -22,7 +22,7 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 import app
-from lesion import i18n, verdict
+from lesion import answer, i18n, verdict
 from lesion.labels import BY_CODE, CODES, DISPLAY_NAMES
 from tests import bad_images
 from tests.conftest import ROOT, free_port, serving
@@ -57,7 +57,8 @@ def test_readme_python_example_runs_as_written(server, monkeypatch):
     monkeypatch.chdir(ROOT)
     namespace: dict = {}
     exec(code.replace(README_URL, server), namespace)
-    assert namespace["result"]["label"].startswith("Unsure: Melanoma (mel) or ")  # a melanoma at 57%: not a verdict
+    # A melanoma at 57% that raises the alarm: the label is the alarm's (lesion.answer's rule 2), not a class.
+    assert namespace["result"]["label"] == answer.ALARM_LABEL
 
 
 def test_predict_returns_all_seven_classes(client):
@@ -65,13 +66,13 @@ def test_predict_returns_all_seven_classes(client):
     confidences = {row["label"]: row["confidence"] for row in result["confidences"]}
     assert set(confidences) == set(DISPLAY_NAMES)
     assert sum(confidences.values()) == pytest.approx(1, abs=1e-3)
-    top = max(confidences, key=confidences.get)  # under 60%: the label says unsure, as the page does
-    assert confidences[top] < 0.6 and result["label"].startswith(f"Unsure: {top} or ")
+    top = max(confidences, key=confidences.get)  # under 60%, but the melanoma alarm is raised: the label is the alarm
+    assert confidences[top] < 0.6 and result["label"] == answer.ALARM_LABEL
 
 
 def test_predicts_label_is_the_headlines_claim(client, tmp_path):
     nevus = client.predict(handle_file(str(app.EXAMPLES_DIR / "ISIC_0034525.jpg")), api_name="/classify")[0]
-    assert nevus["verdict"] == {"kind": "confident", "leading": ["nv"], "label": "Melanocytic nevus (nv)"}
+    assert nevus["verdict"] == {"kind": "confident", "leading": ["nv"], "alarm": False, "label": "Melanocytic nevus (nv)"}
     assert client.predict(handle_file(str(app.EXAMPLES_DIR / "ISIC_0034525.jpg")), api_name="/predict")["label"] == (
         "Melanocytic nevus (nv)")
     photo = tmp_path / "cat.jpg"
@@ -148,9 +149,12 @@ def test_classify_gives_the_bundled_models_melanoma_alarm(client):
 def test_a_photo_that_is_not_dermoscopy_is_called_so(client, tmp_path):
     photo = tmp_path / "cat.jpg"
     Image.fromarray(skimage.data.chelsea()).save(photo)
-    result, _ = client.predict(handle_file(str(photo)), api_name="/classify")
+    result, heatmap_png = client.predict(handle_file(str(photo)), api_name="/classify")
     assert result["dermoscopic"] is False and result["melanoma_alarm"] is None  # no alarm where nothing means anything
-    assert len(client.predict(handle_file(str(photo)), api_name="/predict")["confidences"]) == 7  # /predict keeps its shape
+    # Nothing that means nothing (lesion.answer's rule 1): no class a caller could read, no heatmap.
+    assert result["top"] is None and result["probabilities"] == {} and heatmap_png is None
+    predicted = client.predict(handle_file(str(photo)), api_name="/predict")
+    assert predicted["label"] == answer.NOT_DERMOSCOPIC_LABEL and not predicted.get("confidences")
 
 
 def test_api_is_documented_for_people_and_agents(client, server):
