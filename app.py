@@ -17,18 +17,20 @@ import os
 import sys
 import tempfile
 import urllib.parse
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
+from gradio_client import utils as client_utils
 from gradio.components.label import LabelData
 from gradio.data_classes import ImageData
 from gradio.processing_utils import hash_bytes
+from gradio import route_utils
 from gradio.utils import get_upload_folder, is_in_or_equal
 from PIL import Image
 from pydantic import model_validator
 
-from lesion import answer, heatmap, i18n, private_mode
+from lesion import answer, heatmap, i18n, page, private_mode
 from lesion.answer import (BATCH_KEYS, BATCH_SCHEMA, CLASSIFICATION_SCHEMA, DISCLAIMER, answer_json, headline,
                            label_output, model_json, verdict_label)
 from lesion.bundle import InvalidBundleError
@@ -37,6 +39,7 @@ from lesion.hub import REPO_ENV, REVISION_ENV, TIMEOUT_ENV, ModelServer, ModelSo
 from lesion.labels import CODES, read_labelled_folder
 from lesion.memory import limit_heap_growth
 from lesion.preprocess import InvalidImageError
+from lesion.thumbnails import thumbnail_path
 from lesion.timing import STEPS, LatencyStats
 
 log = logging.getLogger("app")
@@ -52,11 +55,13 @@ QUEUE_SIZE = 64
 """Further requests are turned away with "queue full" instead of waiting minutes."""
 MAX_BATCH = 16
 """/classify_batch classifies up to this many waiting requests together."""
-TIMING_REFRESH_S = 5
-"""Every open page refreshes its timing panel this often, so each visitor sees everyone's classifications."""
 DEFAULT_PORT = 7860
 I18N = gr.I18n(**i18n.PAGE)
 """The page's static text in English, Indonesian and Spanish; the browser's language picks one."""
+
+
+NOT_DOWNLOADED = "not-downloaded:"
+"""Marks, in place of a file path, a URL that LesionImage could not download, for its preprocess to refuse."""
 
 
 class LesionImageData(ImageData):
@@ -76,12 +81,26 @@ class LesionImage(gr.Image):
     is_template = True  # rendered by Gradio's Image front end
     data_model = LesionImageData
 
+    async def async_move_resource_to_block_cache(self, url_or_file_path):
+        """Gradio's download of a URL sent as the image's path (gradio_client's handle_file(url), MCP), with a URL it
+        cannot or may not fetch (a loopback or private address, no answer) marked for preprocess to refuse in one
+        sentence, instead of Gradio's generic error and a traceback in the log."""
+        try:
+            return await super().async_move_resource_to_block_cache(url_or_file_path)
+        except Exception as error:  # safehttpx's ValueError, httpx's errors: each means "could not download"
+            if not client_utils.is_http_url_like(str(url_or_file_path)):
+                raise
+            log.warning("Could not download %.200r: %s", str(url_or_file_path), error)
+            return NOT_DOWNLOADED + str(url_or_file_path)
+
     def preprocess(self, payload) -> str | InvalidImageError | None:
         """The file's path; a data: URL's bytes as they were sent, in a file of their own; or the refusal of a path
         outside Gradio's upload folder (an API caller naming a file on the server) or of a URL Gradio could not
         download, which run() raises and a batch answers for that image alone."""
         if payload is None:
             return None
+        if (payload.path or "").startswith(NOT_DOWNLOADED):
+            return InvalidImageError(i18n.message("not_downloaded", "en", url=payload.path.removeprefix(NOT_DOWNLOADED)[:200]))
         if (payload.url or "").startswith("data:"):
             return data_url_file(payload.url)
         if payload.path and not is_in_or_equal(payload.path, get_upload_folder()):
@@ -97,7 +116,7 @@ class LesionImage(gr.Image):
 
     def api_info_as_input(self) -> dict:
         return {**super().api_info_as_input(),
-                "additional_description": f"a dermoscopic photo of one skin lesion, JPEG or PNG, at most {MAX_IMAGE_MB} MB"}
+                "additional_description": f"A dermoscopic photo of one skin lesion, JPEG or PNG, at most {MAX_IMAGE_MB} MB."}
 
 
 def data_url_file(url: str) -> str:
@@ -161,8 +180,9 @@ def load_examples(folder: Path = EXAMPLES_DIR) -> list[tuple[str, str]]:
 
 
 def gallery_items(examples: list[tuple[str, str]], language: str) -> list[tuple[str, str]]:
-    """The examples captioned with their true diagnosis."""
-    return [(path, i18n.diagnosis_name(dx, language)) for path, dx in examples]
+    """The examples' thumbnails (lesion.thumbnails) captioned with their true diagnosis; a click classifies the full
+    image. The caption is the thumbnail's alt text too."""
+    return [(str(thumbnail_path(path)), i18n.diagnosis_name(dx, language)) for path, dx in examples]
 
 
 def admission_refusal(image: str | InvalidImageError | None) -> InvalidImageError | None:
@@ -239,6 +259,17 @@ def timing_markdown(timings: Timings | None, stats: dict, source: ModelSource, l
     return "\n".join(lines)
 
 
+def timing_line(timings: Timings | None, stats: dict, language: str = i18n.DEFAULT) -> str:
+    """The timing panel's one line, its title: this image's total time and the running median since startup."""
+    total = stats["total_ms"]
+    if not total["count"]:
+        return i18n.message("timing_accordion_empty", language)
+    values = {"median": _ms(total["p50"], language), "count": total["count"]}
+    if timings is None:
+        return i18n.message("timing_line_none", language, **values)
+    return i18n.message("timing_line", language, this=_ms(timings.total_ms, language), **values)
+
+
 def _ms(value: float, language: str) -> str:
     text = f"{value:.1f}"
     return text if language == i18n.DEFAULT else text.replace(".", ",")
@@ -249,44 +280,57 @@ class ResultPanel:
     """The result column: everything one classification shows. New result views join it here."""
 
     headline: gr.Markdown
+    truth: gr.Markdown
+    """An example's true diagnosis, beside the verdict; empty after an upload."""
     probabilities_box: gr.Accordion
     probabilities: gr.Label
     heatmap_toggle: gr.Checkbox
     heatmap: gr.ImageSlider
+    timing_box: gr.Accordion
     timing: gr.Markdown
 
     @property
     def outputs(self) -> list:
-        return [self.headline, self.probabilities_box, self.probabilities, self.heatmap_toggle, self.heatmap, self.timing]
+        return [self.headline, self.truth, self.probabilities_box, self.probabilities, self.heatmap_toggle, self.heatmap,
+                self.timing_box, self.timing]
 
 
 def result_panel(initial_timing: str) -> ResultPanel:
     """The result column's components, created in the current layout."""
     headline_text = gr.Markdown(elem_id="verdict")
+    truth = gr.Markdown(elem_id="example-truth")
     with gr.Accordion(I18N("probabilities_label"), open=True, elem_id="probabilities-box") as probabilities_box:
         probabilities = gr.Label(show_label=False, show_heading=False, num_top_classes=len(CODES), elem_id="probabilities")
     heatmap_toggle = gr.Checkbox(label=I18N("heatmap_toggle"), value=False, interactive=False, elem_id="heatmap-toggle")
     heatmap_view = gr.ImageSlider(label=I18N("heatmap_label"), type="filepath", format="png", visible=False, interactive=False,
                                   elem_id="heatmap", max_height=340)
-    with gr.Accordion(I18N("timing_accordion"), open=True):
+    with gr.Accordion(I18N("timing_accordion"), open=False, elem_id="timing-box") as timing_box:
         timing = gr.Markdown(initial_timing, elem_id="timing-panel")
-    return ResultPanel(headline_text, probabilities_box, probabilities, heatmap_toggle, heatmap_view, timing)
+    return ResultPanel(headline_text, truth, probabilities_box, probabilities, heatmap_toggle, heatmap_view, timing_box, timing)
 
 
-def result_values(prediction: Prediction | None, timing: str, language: str, show_heatmap: bool = False) -> tuple:
+def result_values(prediction: Prediction | None, timing: tuple[str, str], language: str, show_heatmap: bool = False) -> tuple:
     """Values for ResultPanel.outputs: one prediction's result beside the timing panel, or an empty panel.
 
     When the guard fires (lesion.answer's rule 1) the headline alone is shown: no bars, no heatmap. The heatmap is
     made with every other result (it needs no second inference) and shown while the visitor's toggle is on.
     """
+    timing_values = (gr.update(label=timing[0]), timing[1])
     if prediction is None:
-        return ("", gr.update(visible=True), None, gr.update(interactive=False),
-                gr.update(value=None, visible=False), timing)
+        return ("", "", gr.update(visible=True), None, gr.update(interactive=False),
+                gr.update(value=None, visible=False), *timing_values)
     if not prediction.dermoscopic:
-        return (headline(prediction, language), gr.update(visible=False), None, gr.update(interactive=False),
-                gr.update(value=None, visible=False), timing)
-    return (headline(prediction, language), gr.update(visible=True), label_output(prediction, language),
-            gr.update(interactive=True), gr.update(value=heatmap_images(prediction), visible=show_heatmap), timing)
+        return (headline(prediction, language), "", gr.update(visible=False), None, gr.update(interactive=False),
+                gr.update(value=None, visible=False), *timing_values)
+    return (headline(prediction, language), "", gr.update(visible=True), label_output(prediction, language),
+            gr.update(interactive=True), gr.update(value=heatmap_images(prediction), visible=show_heatmap),
+            *timing_values)
+
+
+def page_address(request: gr.Request) -> str:
+    """The page's public address, with a trailing slash, as Gradio itself works it out (x-forwarded-host on a Space)."""
+    raw = request.request
+    return route_utils.get_root_url(raw, raw.url.path, raw.scope.get("root_path") or None) + "/"
 
 
 def request_language(request: gr.Request | None) -> str:
@@ -354,9 +398,11 @@ def build_demo(models: ModelServer | None = None) -> gr.Blocks:
 
     classify_batch.__doc__ = answer.docstring(answer.BATCH_DESCRIPTION, answer.BATCH_RETURNS)
 
-    def timing_now(timings: Timings | None, language: str, source: ModelSource | None = None) -> str:
-        """The timing panel, naming the model that answered (or, with no answer, the one serving now)."""
-        return timing_markdown(timings, stats.snapshot(), source or models.current, language)
+    def timing_now(timings: Timings | None, language: str, source: ModelSource | None = None) -> tuple[str, str]:
+        """The timing panel's line and table, naming the model that answered (or, with no answer, the one serving now)."""
+        snapshot = stats.snapshot()
+        return (timing_line(timings, snapshot, language),
+                timing_markdown(timings, snapshot, source or models.current, language))
 
     def page_values(prediction: Prediction | None, language: str, refusal: tuple[str, str] | None = None,
                     source: ModelSource | None = None, show_heatmap: bool = False) -> tuple:
@@ -364,8 +410,7 @@ def build_demo(models: ModelServer | None = None) -> gr.Blocks:
         timings = prediction.timings if prediction else None
         return (gr.update(value=refusal_html(*refusal) if refusal else "", visible=refusal is not None),
                 notes_markdown(prediction.notes, language) if prediction else "",
-                *result_values(prediction, timing_now(timings, language, source), language, show_heatmap),
-                asdict(timings) if timings else None)
+                *result_values(prediction, timing_now(timings, language, source), language, show_heatmap))
 
     def classify_for_page(image: str, language: str, show_heatmap: bool) -> tuple[bool, tuple]:
         """(refused, page values) for one image."""
@@ -384,25 +429,21 @@ def build_demo(models: ModelServer | None = None) -> gr.Blocks:
         refused, values = classify_for_page(image, language, show_heatmap)
         return (None if refused else gr.skip()), *values
 
-    def on_classify_click(image: str | None, show_heatmap: bool, request: gr.Request):
-        language = request_language(request)
-        if image is None:
-            no_image = i18n.message("title_no_image", language), i18n.message("no_image", language)
-            return gr.skip(), *page_values(None, language, no_image)
-        return on_upload(image, show_heatmap, request)
-
     def on_example(show_heatmap: bool, selection: gr.SelectData, request: gr.Request):
-        path = examples[selection.index][0]
-        return path, *classify_for_page(path, request_language(request), show_heatmap)[1]
+        """An example's result, with its true diagnosis beside the verdict so that a miss shows."""
+        path, dx = examples[selection.index]
+        language = request_language(request)
+        values = list(classify_for_page(path, language, show_heatmap)[1])
+        values[page_outputs.index(results.truth)] = i18n.message("true_label", language, name=i18n.diagnosis_name(dx, language))
+        return path, *values
 
     def on_load(request: gr.Request):
-        """The running statistics, and the example captions in the visitor's language."""
+        """The running statistics, the example captions in the visitor's language, and the API snippets with the
+        page's own address (behind a proxy such as a Space's, the address the visitor used)."""
         language = request_language(request)
         captions = gr.skip() if language == i18n.DEFAULT else gallery_items(examples, language)
-        return timing_now(None, language), captions
-
-    def on_tick(timings: dict | None, request: gr.Request) -> str:
-        return timing_now(Timings(**timings) if timings else None, request_language(request))
+        line, table = timing_now(None, language)
+        return gr.update(label=line), table, captions, answer.api_snippets(page_address(request))
 
     with gr.Blocks(title="Skin lesion classifier (research demo)") as demo:
         gr.Markdown(I18N("intro"))
@@ -414,12 +455,11 @@ def build_demo(models: ModelServer | None = None) -> gr.Blocks:
         with gr.Row(equal_height=False):
             with gr.Column(min_width=300):
                 lesion_image = LesionImage(label=I18N("image_label"), type="filepath", image_mode=None,
-                                           sources=["upload", "webcam", "clipboard"], height=340, elem_id="lesion-image")
+                                           sources=["upload", "clipboard"], height=340, elem_id="lesion-image")
                 refusal = gr.HTML(visible=False, elem_id="refusal")
-                classify_button = gr.Button(I18N("classify_button"), variant="primary")
                 conversion_notes = gr.Markdown(elem_id="conversion-notes")
-            with gr.Column(min_width=300):
-                results = result_panel(timing_now(None, i18n.DEFAULT))
+            with gr.Column(min_width=300, elem_id="result-column"):
+                results = result_panel(timing_now(None, i18n.DEFAULT)[1])
         gr.Markdown(I18N("examples_heading"))
         example_gallery = gr.Gallery(
             value=gallery_items(examples, i18n.DEFAULT), label="Examples", show_label=False, columns=7,
@@ -429,30 +469,25 @@ def build_demo(models: ModelServer | None = None) -> gr.Blocks:
             gr.Markdown(I18N("about"))
         with gr.Accordion(I18N("api_accordion"), open=False):
             gr.Markdown(I18N("api_intro"))
-            gr.Markdown(API_HELP)
-        # This image's timings, kept in the page for the timer: a hidden component, not a gr.State, because any
-        # gr.State makes @gradio/client (2.7.0) hold a heartbeat connection open, so README's Node example never exits.
-        last_timings = gr.JSON(visible=False)
-        refresh_timer = gr.Timer(TIMING_REFRESH_S)
+            api_help = gr.Markdown(answer.api_snippets(f"http://127.0.0.1:{DEFAULT_PORT}/"), elem_id="api-help")
         api_image = LesionImage(label="dermoscopic image", type="filepath", image_mode=None, visible=False)
         api_probabilities = ProbabilitiesOutput(label="probabilities of the seven diagnoses", visible=False)
         api_classification = ClassificationOutput(label="classification as JSON", visible=False)
         api_heatmap = HeatmapOutput(label="where the model looks, as PNG", type="filepath", format="png", visible=False)
         api_batch_classification = BatchClassificationOutput(label="classification in a batch, as JSON", visible=False)
 
-        page_outputs = [refusal, conversion_notes, *results.outputs, last_timings]
+        page_outputs = [refusal, conversion_notes, *results.outputs]
         page_events = {"api_visibility": "private", "concurrency_limit": CONCURRENCY, "concurrency_id": "classify",
                            "show_progress_on": results.probabilities}
         page_inputs = [lesion_image, results.heatmap_toggle]
-        lesion_image.input(on_upload, page_inputs, [lesion_image, *page_outputs], **page_events)
-        classify_button.click(on_classify_click, page_inputs, [lesion_image, *page_outputs], **page_events)
-        example_gallery.select(on_example, results.heatmap_toggle, [lesion_image, *page_outputs], **page_events)
+        for event in (lesion_image.input(on_upload, page_inputs, [lesion_image, *page_outputs], **page_events),
+                      example_gallery.select(on_example, results.heatmap_toggle, [lesion_image, *page_outputs], **page_events)):
+            event.then(None, js=page.RESULT_INTO_VIEW, queue=False, show_progress="hidden")
         results.heatmap_toggle.input(lambda show: gr.update(visible=show), results.heatmap_toggle, results.heatmap,
                                      api_visibility="private", queue=False, show_progress="hidden")
-        demo.load(on_load, None, [results.timing, example_gallery], api_visibility="private", queue=False,
+        demo.load(None, js=page.ON_LOAD)
+        demo.load(on_load, None, [results.timing_box, results.timing, example_gallery, api_help], api_visibility="private", queue=False,
                   show_progress="hidden")
-        refresh_timer.tick(on_tick, last_timings, results.timing, api_visibility="private", queue=False,
-                           show_progress="hidden")
         gr.on([], predict, inputs=api_image, outputs=api_probabilities, api_name="predict",
               concurrency_limit=CONCURRENCY, concurrency_id="classify")
         gr.on([], classify, inputs=api_image, outputs=[api_classification, api_heatmap], api_name="classify",
@@ -462,25 +497,6 @@ def build_demo(models: ModelServer | None = None) -> gr.Blocks:
     demo.queue(max_size=QUEUE_SIZE)
     return demo
 
-
-API_HELP = """```python
-from gradio_client import Client, handle_file
-
-client = Client("http://127.0.0.1:7860/")   # or the Space id
-details, heatmap_png = client.predict(handle_file("lesion.jpg"), api_name="/classify")
-print(details["top"], details["dermoscopic"], heatmap_png)
-```
-
-```js
-import { Client, handle_file } from "@gradio/client";
-
-const client = await Client.connect("http://127.0.0.1:7860/");
-const { data } = await client.predict("/classify", { image: handle_file("lesion.jpg") });
-console.log(data[0].top);
-client.close();
-```
-
-MCP (streamable HTTP): `http://127.0.0.1:7860/gradio_api/mcp/`"""
 
 CSS = """
 .disclaimer { border-left: 4px solid var(--color-accent); padding: 0.25rem 0.75rem; background: var(--block-background-fill); }
@@ -509,7 +525,7 @@ THEME = gr.themes.Soft(primary_hue="rose", neutral_hue="slate")
 
 def launch(demo: gr.Blocks, **kwargs):
     """Launch with the project's theme, CSS, languages, upload limit and MCP server; keyword arguments go to Blocks.launch."""
-    return demo.launch(theme=THEME, css=CSS, i18n=I18N, max_file_size=UPLOAD_LIMIT, footer_links=["api", "gradio"],
+    return demo.launch(theme=THEME, css=CSS, i18n=I18N, max_file_size=UPLOAD_LIMIT, footer_links=["gradio"],
                        allowed_paths=[str(EXAMPLES_DIR)], mcp_server=True,
                        app_kwargs={"routes": demo.private_mode.routes()}, **kwargs)
 

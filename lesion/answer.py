@@ -148,6 +148,28 @@ BATCH_RETURNS = (
 IMAGE_ARGUMENT = "A dermoscopic photo of one skin lesion, JPEG or PNG."
 
 
+def api_snippets(url: str) -> str:
+    """The page's own Python, JavaScript and MCP snippets, at the page's own address (app.page_address)."""
+    return f"""```python
+from gradio_client import Client, handle_file
+
+client = Client("{url}")
+details, heatmap_png = client.predict(handle_file("lesion.jpg"), api_name="/classify")
+print(details["verdict"]["label"], details["dermoscopic"], heatmap_png)
+```
+
+```js
+import {{ Client, handle_file }} from "@gradio/client";
+
+const client = await Client.connect("{url}");
+const {{ data }} = await client.predict("/classify", {{ image: handle_file("lesion.jpg") }});
+console.log(data[0].verdict.label);
+client.close();
+```
+
+MCP (streamable HTTP): `{url}gradio_api/mcp/`"""
+
+
 def docstring(description: str, returns: str) -> str:
     """An endpoint's docstring as Gradio parses it for view_api() and MCP: each part on one line."""
     return f"{description}\n\nArgs:\n    image: {IMAGE_ARGUMENT}\n\nReturns:\n    {returns}\n"

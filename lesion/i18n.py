@@ -74,14 +74,16 @@ _STATIC = {
                             "their true diagnosis.",
         "diagnoses_accordion": "The seven diagnoses",
         "about_intro": "The model tells apart the seven diagnoses of the HAM10000 dataset. It knows nothing else: a "
-                       "photo of anything else still gets one of these labels.",
-        "about_header": "| class | | what it is |",
+                       "photo that does not look like dermoscopy gets no answer.",
+        "about_header": "| class | kind | what it is |",
         "malignant": "malignant or pre-malignant",
         "benign": "benign",
         "api_accordion": "Use it from Python, JavaScript or an AI agent",
         "api_intro": "Three endpoints: `/predict` gives the verdict and the probability of each diagnosis, `/classify` "
                      "plain JSON with timings and the model's version, `/classify_batch` the same JSON for callers who "
-                     "send many images. All three are tools of the app's MCP server too.",
+                     "send many images. All three are tools of the app's MCP server too. For an image that is not "
+                     "dermoscopy they name no class, and a file they cannot classify gets one sentence saying why. "
+                     "[Every endpoint with its parameters](?view=api).",
     },
     "id": {
         "intro": "# Pengklasifikasi lesi kulit\nUnggah foto **dermoskopi** sebuah lesi kulit, atau pilih salah satu "
@@ -103,14 +105,16 @@ _STATIC = {
                             "pelatihan, dengan keterangan diagnosis sebenarnya.",
         "diagnoses_accordion": "Tujuh diagnosis",
         "about_intro": "Model ini membedakan tujuh diagnosis dalam dataset HAM10000. Model tidak mengenal hal lain: "
-                       "foto apa pun tetap akan diberi salah satu label ini.",
-        "about_header": "| kelas | | penjelasan |",
+                       "foto yang tidak tampak seperti dermoskopi tidak mendapat jawaban.",
+        "about_header": "| kelas | jenis | penjelasan |",
         "malignant": "ganas atau pra-ganas",
         "benign": "jinak",
         "api_accordion": "Gunakan dari Python, JavaScript, atau agen AI",
         "api_intro": "Tiga endpoint: `/predict` memberikan kesimpulan dan probabilitas tiap diagnosis, `/classify` JSON "
                      "biasa dengan waktu proses dan versi model, `/classify_batch` JSON yang sama untuk pemanggil yang "
-                     "mengirim banyak gambar. Ketiganya juga tersedia sebagai tool di server MCP aplikasi ini.",
+                     "mengirim banyak gambar. Ketiganya juga tersedia sebagai tool di server MCP aplikasi ini. Untuk "
+                     "gambar yang bukan dermoskopi, tidak ada kelas yang disebut, dan berkas yang tidak dapat "
+                     "diklasifikasikan mendapat satu kalimat penjelasan. [Semua endpoint dan parameternya](?view=api).",
     },
     "es": {
         "intro": "# Clasificador de lesiones cutáneas\nSuba una foto **dermatoscópica** de una lesión de la piel o "
@@ -131,19 +135,24 @@ _STATIC = {
                             "entrenamiento, con su diagnóstico real.",
         "diagnoses_accordion": "Los siete diagnósticos",
         "about_intro": "El modelo distingue los siete diagnósticos del conjunto de datos HAM10000. No sabe nada más: "
-                       "la foto de cualquier otra cosa también recibe una de estas etiquetas.",
-        "about_header": "| clase | | qué es |",
+                       "una foto que no parece dermatoscópica no recibe respuesta.",
+        "about_header": "| clase | tipo | qué es |",
         "malignant": "maligna o premaligna",
         "benign": "benigna",
         "api_accordion": "Úselo desde Python, JavaScript o un agente de IA",
         "api_intro": "Tres endpoints: `/predict` da el veredicto y la probabilidad de cada diagnóstico, `/classify` "
                      "JSON simple con los tiempos y la versión del modelo, `/classify_batch` el mismo JSON para quien "
-                     "envía muchas imágenes. Los tres son también herramientas del servidor MCP de la aplicación.",
+                     "envía muchas imágenes. Los tres son también herramientas del servidor MCP de la aplicación. Para "
+                     "una imagen que no es dermatoscópica no nombran ninguna clase, y un archivo que no pueden "
+                     "clasificar recibe una frase que dice por qué. [Todos los endpoints y sus parámetros](?view=api).",
     },
 }
 
 MESSAGES = {
     "en": {
+        "timing_accordion_empty": "Time and model",
+        "timing_line": "Time: this image {this} ms; median since startup {median} ms (n = {count})",
+        "timing_line_none": "Time: median since startup {median} ms (n = {count})",
         "heatmap_class": "Where the model looks for {name}",
         "heatmap_legend": "Warmer, brighter colour: more evidence for this class. Drag the slider to compare with the photo alone.",
         "true_label": "This example's true diagnosis: **{name}**",
@@ -163,7 +172,7 @@ MESSAGES = {
         "this_image": "this image", "mean": "mean", "p50": "p50", "p95": "p95", "min": "min", "max": "max",
         "decode_ms": "decode", "preprocess_ms": "preprocess", "inference_ms": "inference", "total_ms": "total",
         "model_line": "**Model:** {model}, from {origin}{revision}: {reason}.",
-        "origin_bundled": "bundled", "origin_hub": "hub", "origin_cache": "the Hub, downloaded earlier", "revision": " at revision {revision}",
+        "origin_bundled": "the copy that ships with the app", "origin_hub": "the Hugging Face Hub", "origin_cache": "the Hub, downloaded earlier", "revision": " at revision {revision}",
         "reason_none": "no Hub model is configured",
         "reason_latest": "the latest model from the Hub",
         "reason_cache_retrying": "{why}, so the copy downloaded earlier serves; the app switches to the Hub model as soon as it arrives",
@@ -201,6 +210,9 @@ MESSAGES = {
         "cmyk": "CMYK image: converted to RGB.",
     },
     "id": {
+        "timing_accordion_empty": "Waktu proses dan model",
+        "timing_line": "Waktu: gambar ini {this} md; median sejak server dimulai {median} md (n = {count})",
+        "timing_line_none": "Waktu: median sejak server dimulai {median} md (n = {count})",
         "heatmap_class": "Bagian yang diperhatikan model untuk {name}",
         "heatmap_legend": "Warna lebih hangat dan terang: lebih banyak bukti untuk kelas ini. Geser penggeser untuk membandingkan dengan foto saja.",
         "true_label": "Diagnosis sebenarnya dari contoh ini: **{name}**",
@@ -260,6 +272,9 @@ MESSAGES = {
         "cmyk": "Gambar CMYK: dikonversi ke RGB.",
     },
     "es": {
+        "timing_accordion_empty": "Tiempos y modelo",
+        "timing_line": "Tiempo: esta imagen {this} ms; mediana desde el inicio {median} ms (n = {count})",
+        "timing_line_none": "Tiempo: mediana desde el inicio {median} ms (n = {count})",
         "heatmap_class": "Dónde mira el modelo para {name}",
         "heatmap_legend": "Color más cálido y brillante: más indicios de esta clase. Mueva el control deslizante para comparar con la foto sola.",
         "true_label": "Diagnóstico real de este ejemplo: **{name}**",

@@ -27,6 +27,7 @@ INCLUDED = (
     "lesion/bundled_model/*",
     "lesion/bundled_model/browser/*",
     "examples/*",
+    "examples/thumbnails/*",  # the gallery's (lesion.thumbnails)
 )
 """Repository paths (globs) that go into the Space, besides the Space card that becomes its README.md and LiteRT.js."""
 RUNTIME_LEFTOVERS = {"app.pyi", "__pycache__", ".gradio", "flagged"}

@@ -171,6 +171,34 @@ def test_api_is_documented_for_people_and_agents(client, server):
     assert "lesion" in info["/predict"]["parameters"][0]["python_type"]["description"]
 
 
+def reads_as_sentences(text: str) -> bool:
+    """A description an agent can read: capitalised, ended, one paragraph, none of the commas a wrapped docstring leaves."""
+    return (text[:1].isupper() and text.rstrip().endswith(".") and "\n" not in text
+            and not re.search(r",\s*,|\bNot, |by, ", text))
+
+
+def test_every_description_reads_as_sentences(server):
+    info = httpx.get(server + "gradio_api/info").json()["named_endpoints"]
+    for name, endpoint in info.items():
+        assert reads_as_sentences(endpoint["description"]), (name, endpoint["description"])
+        for item in endpoint["parameters"] + endpoint["returns"]:
+            assert reads_as_sentences(item["python_type"]["description"]), (name, item["python_type"]["description"])
+
+
+@pytest.mark.parametrize("where", ["http://127.0.0.1:1/lesion.jpg", "http://169.254.169.254/latest/meta-data",
+                                   "https://example.invalid/lesion.jpg", "SELF"])
+def test_a_url_the_server_may_not_fetch_gets_the_apps_own_sentence(server, where, capfd):
+    """gradio_client's handle_file(url) sends the URL as the path: Gradio's own SSRF check refuses loopback and private
+    addresses; the caller reads "Could not download" and the log one line, never Gradio's generic error or a traceback."""
+    url = server + "gradio_api/info" if where == "SELF" else where
+    with pytest.raises(AppError, match="could not be downloaded") as error:
+        Client(server, verbose=False).predict(handle_file(url), api_name="/predict")
+    assert error.value.title == "Could not download"
+    answer = Client(server, verbose=False).predict(handle_file(url), api_name="/classify_batch")
+    assert set(answer) == {"error"} and "could not be downloaded" in answer["error"]
+    assert "Traceback" not in capfd.readouterr().err
+
+
 def test_batch_endpoint_answers_each_caller_and_a_bad_file_fails_no_other(server, client, tmp_path):
     paths = [path for path, _ in app.load_examples()][:6]
     content, phrase = bad_images.REFUSED["not an image"]

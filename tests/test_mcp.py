@@ -11,6 +11,7 @@ from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
 import app
+from tests.test_app import reads_as_sentences
 from lesion import answer
 from lesion.labels import CODES, DISPLAY_NAMES
 
@@ -40,6 +41,8 @@ def test_mcp_lists_the_classifier_and_classifies_an_example(app_url):
     assert set(by_name) == {"predict", "classify", "classify_batch"}
     for tool in tools:
         assert "Research demo, not a diagnosis" in tool.description
+        assert reads_as_sentences(tool.description), tool.description
+        assert reads_as_sentences(tool.inputSchema["properties"]["image"]["description"])
         assert tool.inputSchema["required"] == ["image"]
         assert "skin lesion" in tool.inputSchema["properties"]["image"]["description"]
 
@@ -67,3 +70,11 @@ def test_mcp_gives_no_class_for_an_image_that_is_not_dermoscopy(app_url, cat_pho
     assert result["dermoscopic"] is False and result["top"] is None and result["probabilities"] == {}
     assert answer.NOT_DERMOSCOPIC_LABEL in predicted.content[0].text
     assert not any(name in predicted.content[0].text for name in DISPLAY_NAMES)
+
+
+def test_mcp_refuses_a_url_it_may_not_fetch_in_one_sentence(app_url):
+    with ThreadPoolExecutor(1) as thread:
+        _, (refused,) = thread.submit(asyncio.run, _session_calls(app_url, [
+            ("classify", {"image": "http://127.0.0.1:1/lesion.jpg"})])).result()
+    assert refused.isError and refused.content[0].text.startswith("The image at http://127.0.0.1:1/lesion.jpg could not")
+    assert "upstream Gradio app" not in refused.content[0].text

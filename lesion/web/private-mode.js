@@ -244,6 +244,15 @@ function element(tag, attributes = {}, ...children) {
   return node;
 }
 
+/** Scrolls `element` to the top of the window unless it is wholly in view already (a phone's result is far below
+ * the example clicked). */
+export function resultIntoView(element) {
+  const box = element.getBoundingClientRect();
+  if (box.top < 0 || box.bottom > window.innerHeight) {
+    element.scrollIntoView({ block: "start", behavior: window.matchMedia("(prefers-reduced-motion: reduce)").matches ? "auto" : "smooth" });
+  }
+}
+
 function milliseconds(value, language) {
   const text = value.toFixed(1);
   return language === "en" ? text : text.replace(".", ",");
@@ -286,7 +295,7 @@ class PrivateModePage {
     this.drop = element("div", { class: "pm-drop" }, this.preview, choose, element("span", { class: "pm-about", text: this.text.private_drop }));
     this.status = element("p", { class: "pm-status", role: "status", "aria-live": "polite" });
     this.alert = element("div", { class: "pm-alert", role: "alert", hidden: "" });
-    this.result = element("div", { class: "pm-result", id: "private-mode-result" });
+    this.result = element("div", { class: "pm-result", id: "private-mode-result", role: "status", "aria-live": "polite" });
     const about = element("p", { class: "pm-about", text: show.format(this.text.private_about, { megabytes: megabytes.toFixed(0) }) });
     this.root.append(element("div", { class: "pm-body" },
       element("div", { class: "pm-input" }, about, this.drop, this.status, this.alert),
@@ -396,6 +405,7 @@ class PrivateModePage {
                         total_ms: finished - started };
       this.showResult(prepared, inference, timings);
       this.setStatus("");
+      resultIntoView(this.result);
     } catch (failure) {
       this.setStatus("");
       this.preview.hidden = true;
