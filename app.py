@@ -451,7 +451,8 @@ def build_demo(models: ModelServer | None = None) -> gr.Blocks:
         # Private mode (issue 14): a switch and a panel of its own that classify in the visitor's browser; the routes
         # of lesion.private_mode serve its code, LiteRT.js and the browser model (see launch).
         gr.HTML(elem_id="private-mode", js_on_load=private_mode.LOADER, apply_default_css=False)
-        demo.private_mode = private_mode.PrivateMode(lambda: models.current.bundle, max_file_mb=MAX_IMAGE_MB)
+        demo.private_mode = private_mode.PrivateMode(lambda: models.current.bundle, max_file_mb=MAX_IMAGE_MB,
+                                                     examples=tuple(path for path, _ in examples))
         with gr.Row(equal_height=False):
             with gr.Column(min_width=300):
                 lesion_image = LesionImage(label=I18N("image_label"), type="filepath", image_mode=None,

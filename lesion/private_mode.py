@@ -20,6 +20,7 @@ import base64
 import hashlib
 import logging
 import threading
+from urllib.parse import quote
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
@@ -160,8 +161,10 @@ class PrivateMode:
     """The routes that serve private mode, for the model that `current_bundle()` names at each request."""
 
     def __init__(self, current_bundle: Callable[[], ModelBundle], *, max_file_mb: float,
-                 node_modules: Path = NODE_MODULES):
+                 node_modules: Path = NODE_MODULES, examples: tuple[str, ...] = ()):
         self.current_bundle = current_bundle
+        self.examples = tuple(examples)
+        """The example gallery's full images, in its order (the gallery shows thumbnails; a click classifies these)."""
         self.max_file_mb = max_file_mb
         self.node_modules = node_modules
         self._checked: dict[Path, ModelBundle | PrivateModeUnavailable] = {}
@@ -185,7 +188,8 @@ class PrivateMode:
 
     def settings(self) -> dict:
         """What the browser needs. URLs are relative to settings.json's, so they hold behind any proxy."""
-        base = {"app": f"web/{self.web_tag}/private-mode.js", "languages": list(i18n.LANGUAGES), "text": texts()}
+        base = {"app": f"web/{self.web_tag}/private-mode.js", "languages": list(i18n.LANGUAGES), "text": texts(),
+                "examples": [f"../gradio_api/file={quote(str(path))}" for path in self.examples]}
         runtime = self.runtime
         if isinstance(runtime, PrivateModeUnavailable):
             return {**base, "available": False, "reason": "unavailable_runtime"}

@@ -318,11 +318,14 @@ class PrivateModePage {
     // handler, which would classify it on the server, never sees the click.
     window.addEventListener("click", (event) => {
       const thumbnail = this.on ? event.target.closest?.("#examples button.thumbnail-item") : null;
-      const image = thumbnail?.querySelector("img");
-      if (!image) return;
+      if (!thumbnail) return;
       event.preventDefault();
       event.stopPropagation();
-      this.classify(fetch(image.src).then((response) => response.blob()));
+      // The gallery shows thumbnails: the full example, at the same position, is what gets classified.
+      const index = [...document.querySelectorAll("#examples button.thumbnail-item")].indexOf(thumbnail);
+      const full = this.settings.examples?.[index];
+      const source = full ? this.resolve(full) : thumbnail.querySelector("img")?.src;
+      if (source) this.classify(fetch(source).then((response) => response.blob()));
     }, true);
   }
 
