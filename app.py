@@ -197,13 +197,6 @@ def admission_refusal(image: str | InvalidImageError | None) -> InvalidImageErro
     return None
 
 
-def heatmap_images(prediction: Prediction) -> tuple[str, str]:
-    """PNG files of (the image the model saw, the same with the top class's activation map over it), both at the
-    overlay's size."""
-    seen, overlaid = heatmap.before_and_after(prediction.pixels, prediction.class_maps, CODES.index(prediction.top))
-    return cached_png(seen), cached_png(overlaid)
-
-
 def heatmap_png(prediction: Prediction) -> str:
     """The PNG file of the image the model saw with the top class's activation map over it (/classify's output)."""
     return cached_png(heatmap.overlay(prediction.pixels, heatmap.class_map(prediction.class_maps, CODES.index(prediction.top))))
@@ -285,13 +278,15 @@ class ResultPanel:
     probabilities_box: gr.Accordion
     probabilities: gr.Label
     heatmap_toggle: gr.Checkbox
-    heatmap: gr.ImageSlider
+    heatmap_box: gr.Column
+    """The heatmap and its legend, shown while the toggle is on."""
+    heatmap: gr.Image
     timing_box: gr.Accordion
     timing: gr.Markdown
 
     @property
     def outputs(self) -> list:
-        return [self.headline, self.truth, self.probabilities_box, self.probabilities, self.heatmap_toggle, self.heatmap,
+        return [self.headline, self.truth, self.probabilities_box, self.probabilities, self.heatmap_toggle, self.heatmap_box, self.heatmap,
                 self.timing_box, self.timing]
 
 
@@ -299,14 +294,16 @@ def result_panel(initial_timing: str) -> ResultPanel:
     """The result column's components, created in the current layout."""
     headline_text = gr.Markdown(elem_id="verdict")
     truth = gr.Markdown(elem_id="example-truth")
-    with gr.Accordion(I18N("probabilities_label"), open=True, elem_id="probabilities-box") as probabilities_box:
+    with gr.Accordion(I18N("probabilities_label"), open=True, visible=False, elem_id="probabilities-box") as probabilities_box:
         probabilities = gr.Label(show_label=False, show_heading=False, num_top_classes=len(CODES), elem_id="probabilities")
     heatmap_toggle = gr.Checkbox(label=I18N("heatmap_toggle"), value=False, interactive=False, elem_id="heatmap-toggle")
-    heatmap_view = gr.ImageSlider(label=I18N("heatmap_label"), type="filepath", format="png", visible=False, interactive=False,
-                                  elem_id="heatmap", max_height=340)
+    with gr.Column(visible=False, elem_id="heatmap-box") as heatmap_box:
+        heatmap_view = gr.Image(label=I18N("heatmap_label"), type="filepath", format="png", interactive=False,
+                                elem_id="heatmap", height=300, buttons=[])
+        gr.Markdown(I18N("heatmap_legend"), elem_id="heatmap-legend")
     with gr.Accordion(I18N("timing_accordion"), open=False, elem_id="timing-box") as timing_box:
         timing = gr.Markdown(initial_timing, elem_id="timing-panel")
-    return ResultPanel(headline_text, truth, probabilities_box, probabilities, heatmap_toggle, heatmap_view, timing_box, timing)
+    return ResultPanel(headline_text, truth, probabilities_box, probabilities, heatmap_toggle, heatmap_box, heatmap_view, timing_box, timing)
 
 
 def result_values(prediction: Prediction | None, timing: tuple[str, str], language: str, show_heatmap: bool = False) -> tuple:
@@ -317,13 +314,15 @@ def result_values(prediction: Prediction | None, timing: tuple[str, str], langua
     """
     timing_values = (gr.update(label=timing[0]), timing[1])
     if prediction is None:
-        return ("", "", gr.update(visible=True), None, gr.update(interactive=False),
-                gr.update(value=None, visible=False), *timing_values)
+        return ("", "", gr.update(visible=False), None, gr.update(interactive=False), gr.update(visible=False),
+                gr.update(value=None), *timing_values)
     if not prediction.dermoscopic:
         return (headline(prediction, language), "", gr.update(visible=False), None, gr.update(interactive=False),
-                gr.update(value=None, visible=False), *timing_values)
+                gr.update(visible=False), gr.update(value=None), *timing_values)
     return (headline(prediction, language), "", gr.update(visible=True), label_output(prediction, language),
-            gr.update(interactive=True), gr.update(value=heatmap_images(prediction), visible=show_heatmap),
+            gr.update(interactive=True), gr.update(visible=show_heatmap),
+            gr.update(value=heatmap_png(prediction),
+                      label=i18n.message("heatmap_class", language, name=i18n.diagnosis_name(prediction.top, language))),
             *timing_values)
 
 
@@ -484,7 +483,7 @@ def build_demo(models: ModelServer | None = None) -> gr.Blocks:
         for event in (lesion_image.input(on_upload, page_inputs, [lesion_image, *page_outputs], **page_events),
                       example_gallery.select(on_example, results.heatmap_toggle, [lesion_image, *page_outputs], **page_events)):
             event.then(None, js=page.RESULT_INTO_VIEW, queue=False, show_progress="hidden")
-        results.heatmap_toggle.input(lambda show: gr.update(visible=show), results.heatmap_toggle, results.heatmap,
+        results.heatmap_toggle.input(lambda show: gr.update(visible=show), results.heatmap_toggle, results.heatmap_box,
                                      api_visibility="private", queue=False, show_progress="hidden")
         demo.load(None, js=page.ON_LOAD)
         demo.load(on_load, None, [results.timing_box, results.timing, example_gallery, api_help], api_visibility="private", queue=False,
@@ -500,6 +499,8 @@ def build_demo(models: ModelServer | None = None) -> gr.Blocks:
 
 
 CSS = """
+.gradio-container :focus-visible { outline: 3px solid var(--color-accent) !important; outline-offset: 2px; }
+#heatmap-legend { font-size: 0.9em; }
 .disclaimer { border-left: 4px solid var(--color-accent); padding: 0.25rem 0.75rem; background: var(--block-background-fill); }
 #refusal [role=alert] { border-left: 4px solid var(--error-border-color, #dc2626); padding: 0.5rem 0.75rem;
   background: var(--error-background-fill, #fef2f2); color: var(--error-text-color, inherit); border-radius: var(--radius-md); }
@@ -521,7 +522,21 @@ CSS = """
 }
 """
 
-THEME = gr.themes.Soft(primary_hue="rose", neutral_hue="slate")
+THEME = gr.themes.Soft(
+    primary_hue="rose", neutral_hue="slate",
+    # The system's own fonts: nothing to download (Soft's Montserrat and IBM Plex Mono are 200 kB of the first load).
+    font=["system-ui", "-apple-system", "Segoe UI", "Roboto", "sans-serif"],
+    font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "monospace"],
+).set(
+    # AA contrast (4.5:1 for text) where Soft's rose and slate fall short: labels, the upload prompt, subdued text,
+    # the primary button, links; dark mode keeps Soft's own, lighter text on dark.
+    block_label_text_color="*primary_800", block_title_text_color="*primary_800",
+    color_accent="*primary_700", color_accent_soft="*primary_50",
+    body_text_color_subdued="*neutral_600", body_text_color_subdued_dark="*neutral_300",
+    button_primary_background_fill="*primary_700", button_primary_background_fill_hover="*primary_800",
+    button_primary_text_color="white",
+    link_text_color="*primary_800", link_text_color_visited="*primary_800",
+)
 
 
 def launch(demo: gr.Blocks, **kwargs):

@@ -55,7 +55,7 @@ def _verdict_markdown(judged: verdict.Verdict, language: str) -> str:
 
 
 def headline(prediction: Prediction, language: str = i18n.DEFAULT) -> str:
-    """The result's headline as markdown, by the module's rule: a "### " heading, then paragraphs."""
+    """The result's headline as markdown, by the module's rule: a "## " heading (the page's h1 is its title), then paragraphs."""
     judged, alarm = prediction.verdict, prediction.melanoma_alarm
     if judged.kind == "not_dermoscopic":  # rule 1
         return i18n.message("headline_not_dermoscopic", language)
@@ -64,7 +64,7 @@ def headline(prediction: Prediction, language: str = i18n.DEFAULT) -> str:
     if alarm is not None and alarm.raised:  # rule 2
         lead = (i18n.message("headline_alarm_grey", language) if grey else
                 i18n.message("headline_alarm", language, sensitivity=alarm.sensitivity, false_alarms=1 - alarm.specificity))
-        reading = _verdict_markdown(judged, language).removeprefix("### ")
+        reading = _verdict_markdown(judged, language).removeprefix("## ")
         title, _, rest = reading.partition("\n")
         bars = i18n.message("bars_reading", language, reading=title) + (f" {rest}" if rest else "")
         return "\n\n".join([lead, bars, share])

@@ -7,19 +7,31 @@ ON_LOAD = """() => {
     const element = document.getElementById(id);
     if (element) { element.setAttribute("role", "status"); element.setAttribute("aria-live", "polite"); }
   }
-  // Gradio names each example "Thumbnail 13 of 21": name it by its caption, the example's true diagnosis, instead,
-  // now and whenever the captions change language.
+  // Gradio names each example "Thumbnail 13 of 21" and repeats its caption as the image's alt text: name it by its
+  // caption, the example's true diagnosis, once, now and whenever the captions change language. Gradio's image
+  // previews are buttons without a name: name them by their block's label.
   const name = () => {
     for (const button of document.querySelectorAll("#examples button.thumbnail-item")) {
       const caption = button.querySelector(".caption-label")?.innerText.trim();
       if (!caption) continue;
       if (button.getAttribute("aria-label") !== caption) button.setAttribute("aria-label", caption);
       const image = button.querySelector("img");
-      if (image && image.alt !== caption) image.alt = caption;
+      if (image && image.getAttribute("alt") !== "") image.setAttribute("alt", "");
+    }
+    for (const id of ["lesion-image", "heatmap"]) {
+      const block = document.getElementById(id);
+      const label = block?.querySelector("[data-testid=block-label]")?.innerText.trim();
+      for (const button of block?.querySelectorAll(".image-container button:not([aria-label])") ?? []) {
+        if (label && !button.innerText.trim()) button.setAttribute("aria-label", label);
+      }
+    }
+    // The upload area's name ("Drop an image file here to upload") leaves out the words it shows: let it be named
+    // by what it shows.
+    for (const button of document.querySelectorAll("#lesion-image button.upload-container[aria-label]")) {
+      if (button.innerText.trim()) button.removeAttribute("aria-label");
     }
   };
-  const gallery = document.getElementById("examples");
-  if (gallery) new MutationObserver(name).observe(gallery, { subtree: true, childList: true, characterData: true });
+  new MutationObserver(name).observe(document.body, { subtree: true, childList: true, characterData: true });
   name();
 }"""
 

@@ -68,9 +68,9 @@ ISOLATION_FRIENDLY = {"Cross-Origin-Resource-Policy": "same-origin", "Cross-Orig
 """Lets the runtime's threads start where the page is cross-origin isolated; changes nothing where it is not."""
 RESULT_MESSAGES = ("headline_not_dermoscopic", "headline_unsure", "headline_confident", "headline_grayscale", "or",
                    "headline_alarm", "headline_alarm_grey", "bars_reading", "malignant_share", "see_a_doctor",
-                   "melanoma_alarm_quiet", "melanoma_alarm_quiet_grey", "heatmap_class", "heatmap_legend")
+                   "melanoma_alarm_quiet", "melanoma_alarm_quiet_grey", "heatmap_class")
 """The server's own result text (lesion.i18n.MESSAGES), which the browser fills in the same way."""
-RESULT_PAGE_TEXT = ("probabilities_label", "heatmap_toggle", "heatmap_label")
+RESULT_PAGE_TEXT = ("probabilities_label", "heatmap_toggle", "heatmap_label", "heatmap_legend")
 REFUSAL_MESSAGES = ("title_empty", "empty", "title_not_image", "not_image", "title_too_large", "too_large",
                     "file_too_large", "title_too_small", "too_small")
 

@@ -37,7 +37,7 @@ def test_one_visible_verdict(dermoscopic, grey, unsure, alarm, language):
     prediction = _prediction(dermoscopic, grey, unsure, alarm)
     text = answer.headline(prediction, language)
     heading, _, body = text.partition("\n")
-    assert heading.startswith("### ") and text.count("### ") == 1, "one heading, the only large type"
+    assert heading.startswith("## ") and text.count("## ") == 1, "one heading, the only large type"
     label, json = answer.verdict_label(prediction), answer.answer_json(prediction)
     if not dermoscopic:  # rule 1: nothing that means nothing
         assert text == i18n.message("headline_not_dermoscopic", language)

@@ -379,7 +379,7 @@ def test_the_headline_gives_the_melanoma_alarm_with_its_error_rates():
         return app.headline(Prediction(probabilities, Timings(0, 0, 0), melanoma_alarm=alarm))
 
     raised = headline(MelanomaAlarm(True, 0.69, 0.5, 0.69, 0.8))
-    assert raised.startswith("### Melanoma alarm raised") and "caught 69% of melanomas" in raised
+    assert raised.startswith("## Melanoma alarm raised") and "caught 69% of melanomas" in raised
     assert "20% of other lesions" in raised and "the seven bars read: Benign keratosis (bkl): 85%" in raised
     quiet = headline(MelanomaAlarm(False, 0.3, 0.5, 0.69, 0.8))
     assert "**Melanoma alarm: not raised.**" in quiet and "missed 31% of melanomas" in quiet and doctor not in quiet

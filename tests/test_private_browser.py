@@ -181,7 +181,7 @@ def test_an_image_the_guard_rejects_says_so_and_shows_no_numbers(browser, served
         result = _choose(page, cat_photo)
         assert result["kind"] == "not_dermoscopic" and result["melanoma_alarm"] is None
         headline = page.locator("#private-mode-verdict").inner_text()
-        assert headline.startswith(i18n.message("headline_not_dermoscopic", "en").split("\n")[0].removeprefix("### "))
+        assert headline.startswith(i18n.message("headline_not_dermoscopic", "en").split("\n")[0].removeprefix("## "))
         assert "%" not in headline  # lesion.answer's rule 1: no bars, no heatmap, no percentage
         assert page.locator("#private-mode-probabilities").count() == 0
         assert page.locator("#private-mode-heatmap-toggle").count() == 0
@@ -199,7 +199,7 @@ def test_a_grey_photo_gets_the_servers_grayscale_verdict(browser, served, server
             result = _choose(page, grey)
             assert result["grey"] and result["kind"] == server.verdict.kind == "grayscale"
             headline = page.locator("#private-mode-verdict").inner_text()
-            assert headline.startswith(app.headline(server).split("\n")[0].removeprefix("### "))
+            assert headline.startswith(app.headline(server).split("\n")[0].removeprefix("## "))
             alarm = "melanoma_alarm_raised_grey" if server.melanoma_alarm.raised else "melanoma_alarm_quiet_grey"
             assert i18n.message(alarm, "en").replace("**", "") in headline
 

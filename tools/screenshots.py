@@ -36,7 +36,7 @@ def enter(page, url: str, state: str) -> None:
     page.wait_for_load_state("networkidle")
     if state == "example":
         page.locator("#examples img").nth(EXAMPLE_INDEX).click()
-        page.locator("#verdict h3").wait_for(timeout=TIMEOUT_MS)
+        page.locator("#verdict h2").wait_for(timeout=TIMEOUT_MS)
         page.locator("#heatmap-toggle input").check()
         page.locator("#heatmap img").first.wait_for(timeout=TIMEOUT_MS)
         page.locator("#verdict").scroll_into_view_if_needed()

@@ -15,6 +15,7 @@ body.${ON_CLASS} .row:has(> .column #lesion-image) { display: none !important; }
 #private-mode .pm-switch { display: flex; gap: 0.6rem; align-items: center; font-weight: 600; cursor: pointer; padding: 0.3rem 0; }
 #private-mode input[type=checkbox] { width: 1.1rem; height: 1.1rem; flex: none; }
 #private-mode input[type=checkbox]:checked { background-color: var(--color-accent); border-color: var(--color-accent); }
+#private-mode :focus-visible, #private-mode .pm-choose:focus-within { outline: 3px solid var(--color-accent); outline-offset: 2px; }
 #private-mode input[type=checkbox]:disabled { opacity: 0.5; cursor: not-allowed; }
 #private-mode .pm-body { display: none; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 1rem; margin-top: 0.5rem; }
 body.${ON_CLASS} #private-mode .pm-body { display: grid; }
@@ -32,7 +33,7 @@ body.${ON_CLASS} #private-mode .pm-body { display: grid; }
 #private-mode .pm-alert p { margin: 0.25rem 0; }
 #private-mode .pm-alert button { margin-top: 0.4rem; padding: 0.3rem 0.8rem; border-radius: var(--radius-md);
   border: 1px solid var(--border-color-primary); background: var(--button-secondary-background-fill); cursor: pointer; }
-#private-mode .pm-headline h3 { margin: 0.2rem 0; font-size: 1.3em; font-weight: 600; }
+#private-mode .pm-headline h2 { margin: 0.2rem 0; font-size: 1.3em; font-weight: 600; }
 #private-mode .pm-headline p { margin: 0.3rem 0; }
 #private-mode details { border: 1px solid var(--border-color-primary); border-radius: var(--radius-lg); padding: 0.4rem 0.6rem; margin: 0.5rem 0; }
 #private-mode details.pm-meaningless { opacity: 0.6; }
@@ -41,10 +42,10 @@ body.${ON_CLASS} #private-mode .pm-body { display: grid; }
 #private-mode .pm-bar-label { display: flex; justify-content: space-between; gap: 0.5rem; font-size: 0.9em; }
 #private-mode .pm-bar-track { height: 0.5rem; border-radius: 0.25rem; background: var(--background-fill-secondary); overflow: hidden; }
 #private-mode .pm-bar-fill { height: 100%; background: var(--color-accent); }
-#private-mode .pm-heatmap { position: relative; max-width: 100%; }
-#private-mode .pm-heatmap canvas { width: 100%; height: auto; display: block; border-radius: var(--radius-md); }
-#private-mode .pm-heatmap canvas.pm-after { position: absolute; inset: 0; }
-#private-mode .pm-heatmap input { width: 100%; }
+#private-mode .pm-heatmap { margin: 0.5rem 0; }
+#private-mode .pm-heatmap canvas { max-width: 100%; max-height: 300px; width: auto; height: auto; display: block;
+  margin: 0.4rem auto; border-radius: var(--radius-md); }
+#private-mode .pm-heatmap figcaption { font-weight: 600; }
 `;
 
 /** Start private mode in `root` (the app's HTML container), with settings.json's content fetched from settingsUrl. */
@@ -440,18 +441,14 @@ class PrivateModePage {
     } else {
       const heat = show.classMap(inference.maps, inference.rows, inference.columns, this.settings.model.labels.length,
         this.settings.model.labels.indexOf(top));
-      const { before, after } = show.overlay(pixels, heat, inference.rows, inference.columns, rules);
-      after.classList.add("pm-after");
+      // One design with the server's result: the class's map over the image the model saw, named, with a legend.
+      const { after } = show.overlay(pixels, heat, inference.rows, inference.columns, rules);
       const classLabel = show.format(text.heatmap_class, { name: text[`name_${top}`] });
-      before.setAttribute("role", "img");
-      before.setAttribute("aria-label", classLabel);
-      const slider = element("input", { type: "range", min: "0", max: "100", value: "50", "aria-label": text.heatmap_label });
-      const clip = () => { after.style.clipPath = `inset(0 0 0 ${slider.value}%)`; };
-      slider.addEventListener("input", clip);
-      clip();
+      after.setAttribute("role", "img");
+      after.setAttribute("aria-label", classLabel);
+      after.setAttribute("tabindex", "0");
       const figure = element("figure", { class: "pm-heatmap", hidden: "" },
-        element("figcaption", { text: classLabel }), element("div", { class: "pm-heatmap" }, before, after), slider,
-        element("p", { class: "pm-legend", text: text.heatmap_legend }));
+        element("figcaption", { text: classLabel }), after, element("p", { class: "pm-legend", text: text.heatmap_legend }));
       const heatToggle = element("input", { type: "checkbox", id: "private-mode-heatmap-toggle" });
       heatToggle.addEventListener("change", () => { figure.hidden = !heatToggle.checked; });
       this.result.replaceChildren(headline, probabilities,

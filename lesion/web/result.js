@@ -81,7 +81,7 @@ export function headlineMarkdown(judged, text, rules, alarm) {
   if (alarm && alarm.raised) {
     const lead = grey ? text.headline_alarm_grey
       : format(text.headline_alarm, { sensitivity: alarm.sensitivity, false_alarms: 1 - alarm.specificity });
-    const reading = verdictMarkdown(judged, text, rules).replace(/^### /, "");
+    const reading = verdictMarkdown(judged, text, rules).replace(/^## /, "");
     const cut = reading.indexOf("\n");
     const [title, rest] = cut < 0 ? [reading, ""] : [reading.slice(0, cut), reading.slice(cut + 1)];
     const bars = format(text.bars_reading, { reading: title }) + (rest ? ` ${rest}` : "");
@@ -97,11 +97,11 @@ function escape(text) {
   return text.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 }
 
-/** The little markdown the result templates use: "### " headings, **bold**, paragraphs. */
+/** The little markdown the result templates use: "## " headings, **bold**, paragraphs. */
 export function markdownHtml(markdown) {
   return markdown.split(/\n+/).filter((line) => line.trim()).map((line) => {
     const inline = escape(line).replace(/\*\*(.+?)\*\*/g, "<strong>$1</strong>");
-    return line.startsWith("### ") ? `<h3>${inline.slice(4)}</h3>` : `<p>${inline}</p>`;
+    return line.startsWith("## ") ? `<h2>${inline.slice(3)}</h2>` : `<p>${inline}</p>`;
   }).join("");
 }
 
