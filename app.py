@@ -501,6 +501,7 @@ def build_demo(models: ModelServer | None = None) -> gr.Blocks:
 CSS = """
 .gradio-container :focus-visible { outline: 3px solid var(--color-accent) !important; outline-offset: 2px; }
 #heatmap-legend { font-size: 0.9em; }
+#result-column, #refusal { scroll-margin-top: 12px; }
 .disclaimer { border-left: 4px solid var(--color-accent); padding: 0.25rem 0.75rem; background: var(--block-background-fill); }
 #refusal [role=alert] { border-left: 4px solid var(--error-border-color, #dc2626); padding: 0.5rem 0.75rem;
   background: var(--error-background-fill, #fef2f2); color: var(--error-text-color, inherit); border-radius: var(--radius-md); }
@@ -541,7 +542,7 @@ THEME = gr.themes.Soft(
 
 def launch(demo: gr.Blocks, **kwargs):
     """Launch with the project's theme, CSS, languages, upload limit and MCP server; keyword arguments go to Blocks.launch."""
-    return demo.launch(theme=THEME, css=CSS, i18n=I18N, max_file_size=UPLOAD_LIMIT, footer_links=["gradio"],
+    return demo.launch(theme=THEME, css=CSS, i18n=I18N, max_file_size=UPLOAD_LIMIT, footer_links=["api", "gradio"],
                        allowed_paths=[str(EXAMPLES_DIR)], mcp_server=True,
                        app_kwargs={"routes": demo.private_mode.routes()}, **kwargs)
 

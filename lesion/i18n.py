@@ -84,7 +84,7 @@ _STATIC = {
                      "plain JSON with timings and the model's version, `/classify_batch` the same JSON for callers who "
                      "send many images. All three are tools of the app's MCP server too. For an image that is not "
                      "dermoscopy they name no class, and a file they cannot classify gets one sentence saying why. "
-                     "[Every endpoint with its parameters](?view=api).",
+                     "Gradio's page \"Use via API or MCP\", linked at the foot of this page, lists every endpoint with its parameters.",
     },
     "id": {
         "intro": "# Pengklasifikasi lesi kulit\nUnggah foto **dermoskopi** sebuah lesi kulit, atau pilih salah satu "
@@ -116,7 +116,7 @@ _STATIC = {
                      "biasa dengan waktu proses dan versi model, `/classify_batch` JSON yang sama untuk pemanggil yang "
                      "mengirim banyak gambar. Ketiganya juga tersedia sebagai tool di server MCP aplikasi ini. Untuk "
                      "gambar yang bukan dermoskopi, tidak ada kelas yang disebut, dan berkas yang tidak dapat "
-                     "diklasifikasikan mendapat satu kalimat penjelasan. [Semua endpoint dan parameternya](?view=api).",
+                     "diklasifikasikan mendapat satu kalimat penjelasan. Halaman Gradio \"Gunakan melalui API atau MCP\", yang ditautkan di bagian bawah halaman ini, mencantumkan semua endpoint dan parameternya.",
     },
     "es": {
         "intro": "# Clasificador de lesiones cutáneas\nSuba una foto **dermatoscópica** de una lesión de la piel o "
@@ -147,7 +147,7 @@ _STATIC = {
                      "JSON simple con los tiempos y la versión del modelo, `/classify_batch` el mismo JSON para quien "
                      "envía muchas imágenes. Los tres son también herramientas del servidor MCP de la aplicación. Para "
                      "una imagen que no es dermatoscópica no nombran ninguna clase, y un archivo que no pueden "
-                     "clasificar recibe una frase que dice por qué. [Todos los endpoints y sus parámetros](?view=api).",
+                     "clasificar recibe una frase que dice por qué. La página de Gradio \"Usar vía API o MCP\", enlazada al pie de esta página, enumera todos los endpoints y sus parámetros.",
     },
 }
 
@@ -435,8 +435,12 @@ def about_markdown(language: str) -> str:
 
 
 _ABOUT_PARTS = ("about_intro", "about_header", "malignant", "benign")
+GRADIO_FOOTER = {"en": "Use via API or MCP", "id": "Gunakan melalui API atau MCP", "es": "Usar vía API o MCP"}
+"""Gradio's own footer link (its key errors.use_via_api_or_mcp), which Gradio 6 left in English beside the page's
+own translations."""
 PAGE = {language: {**{key: text for key, text in _STATIC[language].items() if key not in _ABOUT_PARTS},
-                   "about": about_markdown(language)} for language in LANGUAGES}
+                   "about": about_markdown(language), "errors": {"use_via_api_or_mcp": GRADIO_FOOTER[language]}}
+        for language in LANGUAGES}
 """Static text for gr.I18n: {language: {key: text}}."""
 
 
