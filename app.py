@@ -56,7 +56,7 @@ QUEUE_SIZE = 64
 MAX_BATCH = 16
 """/classify_batch classifies up to this many waiting requests together."""
 DEFAULT_PORT = 7860
-I18N = gr.I18n(**i18n.PAGE)
+I18N = gr.I18n(**i18n.GRADIO_PAGE)
 """The page's static text in English, Indonesian and Spanish; the browser's language picks one."""
 
 

@@ -439,9 +439,11 @@ GRADIO_FOOTER = {"en": "Use via API or MCP", "id": "Gunakan melalui API atau MCP
 """Gradio's own footer link (its key errors.use_via_api_or_mcp), which Gradio 6 left in English beside the page's
 own translations."""
 PAGE = {language: {**{key: text for key, text in _STATIC[language].items() if key not in _ABOUT_PARTS},
-                   "about": about_markdown(language), "errors": {"use_via_api_or_mcp": GRADIO_FOOTER[language]}}
-        for language in LANGUAGES}
+                   "about": about_markdown(language)} for language in LANGUAGES}
 """Static text for gr.I18n: {language: {key: text}}."""
+GRADIO_PAGE = {language: {**PAGE[language], "errors": {"use_via_api_or_mcp": GRADIO_FOOTER[language]}}
+               for language in LANGUAGES}
+"""PAGE with Gradio's own footer link (nested under its namespace, as Gradio's front end looks it up), for gr.I18n."""
 
 
 PRIVATE_MODE = {
