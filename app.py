@@ -501,6 +501,7 @@ def build_demo(models: ModelServer | None = None) -> gr.Blocks:
 CSS = """
 .gradio-container :focus-visible { outline: 3px solid var(--color-accent) !important; outline-offset: 2px; }
 #heatmap-legend { font-size: 0.9em; }
+#probabilities .text, #probabilities .confidence { font-family: var(--font); }
 #result-column, #refusal { scroll-margin-top: 12px; }
 .disclaimer { border-left: 4px solid var(--color-accent); padding: 0.25rem 0.75rem; background: var(--block-background-fill); }
 #refusal [role=alert] { border-left: 4px solid var(--error-border-color, #dc2626); padding: 0.5rem 0.75rem;
@@ -537,6 +538,7 @@ THEME = gr.themes.Soft(
     button_primary_background_fill="*primary_700", button_primary_background_fill_hover="*primary_800",
     button_primary_text_color="white",
     link_text_color="*primary_800", link_text_color_visited="*primary_800",
+    stat_background_fill="*primary_700",  # the probability bars, the same colour as private mode's
 )
 
 

@@ -40,7 +40,7 @@ body.${ON_CLASS} #private-mode .pm-body { display: grid; }
 #private-mode summary { cursor: pointer; font-weight: 600; }
 #private-mode .pm-bar { margin: 0.35rem 0; }
 #private-mode .pm-bar-label { display: flex; justify-content: space-between; gap: 0.5rem; font-size: 0.9em; }
-#private-mode .pm-bar-track { height: 0.5rem; border-radius: 0.25rem; background: var(--background-fill-secondary); overflow: hidden; }
+#private-mode .pm-bar-track { height: 0.3rem; border-radius: 0.25rem; overflow: hidden; }
 #private-mode .pm-bar-fill { height: 100%; background: var(--color-accent); }
 #private-mode .pm-heatmap { margin: 0.5rem 0; }
 #private-mode .pm-heatmap canvas { max-width: 100%; max-height: 300px; width: auto; height: auto; display: block;
@@ -425,10 +425,11 @@ class PrivateModePage {
     const headline = element("div", { class: "pm-headline", id: "private-mode-verdict" });
     headline.innerHTML = show.markdownHtml(show.headlineMarkdown(judged, text, rules, alarm));
     const ranked = Object.entries(inference.probabilities).sort((a, b) => b[1] - a[1]);
+    // Drawn like the server's gr.Label (app.CSS and app.THEME): the bar, then the name and the percentage.
     const bars = ranked.map(([code, p]) => element("div", { class: "pm-bar" },
+      element("div", { class: "pm-bar-track" }, element("div", { class: "pm-bar-fill", style: `width: ${(p * 100).toFixed(1)}%` })),
       element("div", { class: "pm-bar-label" }, element("span", { text: text[`name_${code}`] }),
-        element("span", { text: show.format("{p:.0%}", { p }) })),
-      element("div", { class: "pm-bar-track" }, element("div", { class: "pm-bar-fill", style: `width: ${(p * 100).toFixed(1)}%` }))));
+        element("span", { text: show.format("{p:.0%}", { p }) }))));
     const probabilities = element("details", { id: "private-mode-probabilities", open: "" },
       element("summary", { text: text.probabilities_label }), ...bars);
     const top = ranked[0][0];
