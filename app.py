@@ -296,7 +296,7 @@ def result_panel(initial_timing: str) -> ResultPanel:
     truth = gr.Markdown(elem_id="example-truth")
     with gr.Accordion(I18N("probabilities_label"), open=True, visible=False, elem_id="probabilities-box") as probabilities_box:
         probabilities = gr.Label(show_label=False, show_heading=False, num_top_classes=len(CODES), elem_id="probabilities")
-    heatmap_toggle = gr.Checkbox(label=I18N("heatmap_toggle"), value=False, interactive=False, elem_id="heatmap-toggle")
+    heatmap_toggle = gr.Checkbox(label=I18N("heatmap_toggle"), value=False, visible=False, elem_id="heatmap-toggle")
     with gr.Column(visible=False, elem_id="heatmap-box") as heatmap_box:
         heatmap_view = gr.Image(label=I18N("heatmap_label"), type="filepath", format="png", interactive=False,
                                 elem_id="heatmap", height=300, buttons=[])
@@ -314,13 +314,13 @@ def result_values(prediction: Prediction | None, timing: tuple[str, str], langua
     """
     timing_values = (gr.update(label=timing[0]), timing[1])
     if prediction is None:
-        return ("", "", gr.update(visible=False), None, gr.update(interactive=False), gr.update(visible=False),
+        return ("", "", gr.update(visible=False), None, gr.update(visible=False), gr.update(visible=False),
                 gr.update(value=None), *timing_values)
     if not prediction.dermoscopic:
-        return (headline(prediction, language), "", gr.update(visible=False), None, gr.update(interactive=False),
+        return (headline(prediction, language), "", gr.update(visible=False), None, gr.update(visible=False),
                 gr.update(visible=False), gr.update(value=None), *timing_values)
     return (headline(prediction, language), "", gr.update(visible=True), label_output(prediction, language),
-            gr.update(interactive=True), gr.update(visible=show_heatmap),
+            gr.update(visible=True), gr.update(visible=show_heatmap),
             gr.update(value=heatmap_png(prediction),
                       label=i18n.message("heatmap_class", language, name=i18n.diagnosis_name(prediction.top, language))),
             *timing_values)
@@ -442,7 +442,8 @@ def build_demo(models: ModelServer | None = None) -> gr.Blocks:
         language = request_language(request)
         captions = gr.skip() if language == i18n.DEFAULT else gallery_items(examples, language)
         line, table = timing_now(None, language)
-        return gr.update(label=line), table, captions, answer.api_snippets(page_address(request))
+        address = page_address(request) if request is not None else f"http://127.0.0.1:{DEFAULT_PORT}/"
+        return gr.update(label=line), table, captions, answer.api_snippets(address)
 
     with gr.Blocks(title="Skin lesion classifier (research demo)") as demo:
         gr.Markdown(I18N("intro"))
