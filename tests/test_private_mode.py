@@ -178,6 +178,23 @@ def test_settings_say_why_when_the_runtime_is_missing(tmp_path):
     assert all(settings["text"][language]["unavailable_runtime"] for language in i18n.LANGUAGES)
 
 
+def test_the_app_starts_and_classifies_with_python_alone(tmp_path):
+    """No `npm ci` (no node_modules): the page and the API serve, and private mode says politely why it is off."""
+    from gradio_client import Client, handle_file
+
+    from tests.conftest import serving
+
+    demo = app.build_demo()
+    demo.private_mode.node_modules = tmp_path  # as on a machine where npm never ran
+    with serving(demo) as url:
+        assert httpx.get(url, timeout=30).status_code == 200
+        settings = httpx.get(url + "private-mode/settings.json", timeout=30).json()
+        assert settings["available"] is False and settings["reason"] == "unavailable_runtime"
+        result = Client(url, verbose=False).predict(handle_file(str(app.EXAMPLES_DIR / "ISIC_0034525.jpg")),
+                                                    api_name="/classify")[0]
+        assert result["top"]["code"] == "nv"
+
+
 # --- the routes, over real HTTP ------------------------------------------------------------------------------------
 
 
