@@ -251,3 +251,26 @@ def test_the_api_snippets_use_the_pages_own_address(browser, app_url):
         page.locator("#api-help").get_by_text(f'Client("{app_url}")').first.wait_for()
         assert "127.0.0.1:7860" not in page.locator("#api-help").inner_text()
         assert f"{app_url}gradio_api/mcp/" in page.locator("#api-help").inner_text()
+
+
+FIRST_LOAD_MAX_BYTES = 1_500_000
+"""Issue 34: the first load, everything the browser fetches until the page is idle, at most 1.5 MB over the wire."""
+
+
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
+def test_the_first_load_is_light(browser, app_url, viewport):
+    context = browser.new_context(viewport=viewport, is_mobile=viewport["width"] < 500)
+    page = context.new_page()
+    network = context.new_cdp_session(page)
+    network.send("Network.enable")
+    transferred = {}
+    network.on("Network.loadingFinished", lambda event: transferred.__setitem__(event["requestId"], event["encodedDataLength"]))
+    try:
+        page.goto(app_url)
+        page.locator("#examples img").first.wait_for()
+        page.wait_for_load_state("networkidle")
+        thumbnails = page.evaluate("[...document.querySelectorAll('#examples img')].map((image) => image.naturalWidth)")
+    finally:
+        context.close()
+    assert sum(transferred.values()) <= FIRST_LOAD_MAX_BYTES, f"{sum(transferred.values())} bytes in {len(transferred)} requests"
+    assert len(thumbnails) == 21 and max(thumbnails) <= 300  # thumbnails, not the 600-pixel photos

@@ -92,6 +92,9 @@ function checkedWasm(url, integrity) {
   let reject;
   const failed = new Promise((_, fail) => { reject = fail; });
   const module = {
+    // The runtime reports its start-up (INFO and WARNING lines) on stderr, which Emscripten writes as console.error:
+    // those go to console.debug, so that a visitor's console shows only real errors.
+    printErr: (line) => (/^(INFO|WARNING): /.test(line) ? console.debug : console.error)(line),
     instantiateWasm(imports, receive) {
       WebAssembly.instantiateStreaming(fetch(url, { integrity }), imports)
         .then(({ instance, module: compiled }) => receive(instance, compiled), reject);
