@@ -65,7 +65,6 @@ _STATIC = {
                       "be used to diagnose, rule out or triage skin cancer. If a spot on your skin worries you, "
                       "changes, bleeds or itches, see a doctor.",
         "image_label": "Dermoscopic image",
-        "classify_button": "Classify",
         "probabilities_label": "Probability of each diagnosis",
         "timing_accordion": "Timing and model",
         "heatmap_toggle": "Show where the model looks",
@@ -97,7 +96,6 @@ _STATIC = {
                       "kemungkinan, atau melakukan triase kanker kulit. Jika ada bercak pada kulit Anda yang "
                       "mengkhawatirkan, berubah, berdarah, atau gatal, periksakan diri ke dokter.",
         "image_label": "Gambar dermoskopi",
-        "classify_button": "Klasifikasikan",
         "probabilities_label": "Probabilitas tiap diagnosis",
         "timing_accordion": "Waktu proses dan model",
         "heatmap_toggle": "Tampilkan bagian yang diperhatikan model",
@@ -128,7 +126,6 @@ _STATIC = {
                       "dicen. Nunca debe usarse para diagnosticar, descartar ni priorizar (triaje) un cáncer de piel. "
                       "Si una mancha en la piel le preocupa, cambia, sangra o le pica, consulte a un médico.",
         "image_label": "Imagen dermatoscópica",
-        "classify_button": "Clasificar",
         "probabilities_label": "Probabilidad de cada diagnóstico",
         "timing_accordion": "Tiempos y modelo",
         "heatmap_toggle": "Mostrar dónde mira el modelo",
