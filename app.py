@@ -292,7 +292,7 @@ class ResultPanel:
 
 def result_panel(initial_timing: str) -> ResultPanel:
     """The result column's components, created in the current layout."""
-    headline_text = gr.Markdown(elem_id="verdict")
+    headline_text = gr.Markdown(I18N("result_placeholder"), elem_id="verdict")
     truth = gr.Markdown(elem_id="example-truth")
     with gr.Accordion(I18N("probabilities_label"), open=True, visible=False, elem_id="probabilities-box") as probabilities_box:
         probabilities = gr.Label(show_label=False, show_heading=False, num_top_classes=len(CODES), elem_id="probabilities")
@@ -314,7 +314,8 @@ def result_values(prediction: Prediction | None, timing: tuple[str, str], langua
     """
     timing_values = (gr.update(label=timing[0]), timing[1])
     if prediction is None:
-        return ("", "", gr.update(visible=False), None, gr.update(visible=False), gr.update(visible=False),
+        return (i18n.message("result_placeholder", language), "", gr.update(visible=False), None, gr.update(visible=False),
+                gr.update(visible=False),
                 gr.update(value=None), *timing_values)
     if not prediction.dermoscopic:
         return (headline(prediction, language), "", gr.update(visible=False), None, gr.update(visible=False),

@@ -68,6 +68,7 @@ _STATIC = {
         "probabilities_label": "Probability of each diagnosis",
         "timing_accordion": "Timing and model",
         "heatmap_toggle": "Show where the model looks",
+        "result_placeholder": "The answer appears here once you upload a photo or click an example.",
         "heatmap_legend": "Warmer, brighter colour: more evidence for this class.",
         "heatmap_label": "Where the model looks (top class)",
         "examples_heading": "## Examples\nClick one. ISIC 2018 test images, never seen in training, captioned with "
@@ -99,6 +100,7 @@ _STATIC = {
         "probabilities_label": "Probabilitas tiap diagnosis",
         "timing_accordion": "Waktu proses dan model",
         "heatmap_toggle": "Tampilkan bagian yang diperhatikan model",
+        "result_placeholder": "Jawaban muncul di sini setelah Anda mengunggah foto atau mengeklik contoh.",
         "heatmap_legend": "Warna lebih hangat dan terang: lebih banyak bukti untuk kelas ini.",
         "heatmap_label": "Bagian yang diperhatikan model (kelas teratas)",
         "examples_heading": "## Contoh\nKlik salah satu. Gambar uji ISIC 2018 yang tidak pernah dipakai dalam "
@@ -129,6 +131,7 @@ _STATIC = {
         "probabilities_label": "Probabilidad de cada diagnóstico",
         "timing_accordion": "Tiempos y modelo",
         "heatmap_toggle": "Mostrar dónde mira el modelo",
+        "result_placeholder": "La respuesta aparece aquí cuando suba una foto o haga clic en un ejemplo.",
         "heatmap_legend": "Color más cálido y brillante: más indicios de esta clase.",
         "heatmap_label": "Dónde mira el modelo (clase principal)",
         "examples_heading": "## Ejemplos\nHaga clic en uno. Imágenes de prueba de ISIC 2018, nunca vistas en el "
@@ -150,6 +153,7 @@ _STATIC = {
 
 MESSAGES = {
     "en": {
+        "result_placeholder": "The answer appears here once you upload a photo or click an example.",
         "timing_accordion_empty": "Time and model",
         "timing_line": "Time: this image {this} ms; median since startup {median} ms (n = {count})",
         "timing_line_none": "Time: median since startup {median} ms (n = {count})",
@@ -209,6 +213,7 @@ MESSAGES = {
         "cmyk": "CMYK image: converted to RGB.",
     },
     "id": {
+        "result_placeholder": "Jawaban muncul di sini setelah Anda mengunggah foto atau mengeklik contoh.",
         "timing_accordion_empty": "Waktu proses dan model",
         "timing_line": "Waktu: gambar ini {this} md; median sejak server dimulai {median} md (n = {count})",
         "timing_line_none": "Waktu: median sejak server dimulai {median} md (n = {count})",
@@ -270,6 +275,7 @@ MESSAGES = {
         "cmyk": "Gambar CMYK: dikonversi ke RGB.",
     },
     "es": {
+        "result_placeholder": "La respuesta aparece aquí cuando suba una foto o haga clic en un ejemplo.",
         "timing_accordion_empty": "Tiempos y modelo",
         "timing_line": "Tiempo: esta imagen {this} ms; mediana desde el inicio {median} ms (n = {count})",
         "timing_line_none": "Tiempo: mediana desde el inicio {median} ms (n = {count})",
