@@ -17,28 +17,33 @@ import os
 import sys
 import tempfile
 import urllib.parse
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
+from gradio_client import utils as client_utils
 from gradio.components.label import LabelData
 from gradio.data_classes import ImageData
 from gradio.processing_utils import hash_bytes
+from gradio import route_utils
 from gradio.utils import get_upload_folder, is_in_or_equal
 from PIL import Image
 from pydantic import model_validator
 from starlette.middleware import Middleware
 
-from lesion import heatmap, i18n, private_mode, verdict
+from lesion import answer, heatmap, i18n, page, private_mode
+from lesion.answer import (BATCH_KEYS, BATCH_SCHEMA, CLASSIFICATION_SCHEMA, DISCLAIMER, answer_json, headline,
+                           label_output, model_json, verdict_label)
 from lesion.blocks import LesionBlocks, api_error, caller_language
 from lesion.bundle import InvalidBundleError
 from lesion.classifier import Prediction, Timings
 from lesion.headers import SecurityHeaders
 from lesion.hub import REPO_ENV, REVISION_ENV, TIMEOUT_ENV, ModelServer, ModelSource
-from lesion.labels import BY_CODE, CODES, read_labelled_folder
+from lesion.labels import CODES, read_labelled_folder
 from lesion.limits import MAX_FILE_MB, MAX_PIXELS, BodyLimit, FairQueue, pixel_refusal
 from lesion.memory import limit_heap_growth
 from lesion.preprocess import InvalidImageError
+from lesion.thumbnails import thumbnail_path
 from lesion.timing import STEPS, LatencyStats
 
 log = logging.getLogger("app")
@@ -54,11 +59,13 @@ QUEUE_SIZE = 64
 """Further requests are turned away with "queue full" instead of waiting minutes."""
 MAX_BATCH = 16
 """/classify_batch classifies up to this many waiting requests together."""
-TIMING_REFRESH_S = 5
-"""Every open page refreshes its timing panel this often, so each visitor sees everyone's classifications."""
 DEFAULT_PORT = 7860
-I18N = gr.I18n(**i18n.PAGE)
+I18N = gr.I18n(**i18n.GRADIO_PAGE)
 """The page's static text in English, Indonesian and Spanish; the browser's language picks one."""
+
+
+NOT_DOWNLOADED = "not-downloaded:"
+"""Marks, in place of a file path, a URL that LesionImage could not download, for its preprocess to refuse."""
 
 
 class LesionImageData(ImageData):
@@ -78,12 +85,26 @@ class LesionImage(gr.Image):
     is_template = True  # rendered by Gradio's Image front end
     data_model = LesionImageData
 
+    async def async_move_resource_to_block_cache(self, url_or_file_path):
+        """Gradio's download of a URL sent as the image's path (gradio_client's handle_file(url), MCP), with a URL it
+        cannot or may not fetch (a loopback or private address, no answer) marked for preprocess to refuse in one
+        sentence, instead of Gradio's generic error and a traceback in the log."""
+        try:
+            return await super().async_move_resource_to_block_cache(url_or_file_path)
+        except Exception as error:  # safehttpx's ValueError, httpx's errors: each means "could not download"
+            if not client_utils.is_http_url_like(str(url_or_file_path)):
+                raise
+            log.warning("Could not download %.200r: %s", str(url_or_file_path), error)
+            return NOT_DOWNLOADED + str(url_or_file_path)
+
     def preprocess(self, payload) -> str | InvalidImageError | None:
         """The file's path; a data: URL's bytes as they were sent, in a file of their own; or the refusal of a path
         outside Gradio's upload folder (an API caller naming a file on the server) or of a URL Gradio could not
         download, which run() raises and a batch answers for that image alone."""
         if payload is None:
             return None
+        if (payload.path or "").startswith(NOT_DOWNLOADED):
+            return InvalidImageError(i18n.message("not_downloaded", "en", url=payload.path.removeprefix(NOT_DOWNLOADED)[:200]))
         if (payload.url or "").startswith("data:"):
             return data_url_file(payload.url)
         if payload.path and not is_in_or_equal(payload.path, get_upload_folder()):
@@ -99,7 +120,7 @@ class LesionImage(gr.Image):
 
     def api_info_as_input(self) -> dict:
         return {**super().api_info_as_input(),
-                "additional_description": f"a dermoscopic photo of one skin lesion, JPEG or PNG, at most {MAX_IMAGE_MB} MB"}
+                "additional_description": f"A dermoscopic photo of one skin lesion, JPEG or PNG, at most {MAX_IMAGE_MB} MB."}
 
 
 def data_url_file(url: str) -> str:
@@ -124,15 +145,10 @@ class ProbabilitiesOutput(gr.Label):
         if not isinstance(value, tuple):
             return super().postprocess(value)
         label, probabilities = value
-        return LabelData(label=label, confidences=super().postprocess(probabilities).confidences)
+        return LabelData(label=label, confidences=super().postprocess(probabilities).confidences if probabilities else [])
 
     def api_info_as_output(self) -> dict:
-        return {**super().api_info_as_output(),
-                "description": "the verdict (label): a diagnosis's display name such as \"Melanoma (mel)\" when its "
-                               "probability reaches 60%, \"Unsure: A or B\" below that, \"Grayscale image, "
-                               "unreliable: A or B\" for an image without colour, or \"Not a dermoscopic image: the "
-                               "probabilities mean nothing\"; and the probability of each of the seven (confidences), "
-                               "keyed by display name"}
+        return {**super().api_info_as_output(), "description": answer.PROBABILITIES_DESCRIPTION}
 
 
 class HeatmapOutput(gr.Image):
@@ -141,57 +157,7 @@ class HeatmapOutput(gr.Image):
     is_template = True
 
     def api_info_as_output(self) -> dict:
-        return {**super().api_info_as_output(),
-                "description": "PNG, twice the model's input size: the image as the model got it (cropped and resized; in "
-                               "its own colours, before colour correction), with its evidence for the top "
-                               "class (class activation map) drawn over it, brighter where it weighs more"}
-
-
-CLASSIFICATION_SCHEMA = {
-    "type": "object",
-    "description": "every class's probability, the top class, timings, conversion notes, the model and running "
-                   "statistics; a research demo, not a diagnosis",
-    "properties": {
-        "probabilities": {"type": "object", "additionalProperties": {"type": "number"},
-                          "description": f"probability of each HAM10000 code ({', '.join(CODES)}), summing to 1"},
-        "top": {"type": "object", "properties": {"code": {"type": "string"}, "name": {"type": "string"},
-                                                 "probability": {"type": "number"}}},
-        "verdict": {"type": "object", "properties": {
-            "kind": {"type": "string", "enum": ["confident", "unsure", "grayscale", "not_dermoscopic"]},
-            "leading": {"type": "array", "items": {"type": "string"}}, "label": {"type": "string"}},
-            "description": "what the page's headline claims: one diagnosis (code in leading) when its probability "
-                           "reaches 60%, the two or three leading codes when unsure or when the image has no colour "
-                           "(grayscale: the model is often wrong on those, even when sure), none when not dermoscopic; "
-                           "label is /predict's label"},
-        "dermoscopic": {"type": "boolean", "description": "false when the image does not look like a dermoscopic image "
-                        "of a skin lesion: then the probabilities mean nothing"},
-        "grey": {"type": "boolean", "description": "true for an image without colour (once colour-corrected): the "
-                 "model, trained on colour photos, is often wrong on those, and the melanoma alarm's validation "
-                 "figures do not hold for them"},
-        "dermoscopic_score": {"type": "number", "description": "the guard's score behind dermoscopic"},
-        "dermoscopic_score_meaning": {"type": "string"},
-        "melanoma_alarm": {
-            "anyOf": [{"type": "null"}, {"type": "object", "properties": {
-                "raised": {"type": "boolean"}, "odds": {"type": "number"}, "threshold": {"type": "number"},
-                "validation_sensitivity": {"type": "number"}, "validation_specificity": {"type": "number"}}}],
-            "description": "a melanoma alarm apart from the probabilities: raised when log p(mel) - log p(nv) reaches "
-                           "the threshold fitted on validation, where it caught validation_sensitivity of melanomas and "
-                           "stayed quiet for validation_specificity of other lesions; null when the model has none or "
-                           "the image is not dermoscopic",
-        },
-        "timings_ms": {"type": "object", "properties": {step.removesuffix("_ms"): {"type": "number"} for step in STEPS},
-                       "description": "milliseconds this image took: decode, preprocess, inference, total"},
-        "notes": {"type": "array", "items": {"type": "string"}, "description": "how the image was converted"},
-        "model": {"type": "object", "properties": {"name": {"type": "string"}, "version": {"type": "string"},
-                                                   "source": {"type": "string"},
-                                                   "revision": {"anyOf": [{"type": "string"}, {"type": "null"}]},
-                                                   "reason": {"type": "string"}},
-                  "description": "the model that answered: where it came from (hub, cache or bundled) and why"},
-        "statistics_since_startup": {"type": "object", "additionalProperties": {"type": "object"},
-                                     "description": "per step: count, mean, std, p50, p95, min and max in ms"},
-        "disclaimer": {"type": "string"},
-    },
-}
+        return {**super().api_info_as_output(), "description": answer.HEATMAP_DESCRIPTION}
 
 
 class ClassificationOutput(gr.JSON):
@@ -203,22 +169,13 @@ class ClassificationOutput(gr.JSON):
         return CLASSIFICATION_SCHEMA
 
 
-BATCH_KEYS = ("probabilities", "top", "verdict", "dermoscopic", "grey", "melanoma_alarm", "timings_ms", "notes", "model", "disclaimer")
-"""/classify_batch's keys for each classified image: /classify's, less the guard's score, statistics and heatmap."""
-
-
 class BatchClassificationOutput(gr.JSON):
     """/classify_batch's output: plain JSON with a schema for "Use via API" and agents."""
 
     is_template = True
 
     def api_info(self) -> dict:
-        return {"type": "object", "description": "every class's probability, the top class, the verdict, whether the "
-                "image looks dermoscopic, the melanoma alarm, timings, conversion notes and the model; or {\"error\": "
-                "why} for an image that cannot be classified",
-                "properties": {**{key: CLASSIFICATION_SCHEMA["properties"][key] for key in BATCH_KEYS},
-                               "error": {"type": "string", "description": "why the image cannot be classified; "
-                                         "then no other key is given"}}}
+        return BATCH_SCHEMA
 
 
 def load_examples(folder: Path = EXAMPLES_DIR) -> list[tuple[str, str]]:
@@ -227,45 +184,9 @@ def load_examples(folder: Path = EXAMPLES_DIR) -> list[tuple[str, str]]:
 
 
 def gallery_items(examples: list[tuple[str, str]], language: str) -> list[tuple[str, str]]:
-    """The examples captioned with their true diagnosis."""
-    return [(path, i18n.diagnosis_name(dx, language)) for path, dx in examples]
-
-
-def label_output(prediction: Prediction, language: str = i18n.DEFAULT) -> dict[str, float]:
-    """{"Melanoma (mel)": 0.12, ...} for all seven classes."""
-    return {i18n.diagnosis_name(code, language): p for code, p in prediction.probabilities.items()}
-
-
-def headline(prediction: Prediction, language: str = i18n.DEFAULT) -> str:
-    """The result's headline (lesion.verdict: never more than the probabilities support), the malignant share and the
-    melanoma alarm, when the model has one."""
-    judged = prediction.verdict
-    names = [i18n.diagnosis_name(code, language) for code in judged.leading]
-    if judged.kind == "not_dermoscopic":
-        parts = [i18n.message("headline_not_dermoscopic", language)]
-    elif judged.kind == "unsure":
-        parts = [i18n.message("headline_unsure", language, names=i18n.message("or", language).join(names),
-                              threshold=verdict.UNSURE_BELOW, p1=verdict.shown_probability(judged.probability))]
-    elif judged.kind == "grayscale":
-        parts = [i18n.message("headline_grayscale", language, names=i18n.message("or", language).join(names),
-                              p1=judged.probability)]
-    else:
-        parts = [i18n.message("headline_confident", language, top=names[0], p1=judged.probability)]
-    meaningless = judged.kind == "not_dermoscopic"
-    parts.append(i18n.message("malignant_share_meaningless" if meaningless else "malignant_share", language,
-                              share=judged.malignant_share))
-    alarm, grey = prediction.melanoma_alarm, judged.kind == "grayscale"
-    if alarm is not None and grey:  # its validation figures come from colour photos
-        parts.append(i18n.message("melanoma_alarm_raised_grey" if alarm.raised else "melanoma_alarm_quiet_grey", language))
-    elif alarm is not None:
-        parts.append(i18n.message("melanoma_alarm_raised", language, sensitivity=alarm.sensitivity, false_alarms=1 - alarm.specificity)
-                     if alarm.raised else i18n.message("melanoma_alarm_quiet", language, missed=1 - alarm.sensitivity))
-    if not meaningless and (grey or judged.malignant_share >= verdict.SEE_A_DOCTOR_FROM or (alarm is not None and alarm.raised)):
-        parts.append(i18n.message("see_a_doctor", language))
-    return "\n\n".join(parts)
-
-
-DISCLAIMER = "Research demo, not a diagnosis."
+    """The examples' thumbnails (lesion.thumbnails) captioned with their true diagnosis; a click classifies the full
+    image. The caption is the thumbnail's alt text too."""
+    return [(str(thumbnail_path(path)), i18n.diagnosis_name(dx, language)) for path, dx in examples]
 
 
 def admission_refusal(image: str | InvalidImageError | None) -> InvalidImageError | None:
@@ -278,53 +199,6 @@ def admission_refusal(image: str | InvalidImageError | None) -> InvalidImageErro
     if size_mb > MAX_IMAGE_MB:
         return InvalidImageError(i18n.message("file_too_large", "en", size_mb=size_mb, limit_mb=MAX_IMAGE_MB))
     return pixel_refusal(image)
-
-
-def model_json(source: ModelSource) -> dict:
-    """The model that answered: name, version, where it came from and why."""
-    return {"name": source.bundle.name, "version": source.bundle.version, "source": source.origin,
-            "revision": source.revision, "reason": source.reason}
-
-
-def verdict_label(judged: verdict.Verdict) -> str:
-    """/predict's label: the headline's claim in a few words (English, as the API's other text)."""
-    names = [i18n.diagnosis_name(code, i18n.DEFAULT) for code in judged.leading]
-    if judged.kind == "not_dermoscopic":
-        return "Not a dermoscopic image: the probabilities mean nothing"
-    if judged.kind == "grayscale":
-        return f"Grayscale image, unreliable: {' or '.join(names)}"
-    return f"Unsure: {' or '.join(names)}" if judged.kind == "unsure" else names[0]
-
-
-def answer_json(prediction: Prediction) -> dict:
-    """What /classify and /classify_batch both say of one image."""
-    top, judged = prediction.top, prediction.verdict
-    return {
-        "probabilities": prediction.probabilities,
-        "top": {"code": top, "name": BY_CODE[top].name, "probability": prediction.probabilities[top]},
-        "verdict": {"kind": judged.kind, "leading": list(judged.leading), "label": verdict_label(judged)},
-        "dermoscopic": prediction.dermoscopic,
-        "grey": prediction.grey,
-        "melanoma_alarm": alarm_json(prediction),
-        "timings_ms": {step.removesuffix("_ms"): getattr(prediction.timings, step) for step in STEPS},
-        "notes": prediction.notes,
-    }
-
-
-def alarm_json(prediction: Prediction) -> dict | None:
-    """The API's melanoma_alarm: the alarm's fields, validation's figures named as such; None without an alarm."""
-    alarm = prediction.melanoma_alarm
-    if alarm is None:
-        return None
-    return {"raised": alarm.raised, "odds": alarm.odds, "threshold": alarm.threshold,
-            "validation_sensitivity": alarm.sensitivity, "validation_specificity": alarm.specificity}
-
-
-def heatmap_images(prediction: Prediction) -> tuple[str, str]:
-    """PNG files of (the image the model saw, the same with the top class's activation map over it), both at the
-    overlay's size."""
-    seen, overlaid = heatmap.before_and_after(prediction.pixels, prediction.class_maps, CODES.index(prediction.top))
-    return cached_png(seen), cached_png(overlaid)
 
 
 def heatmap_png(prediction: Prediction) -> str:
@@ -384,6 +258,17 @@ def timing_markdown(timings: Timings | None, stats: dict, source: ModelSource, l
     return "\n".join(lines)
 
 
+def timing_line(timings: Timings | None, stats: dict, language: str = i18n.DEFAULT) -> str:
+    """The timing panel's one line, its title: this image's total time and the running median since startup."""
+    total = stats["total_ms"]
+    if not total["count"]:
+        return i18n.message("timing_accordion_empty", language)
+    values = {"median": _ms(total["p50"], language), "count": total["count"]}
+    if timings is None:
+        return i18n.message("timing_line_none", language, **values)
+    return i18n.message("timing_line", language, this=_ms(timings.total_ms, language), **values)
+
+
 def _ms(value: float, language: str) -> str:
     text = f"{value:.1f}"
     return text if language == i18n.DEFAULT else text.replace(".", ",")
@@ -394,43 +279,64 @@ class ResultPanel:
     """The result column: everything one classification shows. New result views join it here."""
 
     headline: gr.Markdown
+    truth: gr.Markdown
+    """An example's true diagnosis, beside the verdict; empty after an upload."""
     probabilities_box: gr.Accordion
     probabilities: gr.Label
     heatmap_toggle: gr.Checkbox
-    heatmap: gr.ImageSlider
+    heatmap_box: gr.Column
+    """The heatmap and its legend, shown while the toggle is on."""
+    heatmap: gr.Image
+    timing_box: gr.Accordion
     timing: gr.Markdown
 
     @property
     def outputs(self) -> list:
-        return [self.headline, self.probabilities_box, self.probabilities, self.heatmap_toggle, self.heatmap, self.timing]
+        return [self.headline, self.truth, self.probabilities_box, self.probabilities, self.heatmap_toggle, self.heatmap_box, self.heatmap,
+                self.timing_box, self.timing]
 
 
 def result_panel(initial_timing: str) -> ResultPanel:
     """The result column's components, created in the current layout."""
-    headline_text = gr.Markdown(elem_id="verdict")
-    with gr.Accordion(I18N("probabilities_label"), open=True, elem_id="probabilities-box") as probabilities_box:
+    headline_text = gr.Markdown(I18N("result_placeholder"), elem_id="verdict")
+    truth = gr.Markdown(elem_id="example-truth")
+    with gr.Accordion(I18N("probabilities_label"), open=True, visible=False, elem_id="probabilities-box") as probabilities_box:
         probabilities = gr.Label(show_label=False, show_heading=False, num_top_classes=len(CODES), elem_id="probabilities")
-    heatmap_toggle = gr.Checkbox(label=I18N("heatmap_toggle"), value=False, interactive=False, elem_id="heatmap-toggle")
-    heatmap_view = gr.ImageSlider(label=I18N("heatmap_label"), type="filepath", format="png", visible=False, interactive=False,
-                                  elem_id="heatmap", max_height=340)
-    with gr.Accordion(I18N("timing_accordion"), open=True):
+    heatmap_toggle = gr.Checkbox(label=I18N("heatmap_toggle"), value=False, visible=False, elem_id="heatmap-toggle")
+    with gr.Column(visible=False, elem_id="heatmap-box") as heatmap_box:
+        heatmap_view = gr.Image(label=I18N("heatmap_label"), type="filepath", format="png", interactive=False,
+                                elem_id="heatmap", height=300, buttons=[])
+        gr.Markdown(I18N("heatmap_legend"), elem_id="heatmap-legend")
+    with gr.Accordion(I18N("timing_accordion"), open=False, elem_id="timing-box") as timing_box:
         timing = gr.Markdown(initial_timing, elem_id="timing-panel")
-    return ResultPanel(headline_text, probabilities_box, probabilities, heatmap_toggle, heatmap_view, timing)
+    return ResultPanel(headline_text, truth, probabilities_box, probabilities, heatmap_toggle, heatmap_box, heatmap_view, timing_box, timing)
 
 
-def result_values(prediction: Prediction | None, timing: str, language: str, show_heatmap: bool = False) -> tuple:
+def result_values(prediction: Prediction | None, timing: tuple[str, str], language: str, show_heatmap: bool = False) -> tuple:
     """Values for ResultPanel.outputs: one prediction's result beside the timing panel, or an empty panel.
 
-    When the guard fires, the probabilities are folded away under a title that says they mean nothing. The heatmap is
-    made with every result (it needs no second inference) and shown while the visitor's toggle is on.
+    When the guard fires (lesion.answer's rule 1) the headline alone is shown: no bars, no heatmap. The heatmap is
+    made with every other result (it needs no second inference) and shown while the visitor's toggle is on.
     """
+    timing_values = (gr.update(label=timing[0]), timing[1])
     if prediction is None:
-        return ("", gr.update(label=I18N("probabilities_label"), open=True), None, gr.update(interactive=False),
-                gr.update(value=None, visible=False), timing)
-    box = (gr.update(label=I18N("probabilities_label"), open=True) if prediction.dermoscopic else
-           gr.update(label=i18n.message("probabilities_meaningless", language), open=False))
-    return (headline(prediction, language), box, label_output(prediction, language), gr.update(interactive=True),
-            gr.update(value=heatmap_images(prediction), visible=show_heatmap), timing)
+        return (i18n.message("result_placeholder", language), "", gr.update(visible=False), None, gr.update(visible=False),
+                gr.update(visible=False),
+                gr.update(value=None), *timing_values)
+    if not prediction.dermoscopic:
+        return (headline(prediction, language), "", gr.update(visible=False), None, gr.update(visible=False),
+                gr.update(visible=False), gr.update(value=None), *timing_values)
+    return (headline(prediction, language), "", gr.update(visible=True), label_output(prediction, language),
+            gr.update(visible=True), gr.update(visible=show_heatmap),
+            gr.update(value=heatmap_png(prediction),
+                      label=i18n.message("heatmap_class", language, name=i18n.diagnosis_name(prediction.top, language))),
+            *timing_values)
+
+
+def page_address(request: gr.Request) -> str:
+    """The page's public address, with a trailing slash, as Gradio itself works it out (x-forwarded-host on a Space)."""
+    raw = request.request
+    return route_utils.get_root_url(raw, raw.url.path, raw.scope.get("root_path") or None) + "/"
 
 
 def request_language(request: gr.Request | None) -> str:
@@ -461,37 +367,12 @@ def build_demo(models: ModelServer | None = None) -> gr.Blocks:
             raise api_error(error, caller_language()) from None
 
     def predict(image: str | None) -> tuple[str, dict[str, float]]:
-        """Classify a dermoscopic image of a skin lesion into the seven HAM10000 diagnoses. Research demo, not a
-        diagnosis: the model has not been clinically validated, is often unsure and can be wrong.
-
-        Args:
-            image: a dermoscopic photo of one skin lesion (JPEG or PNG).
-
-        Returns:
-            The verdict (label): a diagnosis's display name such as "Melanoma (mel)" when its probability reaches 60%,
-            "Unsure: A or B" below that, "Grayscale image, unreliable: A or B" for an image without colour, or "Not
-            a dermoscopic image: the probabilities mean nothing"; and the probability of each of the seven, keyed by
-            display name.
-        """
         prediction = run_for_api(image)[0]
-        return verdict_label(prediction.verdict), label_output(prediction)
+        return verdict_label(prediction), label_output(prediction)
+
+    predict.__doc__ = answer.docstring(answer.PREDICT_DESCRIPTION, answer.PREDICT_RETURNS)
 
     def classify(image: str | None) -> dict:
-        """Classify a dermoscopic image of a skin lesion and return plain JSON: every class's probability, the top
-        class, timings in milliseconds (decode, preprocess, inference) with running statistics since startup, notes
-        on how the image was converted, and the model that answered (name, version, where it came from and why). Research demo, not a diagnosis: the model
-        has not been clinically validated, is often unsure and can be wrong; only a doctor can diagnose a lesion.
-
-        Args:
-            image: a dermoscopic photo of one skin lesion (JPEG or PNG).
-
-        Returns:
-            JSON with probabilities, top, verdict (what the page's headline claims), dermoscopic and
-            dermoscopic_score, melanoma_alarm (raised from log p(mel) - log p(nv) at a threshold fitted on validation,
-            with validation's sensitivity and specificity),
-            timings_ms, notes, model, statistics_since_startup and disclaimer; and a PNG of where the model looks (the top class's activation map
-            over the image it saw).
-        """
         prediction, source = run_for_api(image)
         return {
             **answer_json(prediction),
@@ -501,21 +382,11 @@ def build_demo(models: ModelServer | None = None) -> gr.Blocks:
             "model": model_json(source),
             "statistics_since_startup": stats.snapshot(),
             "disclaimer": DISCLAIMER,
-        }, heatmap_png(prediction)
+        }, heatmap_png(prediction) if prediction.dermoscopic else None
+
+    classify.__doc__ = answer.docstring(answer.CLASSIFY_DESCRIPTION, answer.CLASSIFY_RETURNS)
 
     def classify_batch(image: list[str | None]) -> list[list[dict]]:
-        """Classify a dermoscopic image of a skin lesion; requests waiting together are classified in one batch, for
-        callers who send many images. Research demo, not a diagnosis.
-
-        Args:
-            image: a dermoscopic photo of one skin lesion (JPEG or PNG).
-
-        Returns:
-            /classify's JSON less the guard's score and the running statistics: every class's probability, the top
-            class, the verdict, whether it looks dermoscopic, the melanoma alarm, timings in milliseconds, notes and
-            the model;
-            or {"error": why} for an image that cannot be classified, which fails no other image in its batch.
-        """
         # Named like /classify's input for callers and agents; with batch=True it holds each waiting request's image.
         images = image
         source = models.current
@@ -532,9 +403,13 @@ def build_demo(models: ModelServer | None = None) -> gr.Blocks:
             answers.append({**answer_json(result), "model": model_json(source), "disclaimer": DISCLAIMER})
         return [answers]
 
-    def timing_now(timings: Timings | None, language: str, source: ModelSource | None = None) -> str:
-        """The timing panel, naming the model that answered (or, with no answer, the one serving now)."""
-        return timing_markdown(timings, stats.snapshot(), source or models.current, language)
+    classify_batch.__doc__ = answer.docstring(answer.BATCH_DESCRIPTION, answer.BATCH_RETURNS)
+
+    def timing_now(timings: Timings | None, language: str, source: ModelSource | None = None) -> tuple[str, str]:
+        """The timing panel's line and table, naming the model that answered (or, with no answer, the one serving now)."""
+        snapshot = stats.snapshot()
+        return (timing_line(timings, snapshot, language),
+                timing_markdown(timings, snapshot, source or models.current, language))
 
     def page_values(prediction: Prediction | None, language: str, refusal: tuple[str, str] | None = None,
                     source: ModelSource | None = None, show_heatmap: bool = False) -> tuple:
@@ -542,8 +417,7 @@ def build_demo(models: ModelServer | None = None) -> gr.Blocks:
         timings = prediction.timings if prediction else None
         return (gr.update(value=refusal_html(*refusal) if refusal else "", visible=refusal is not None),
                 notes_markdown(prediction.notes, language) if prediction else "",
-                *result_values(prediction, timing_now(timings, language, source), language, show_heatmap),
-                asdict(timings) if timings else None)
+                *result_values(prediction, timing_now(timings, language, source), language, show_heatmap))
 
     def classify_for_page(image: str, language: str, show_heatmap: bool) -> tuple[bool, tuple]:
         """(refused, page values) for one image."""
@@ -562,25 +436,22 @@ def build_demo(models: ModelServer | None = None) -> gr.Blocks:
         refused, values = classify_for_page(image, language, show_heatmap)
         return (None if refused else gr.skip()), *values
 
-    def on_classify_click(image: str | None, show_heatmap: bool, request: gr.Request):
-        language = request_language(request)
-        if image is None:
-            no_image = i18n.message("title_no_image", language), i18n.message("no_image", language)
-            return gr.skip(), *page_values(None, language, no_image)
-        return on_upload(image, show_heatmap, request)
-
     def on_example(show_heatmap: bool, selection: gr.SelectData, request: gr.Request):
-        path = examples[selection.index][0]
-        return path, *classify_for_page(path, request_language(request), show_heatmap)[1]
+        """An example's result, with its true diagnosis beside the verdict so that a miss shows."""
+        path, dx = examples[selection.index]
+        language = request_language(request)
+        values = list(classify_for_page(path, language, show_heatmap)[1])
+        values[page_outputs.index(results.truth)] = i18n.message("true_label", language, name=i18n.diagnosis_name(dx, language))
+        return path, *values
 
     def on_load(request: gr.Request):
-        """The running statistics, and the example captions in the visitor's language."""
+        """The running statistics, the example captions in the visitor's language, and the API snippets with the
+        page's own address (behind a proxy such as a Space's, the address the visitor used)."""
         language = request_language(request)
         captions = gr.skip() if language == i18n.DEFAULT else gallery_items(examples, language)
-        return timing_now(None, language), captions
-
-    def on_tick(timings: dict | None, request: gr.Request) -> str:
-        return timing_now(Timings(**timings) if timings else None, request_language(request))
+        line, table = timing_now(None, language)
+        address = page_address(request) if request is not None else f"http://127.0.0.1:{DEFAULT_PORT}/"
+        return gr.update(label=line), table, captions, answer.api_snippets(address)
 
     with LesionBlocks(title="Skin lesion classifier (research demo)") as demo:
         gr.Markdown(I18N("intro"))
@@ -589,16 +460,15 @@ def build_demo(models: ModelServer | None = None) -> gr.Blocks:
         # of lesion.private_mode serve its code, LiteRT.js and the browser model (see launch).
         gr.HTML(elem_id="private-mode", js_on_load=private_mode.LOADER, apply_default_css=False)
         demo.private_mode = private_mode.PrivateMode(lambda: models.current.bundle, max_file_mb=MAX_IMAGE_MB,
-                                                     max_pixels=MAX_PIXELS)
+                                                     max_pixels=MAX_PIXELS, examples=tuple(path for path, _ in examples))
         with gr.Row(equal_height=False):
             with gr.Column(min_width=300):
                 lesion_image = LesionImage(label=I18N("image_label"), type="filepath", image_mode=None,
-                                           sources=["upload", "webcam", "clipboard"], height=340, elem_id="lesion-image")
+                                           sources=["upload", "clipboard"], height=340, elem_id="lesion-image")
                 refusal = gr.HTML(visible=False, elem_id="refusal")
-                classify_button = gr.Button(I18N("classify_button"), variant="primary")
                 conversion_notes = gr.Markdown(elem_id="conversion-notes")
-            with gr.Column(min_width=300):
-                results = result_panel(timing_now(None, i18n.DEFAULT))
+            with gr.Column(min_width=300, elem_id="result-column"):
+                results = result_panel(timing_now(None, i18n.DEFAULT)[1])
         gr.Markdown(I18N("examples_heading"))
         example_gallery = gr.Gallery(
             value=gallery_items(examples, i18n.DEFAULT), label="Examples", show_label=False, columns=7,
@@ -608,30 +478,25 @@ def build_demo(models: ModelServer | None = None) -> gr.Blocks:
             gr.Markdown(I18N("about"))
         with gr.Accordion(I18N("api_accordion"), open=False):
             gr.Markdown(I18N("api_intro"))
-            gr.Markdown(API_HELP)
-        # This image's timings, kept in the page for the timer: a hidden component, not a gr.State, because any
-        # gr.State makes @gradio/client (2.7.0) hold a heartbeat connection open, so README's Node example never exits.
-        last_timings = gr.JSON(visible=False)
-        refresh_timer = gr.Timer(TIMING_REFRESH_S)
+            api_help = gr.Markdown(answer.api_snippets(f"http://127.0.0.1:{DEFAULT_PORT}/"), elem_id="api-help")
         api_image = LesionImage(label="dermoscopic image", type="filepath", image_mode=None, visible=False)
         api_probabilities = ProbabilitiesOutput(label="probabilities of the seven diagnoses", visible=False)
         api_classification = ClassificationOutput(label="classification as JSON", visible=False)
         api_heatmap = HeatmapOutput(label="where the model looks, as PNG", type="filepath", format="png", visible=False)
         api_batch_classification = BatchClassificationOutput(label="classification in a batch, as JSON", visible=False)
 
-        page_outputs = [refusal, conversion_notes, *results.outputs, last_timings]
+        page_outputs = [refusal, conversion_notes, *results.outputs]
         page_events = {"api_visibility": "private", "concurrency_limit": CONCURRENCY, "concurrency_id": "classify",
                            "show_progress_on": results.probabilities}
         page_inputs = [lesion_image, results.heatmap_toggle]
-        lesion_image.input(on_upload, page_inputs, [lesion_image, *page_outputs], **page_events)
-        classify_button.click(on_classify_click, page_inputs, [lesion_image, *page_outputs], **page_events)
-        example_gallery.select(on_example, results.heatmap_toggle, [lesion_image, *page_outputs], **page_events)
-        results.heatmap_toggle.input(lambda show: gr.update(visible=show), results.heatmap_toggle, results.heatmap,
+        for event in (lesion_image.input(on_upload, page_inputs, [lesion_image, *page_outputs], **page_events),
+                      example_gallery.select(on_example, results.heatmap_toggle, [lesion_image, *page_outputs], **page_events)):
+            event.then(None, js=page.RESULT_INTO_VIEW, queue=False, show_progress="hidden")
+        results.heatmap_toggle.input(lambda show: gr.update(visible=show), results.heatmap_toggle, results.heatmap_box,
                                      api_visibility="private", queue=False, show_progress="hidden")
-        demo.load(on_load, None, [results.timing, example_gallery], api_visibility="private", queue=False,
+        demo.load(None, js=page.ON_LOAD)
+        demo.load(on_load, None, [results.timing_box, results.timing, example_gallery, api_help], api_visibility="private", queue=False,
                   show_progress="hidden")
-        refresh_timer.tick(on_tick, last_timings, results.timing, api_visibility="private", queue=False,
-                           show_progress="hidden")
         gr.on([], predict, inputs=api_image, outputs=api_probabilities, api_name="predict",
               concurrency_limit=CONCURRENCY, concurrency_id="classify")
         gr.on([], classify, inputs=api_image, outputs=[api_classification, api_heatmap], api_name="classify",
@@ -643,26 +508,11 @@ def build_demo(models: ModelServer | None = None) -> gr.Blocks:
     return demo
 
 
-API_HELP = """```python
-from gradio_client import Client, handle_file
-
-client = Client("http://127.0.0.1:7860/")   # or the Space id
-details, heatmap_png = client.predict(handle_file("lesion.jpg"), api_name="/classify")
-print(details["top"], details["dermoscopic"], heatmap_png)
-```
-
-```js
-import { Client, handle_file } from "@gradio/client";
-
-const client = await Client.connect("http://127.0.0.1:7860/");
-const { data } = await client.predict("/classify", { image: handle_file("lesion.jpg") });
-console.log(data[0].top);
-client.close();
-```
-
-MCP (streamable HTTP): `http://127.0.0.1:7860/gradio_api/mcp/`"""
-
 CSS = """
+.gradio-container :focus-visible { outline: 3px solid var(--color-accent) !important; outline-offset: 2px; }
+#heatmap-legend { font-size: 0.9em; }
+#probabilities .text, #probabilities .confidence { font-family: var(--font); }
+#result-column, #refusal { scroll-margin-top: 12px; }
 .disclaimer { border-left: 4px solid var(--color-accent); padding: 0.25rem 0.75rem; background: var(--block-background-fill); }
 #refusal [role=alert] { border-left: 4px solid var(--error-border-color, #dc2626); padding: 0.5rem 0.75rem;
   background: var(--error-background-fill, #fef2f2); color: var(--error-text-color, inherit); border-radius: var(--radius-md); }
@@ -684,7 +534,22 @@ CSS = """
 }
 """
 
-THEME = gr.themes.Soft(primary_hue="rose", neutral_hue="slate")
+THEME = gr.themes.Soft(
+    primary_hue="rose", neutral_hue="slate",
+    # The system's own fonts: nothing to download (Soft's Montserrat and IBM Plex Mono are 200 kB of the first load).
+    font=["system-ui", "-apple-system", "Segoe UI", "Roboto", "sans-serif"],
+    font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "monospace"],
+).set(
+    # AA contrast (4.5:1 for text) where Soft's rose and slate fall short: labels, the upload prompt, subdued text,
+    # the primary button, links; dark mode keeps Soft's own, lighter text on dark.
+    block_label_text_color="*primary_800", block_title_text_color="*primary_800",
+    color_accent="*primary_700", color_accent_soft="*primary_50",
+    body_text_color_subdued="*neutral_600", body_text_color_subdued_dark="*neutral_300",
+    button_primary_background_fill="*primary_700", button_primary_background_fill_hover="*primary_800",
+    button_primary_text_color="white",
+    link_text_color="*primary_800", link_text_color_visited="*primary_800",
+    stat_background_fill="*primary_700",  # the probability bars, the same colour as private mode's
+)
 MIDDLEWARE = [Middleware(SecurityHeaders), Middleware(BodyLimit)]
 """Security headers on every response; request bodies over 28 MB refused before they are read (lesion.limits)."""
 

@@ -65,23 +65,26 @@ _STATIC = {
                       "be used to diagnose, rule out or triage skin cancer. If a spot on your skin worries you, "
                       "changes, bleeds or itches, see a doctor.",
         "image_label": "Dermoscopic image",
-        "classify_button": "Classify",
         "probabilities_label": "Probability of each diagnosis",
         "timing_accordion": "Timing and model",
         "heatmap_toggle": "Show where the model looks",
+        "result_placeholder": "The answer appears here once you upload a photo or click an example.",
+        "heatmap_legend": "Warmer, brighter colour: more evidence for this class.",
         "heatmap_label": "Where the model looks (top class)",
-        "examples_heading": "### Examples\nClick one. ISIC 2018 test images, never seen in training, captioned with "
+        "examples_heading": "## Examples\nClick one. ISIC 2018 test images, never seen in training, captioned with "
                             "their true diagnosis.",
         "diagnoses_accordion": "The seven diagnoses",
         "about_intro": "The model tells apart the seven diagnoses of the HAM10000 dataset. It knows nothing else: a "
-                       "photo of anything else still gets one of these labels.",
-        "about_header": "| class | | what it is |",
+                       "photo that does not look like dermoscopy gets no answer.",
+        "about_header": "| class | kind | what it is |",
         "malignant": "malignant or pre-malignant",
         "benign": "benign",
         "api_accordion": "Use it from Python, JavaScript or an AI agent",
         "api_intro": "Three endpoints: `/predict` gives the verdict and the probability of each diagnosis, `/classify` "
                      "plain JSON with timings and the model's version, `/classify_batch` the same JSON for callers who "
-                     "send many images. All three are tools of the app's MCP server too.",
+                     "send many images. All three are tools of the app's MCP server too. For an image that is not "
+                     "dermoscopy they name no class, and a file they cannot classify gets one sentence saying why. "
+                     "Gradio's page \"Use via API or MCP\", linked at the foot of this page, lists every endpoint with its parameters.",
     },
     "id": {
         "intro": "# Pengklasifikasi lesi kulit\nUnggah foto **dermoskopi** sebuah lesi kulit, atau pilih salah satu "
@@ -94,23 +97,26 @@ _STATIC = {
                       "kemungkinan, atau melakukan triase kanker kulit. Jika ada bercak pada kulit Anda yang "
                       "mengkhawatirkan, berubah, berdarah, atau gatal, periksakan diri ke dokter.",
         "image_label": "Gambar dermoskopi",
-        "classify_button": "Klasifikasikan",
         "probabilities_label": "Probabilitas tiap diagnosis",
         "timing_accordion": "Waktu proses dan model",
         "heatmap_toggle": "Tampilkan bagian yang diperhatikan model",
+        "result_placeholder": "Jawaban muncul di sini setelah Anda mengunggah foto atau mengeklik contoh.",
+        "heatmap_legend": "Warna lebih hangat dan terang: lebih banyak bukti untuk kelas ini.",
         "heatmap_label": "Bagian yang diperhatikan model (kelas teratas)",
-        "examples_heading": "### Contoh\nKlik salah satu. Gambar uji ISIC 2018 yang tidak pernah dipakai dalam "
+        "examples_heading": "## Contoh\nKlik salah satu. Gambar uji ISIC 2018 yang tidak pernah dipakai dalam "
                             "pelatihan, dengan keterangan diagnosis sebenarnya.",
         "diagnoses_accordion": "Tujuh diagnosis",
         "about_intro": "Model ini membedakan tujuh diagnosis dalam dataset HAM10000. Model tidak mengenal hal lain: "
-                       "foto apa pun tetap akan diberi salah satu label ini.",
-        "about_header": "| kelas | | penjelasan |",
+                       "foto yang tidak tampak seperti dermoskopi tidak mendapat jawaban.",
+        "about_header": "| kelas | jenis | penjelasan |",
         "malignant": "ganas atau pra-ganas",
         "benign": "jinak",
         "api_accordion": "Gunakan dari Python, JavaScript, atau agen AI",
         "api_intro": "Tiga endpoint: `/predict` memberikan kesimpulan dan probabilitas tiap diagnosis, `/classify` JSON "
                      "biasa dengan waktu proses dan versi model, `/classify_batch` JSON yang sama untuk pemanggil yang "
-                     "mengirim banyak gambar. Ketiganya juga tersedia sebagai tool di server MCP aplikasi ini.",
+                     "mengirim banyak gambar. Ketiganya juga tersedia sebagai tool di server MCP aplikasi ini. Untuk "
+                     "gambar yang bukan dermoskopi, tidak ada kelas yang disebut, dan berkas yang tidak dapat "
+                     "diklasifikasikan mendapat satu kalimat penjelasan. Halaman Gradio \"Gunakan melalui API atau MCP\", yang ditautkan di bagian bawah halaman ini, mencantumkan semua endpoint dan parameternya.",
     },
     "es": {
         "intro": "# Clasificador de lesiones cutáneas\nSuba una foto **dermatoscópica** de una lesión de la piel o "
@@ -122,46 +128,54 @@ _STATIC = {
                       "dicen. Nunca debe usarse para diagnosticar, descartar ni priorizar (triaje) un cáncer de piel. "
                       "Si una mancha en la piel le preocupa, cambia, sangra o le pica, consulte a un médico.",
         "image_label": "Imagen dermatoscópica",
-        "classify_button": "Clasificar",
         "probabilities_label": "Probabilidad de cada diagnóstico",
         "timing_accordion": "Tiempos y modelo",
         "heatmap_toggle": "Mostrar dónde mira el modelo",
+        "result_placeholder": "La respuesta aparece aquí cuando suba una foto o haga clic en un ejemplo.",
+        "heatmap_legend": "Color más cálido y brillante: más indicios de esta clase.",
         "heatmap_label": "Dónde mira el modelo (clase principal)",
-        "examples_heading": "### Ejemplos\nHaga clic en uno. Imágenes de prueba de ISIC 2018, nunca vistas en el "
+        "examples_heading": "## Ejemplos\nHaga clic en uno. Imágenes de prueba de ISIC 2018, nunca vistas en el "
                             "entrenamiento, con su diagnóstico real.",
         "diagnoses_accordion": "Los siete diagnósticos",
         "about_intro": "El modelo distingue los siete diagnósticos del conjunto de datos HAM10000. No sabe nada más: "
-                       "la foto de cualquier otra cosa también recibe una de estas etiquetas.",
-        "about_header": "| clase | | qué es |",
+                       "una foto que no parece dermatoscópica no recibe respuesta.",
+        "about_header": "| clase | tipo | qué es |",
         "malignant": "maligna o premaligna",
         "benign": "benigna",
         "api_accordion": "Úselo desde Python, JavaScript o un agente de IA",
         "api_intro": "Tres endpoints: `/predict` da el veredicto y la probabilidad de cada diagnóstico, `/classify` "
                      "JSON simple con los tiempos y la versión del modelo, `/classify_batch` el mismo JSON para quien "
-                     "envía muchas imágenes. Los tres son también herramientas del servidor MCP de la aplicación.",
+                     "envía muchas imágenes. Los tres son también herramientas del servidor MCP de la aplicación. Para "
+                     "una imagen que no es dermatoscópica no nombran ninguna clase, y un archivo que no pueden "
+                     "clasificar recibe una frase que dice por qué. La página de Gradio \"Usar vía API o MCP\", enlazada al pie de esta página, enumera todos los endpoints y sus parámetros.",
     },
 }
 
 MESSAGES = {
     "en": {
-        "headline_not_dermoscopic": "### This does not look like a dermoscopic image of a skin lesion\nThe model only knows close-up dermoscopy photos of skin lesions, so the probabilities below mean nothing for this image.",
-        "headline_unsure": "### Unsure: {names}\nNo diagnosis reaches {threshold:.0%}; the most likely has {p1:.0%}.",
-        "headline_confident": "### {top}: {p1:.0%}",
-        "headline_grayscale": "### Grayscale image: no reliable answer\nThe model was trained on colour photos and is often wrong on grey ones, even when it looks sure. Its most likely: {names}; the first has {p1:.0%}.",
+        "result_placeholder": "The answer appears here once you upload a photo or click an example.",
+        "timing_accordion_empty": "Time and model",
+        "timing_line": "Time: this image {this} ms; median since startup {median} ms (n = {count})",
+        "timing_line_none": "Time: median since startup {median} ms (n = {count})",
+        "heatmap_class": "Where the model looks for {name}",
+        "true_label": "This example's true diagnosis: **{name}**",
+        "headline_not_dermoscopic": "## This does not look like a dermoscopic image of a skin lesion\nThe model only knows close-up dermoscopy photos of skin lesions, so it gives no answer for this one. Please upload a dermoscopic photo.",
+        "headline_alarm": "## Melanoma alarm raised: please have this lesion checked by a doctor\nWeighed against a nevus alone, this lesion looks like a melanoma. On held-back HAM10000 images the alarm caught {sensitivity:.0%} of melanomas and was raised for {false_alarms:.0%} of other lesions; on other clinics' images it misses more.",
+        "headline_alarm_grey": "## Melanoma alarm raised: please have this lesion checked by a doctor\nWeighed against a nevus alone, this lesion looks like a melanoma. How often the alarm is right was measured on colour photos only.",
+        "bars_reading": "Apart from the alarm, the seven bars read: {reading}.",
+        "headline_unsure": "## Unsure: {names}\nNo diagnosis reaches {threshold:.0%}; the most likely has {p1:.0%}.",
+        "headline_confident": "## {top}: {p1:.0%}",
+        "headline_grayscale": "## Grayscale image: no reliable answer\nThe model was trained on colour photos and is often wrong on grey ones, even when it looks sure. Its most likely: {names}; the first has {p1:.0%}.",
         "or": " or ",
-        "probabilities_meaningless": "Probabilities: they mean nothing for this image",
         "malignant_share": "The malignant and pre-malignant classes (akiec, bcc, mel) together get {share:.0%}.",
-        "malignant_share_meaningless": "The malignant and pre-malignant classes (akiec, bcc, mel) together get {share:.0%}, which means nothing for an image like this either.",
         "see_a_doctor": "Whatever the model says, only a doctor can tell: please have the lesion checked.",
-        "melanoma_alarm_raised": "**Melanoma alarm: raised.** Weighed against a nevus alone, this lesion looks like a melanoma. On held-back HAM10000 images the alarm caught {sensitivity:.0%} of melanomas and was raised for {false_alarms:.0%} of other lesions; on other clinics' images it misses more.",
-        "melanoma_alarm_raised_grey": "**Melanoma alarm: raised.** Weighed against a nevus alone, this lesion looks like a melanoma. How often the alarm is right was measured on colour photos only.",
         "melanoma_alarm_quiet_grey": "**Melanoma alarm: not raised.** That means nothing for a grey image: the alarm was measured on colour photos only.",
         "melanoma_alarm_quiet": "**Melanoma alarm: not raised.** That is no all-clear: on held-back HAM10000 images it missed {missed:.0%} of melanomas, and it misses more on other clinics' images.",
         "count": "**Classifications since startup:** {count}",
         "this_image": "this image", "mean": "mean", "p50": "p50", "p95": "p95", "min": "min", "max": "max",
         "decode_ms": "decode", "preprocess_ms": "preprocess", "inference_ms": "inference", "total_ms": "total",
         "model_line": "**Model:** {model}, from {origin}{revision}: {reason}.",
-        "origin_bundled": "bundled", "origin_hub": "hub", "origin_cache": "the Hub, downloaded earlier", "revision": " at revision {revision}",
+        "origin_bundled": "the copy that ships with the app", "origin_hub": "the Hugging Face Hub", "origin_cache": "the Hub, downloaded earlier", "revision": " at revision {revision}",
         "reason_none": "no Hub model is configured",
         "reason_latest": "the latest model from the Hub",
         "reason_cache_retrying": "{why}, so the copy downloaded earlier serves; the app switches to the Hub model as soon as it arrives",
@@ -199,17 +213,22 @@ MESSAGES = {
         "cmyk": "CMYK image: converted to RGB.",
     },
     "id": {
-        "headline_not_dermoscopic": "### Ini tidak tampak seperti gambar dermoskopi lesi kulit\nModel ini hanya mengenal foto dermoskopi jarak dekat dari lesi kulit, jadi probabilitas di bawah tidak berarti apa-apa untuk gambar ini.",
-        "headline_unsure": "### Tidak yakin: {names}\nTidak ada diagnosis yang mencapai {threshold:.0%}; yang paling mungkin mendapat {p1:.0%}.",
-        "headline_confident": "### {top}: {p1:.0%}",
-        "headline_grayscale": "### Gambar skala abu-abu: tidak ada jawaban yang andal\nModel dilatih dengan foto berwarna dan sering salah pada foto abu-abu, bahkan saat tampak yakin. Yang paling mungkin menurutnya: {names}; yang pertama mendapat {p1:.0%}.",
+        "result_placeholder": "Jawaban muncul di sini setelah Anda mengunggah foto atau mengeklik contoh.",
+        "timing_accordion_empty": "Waktu proses dan model",
+        "timing_line": "Waktu: gambar ini {this} md; median sejak server dimulai {median} md (n = {count})",
+        "timing_line_none": "Waktu: median sejak server dimulai {median} md (n = {count})",
+        "heatmap_class": "Bagian yang diperhatikan model untuk {name}",
+        "true_label": "Diagnosis sebenarnya dari contoh ini: **{name}**",
+        "headline_not_dermoscopic": "## Ini tidak tampak seperti gambar dermoskopi lesi kulit\nModel ini hanya mengenal foto dermoskopi jarak dekat dari lesi kulit, jadi model tidak memberi jawaban untuk gambar ini. Silakan unggah foto dermoskopi.",
+        "headline_alarm": "## Alarm melanoma menyala: periksakan lesi ini ke dokter\nBila hanya dibandingkan dengan nevus, lesi ini tampak seperti melanoma. Pada gambar HAM10000 yang disisihkan, alarm ini menangkap {sensitivity:.0%} melanoma dan menyala untuk {false_alarms:.0%} lesi lain; pada gambar dari klinik lain, lebih banyak yang terlewat.",
+        "headline_alarm_grey": "## Alarm melanoma menyala: periksakan lesi ini ke dokter\nBila hanya dibandingkan dengan nevus, lesi ini tampak seperti melanoma. Seberapa sering alarm ini benar hanya diukur pada foto berwarna.",
+        "bars_reading": "Di luar alarm, ketujuh batang menunjukkan: {reading}.",
+        "headline_unsure": "## Tidak yakin: {names}\nTidak ada diagnosis yang mencapai {threshold:.0%}; yang paling mungkin mendapat {p1:.0%}.",
+        "headline_confident": "## {top}: {p1:.0%}",
+        "headline_grayscale": "## Gambar skala abu-abu: tidak ada jawaban yang andal\nModel dilatih dengan foto berwarna dan sering salah pada foto abu-abu, bahkan saat tampak yakin. Yang paling mungkin menurutnya: {names}; yang pertama mendapat {p1:.0%}.",
         "or": " atau ",
-        "probabilities_meaningless": "Probabilitas: tidak berarti apa-apa untuk gambar ini",
         "malignant_share": "Kelas ganas dan pra-ganas (akiec, bcc, mel) bersama-sama mendapat {share:.0%}.",
-        "malignant_share_meaningless": "Kelas ganas dan pra-ganas (akiec, bcc, mel) bersama-sama mendapat {share:.0%}, yang juga tidak berarti apa-apa untuk gambar seperti ini.",
         "see_a_doctor": "Apa pun hasil model ini, hanya dokter yang dapat memastikannya: periksakan lesi ini ke dokter.",
-        "melanoma_alarm_raised": "**Alarm melanoma: menyala.** Bila hanya dibandingkan dengan nevus, lesi ini tampak seperti melanoma. Pada gambar HAM10000 yang disisihkan, alarm ini menangkap {sensitivity:.0%} melanoma dan menyala untuk {false_alarms:.0%} lesi lain; pada gambar dari klinik lain, lebih banyak yang terlewat.",
-        "melanoma_alarm_raised_grey": "**Alarm melanoma: menyala.** Bila hanya dibandingkan dengan nevus, lesi ini tampak seperti melanoma. Seberapa sering alarm ini benar hanya diukur pada foto berwarna.",
         "melanoma_alarm_quiet_grey": "**Alarm melanoma: tidak menyala.** Itu tidak berarti apa-apa untuk gambar abu-abu: alarm ini hanya diukur pada foto berwarna.",
         "melanoma_alarm_quiet": "**Alarm melanoma: tidak menyala.** Ini bukan tanda aman: pada gambar HAM10000 yang disisihkan, alarm ini melewatkan {missed:.0%} melanoma, dan lebih banyak lagi pada gambar dari klinik lain.",
         "count": "**Klasifikasi sejak server dimulai:** {count}",
@@ -256,17 +275,22 @@ MESSAGES = {
         "cmyk": "Gambar CMYK: dikonversi ke RGB.",
     },
     "es": {
-        "headline_not_dermoscopic": "### Esto no parece una imagen dermatoscópica de una lesión cutánea\nEl modelo solo conoce fotos dermatoscópicas de cerca de lesiones cutáneas, así que las probabilidades de abajo no significan nada para esta imagen.",
-        "headline_unsure": "### No está seguro: {names}\nNingún diagnóstico llega al {threshold:.0%}; el más probable obtiene {p1:.0%}.",
-        "headline_confident": "### {top}: {p1:.0%}",
-        "headline_grayscale": "### Imagen en escala de grises: sin respuesta fiable\nEl modelo se entrenó con fotos en color y a menudo se equivoca con las grises, incluso cuando parece seguro. Lo más probable según él: {names}; el primero obtiene {p1:.0%}.",
+        "result_placeholder": "La respuesta aparece aquí cuando suba una foto o haga clic en un ejemplo.",
+        "timing_accordion_empty": "Tiempos y modelo",
+        "timing_line": "Tiempo: esta imagen {this} ms; mediana desde el inicio {median} ms (n = {count})",
+        "timing_line_none": "Tiempo: mediana desde el inicio {median} ms (n = {count})",
+        "heatmap_class": "Dónde mira el modelo para {name}",
+        "true_label": "Diagnóstico real de este ejemplo: **{name}**",
+        "headline_not_dermoscopic": "## Esto no parece una imagen dermatoscópica de una lesión cutánea\nEl modelo solo conoce fotos dermatoscópicas de cerca de lesiones cutáneas, así que no da ninguna respuesta para esta. Suba una foto dermatoscópica.",
+        "headline_alarm": "## Alarma de melanoma activada: haga revisar esta lesión por un médico\nComparada solo con un nevus, esta lesión parece un melanoma. En imágenes reservadas de HAM10000, la alarma detectó el {sensitivity:.0%} de los melanomas y se activó en el {false_alarms:.0%} de las demás lesiones; en imágenes de otras clínicas se le escapan más.",
+        "headline_alarm_grey": "## Alarma de melanoma activada: haga revisar esta lesión por un médico\nComparada solo con un nevus, esta lesión parece un melanoma. Cuántas veces acierta la alarma se midió solo con fotos en color.",
+        "bars_reading": "Aparte de la alarma, las siete barras dicen: {reading}.",
+        "headline_unsure": "## No está seguro: {names}\nNingún diagnóstico llega al {threshold:.0%}; el más probable obtiene {p1:.0%}.",
+        "headline_confident": "## {top}: {p1:.0%}",
+        "headline_grayscale": "## Imagen en escala de grises: sin respuesta fiable\nEl modelo se entrenó con fotos en color y a menudo se equivoca con las grises, incluso cuando parece seguro. Lo más probable según él: {names}; el primero obtiene {p1:.0%}.",
         "or": " o ",
-        "probabilities_meaningless": "Probabilidades: no significan nada para esta imagen",
         "malignant_share": "Las clases malignas y premalignas (akiec, bcc, mel) suman en conjunto {share:.0%}.",
-        "malignant_share_meaningless": "Las clases malignas y premalignas (akiec, bcc, mel) suman en conjunto {share:.0%}, lo que tampoco significa nada para una imagen así.",
         "see_a_doctor": "Diga lo que diga el modelo, solo un médico puede saberlo: haga revisar la lesión.",
-        "melanoma_alarm_raised": "**Alarma de melanoma: activada.** Comparada solo con un nevus, esta lesión parece un melanoma. En imágenes reservadas de HAM10000, la alarma detectó el {sensitivity:.0%} de los melanomas y se activó en el {false_alarms:.0%} de las demás lesiones; en imágenes de otras clínicas se le escapan más.",
-        "melanoma_alarm_raised_grey": "**Alarma de melanoma: activada.** Comparada solo con un nevus, esta lesión parece un melanoma. Cuántas veces acierta la alarma se midió solo con fotos en color.",
         "melanoma_alarm_quiet_grey": "**Alarma de melanoma: no activada.** Eso no significa nada para una imagen en gris: la alarma se midió solo con fotos en color.",
         "melanoma_alarm_quiet": "**Alarma de melanoma: no activada.** No es una garantía: en imágenes reservadas de HAM10000 dejó pasar el {missed:.0%} de los melanomas, y más en imágenes de otras clínicas.",
         "count": "**Clasificaciones desde el inicio del servidor:** {count}",
@@ -414,9 +438,15 @@ def about_markdown(language: str) -> str:
 
 
 _ABOUT_PARTS = ("about_intro", "about_header", "malignant", "benign")
+GRADIO_FOOTER = {"en": "Use via API or MCP", "id": "Gunakan melalui API atau MCP", "es": "Usar vía API o MCP"}
+"""Gradio's own footer link (its key errors.use_via_api_or_mcp), which Gradio 6 left in English beside the page's
+own translations."""
 PAGE = {language: {**{key: text for key, text in _STATIC[language].items() if key not in _ABOUT_PARTS},
                    "about": about_markdown(language)} for language in LANGUAGES}
 """Static text for gr.I18n: {language: {key: text}}."""
+GRADIO_PAGE = {language: {**PAGE[language], "errors": {"use_via_api_or_mcp": GRADIO_FOOTER[language]}}
+               for language in LANGUAGES}
+"""PAGE with Gradio's own footer link (nested under its namespace, as Gradio's front end looks it up), for gr.I18n."""
 
 
 PRIVATE_MODE = {

@@ -20,6 +20,7 @@ import base64
 import hashlib
 import logging
 import threading
+from urllib.parse import quote
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
@@ -66,11 +67,10 @@ CACHE_FOREVER = {"Cache-Control": "public, max-age=31536000, immutable"}
 ISOLATION_FRIENDLY = {"Cross-Origin-Resource-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp"}
 """Lets the runtime's threads start where the page is cross-origin isolated; changes nothing where it is not."""
 RESULT_MESSAGES = ("headline_not_dermoscopic", "headline_unsure", "headline_confident", "headline_grayscale", "or",
-                   "probabilities_meaningless", "malignant_share", "malignant_share_meaningless", "see_a_doctor",
-                   "melanoma_alarm_raised", "melanoma_alarm_quiet", "melanoma_alarm_raised_grey",
-                   "melanoma_alarm_quiet_grey")
+                   "headline_alarm", "headline_alarm_grey", "bars_reading", "malignant_share", "see_a_doctor",
+                   "melanoma_alarm_quiet", "melanoma_alarm_quiet_grey", "heatmap_class")
 """The server's own result text (lesion.i18n.MESSAGES), which the browser fills in the same way."""
-RESULT_PAGE_TEXT = ("probabilities_label", "heatmap_toggle", "heatmap_label")
+RESULT_PAGE_TEXT = ("probabilities_label", "heatmap_toggle", "heatmap_label", "heatmap_legend")
 REFUSAL_MESSAGES = ("title_empty", "empty", "title_not_image", "not_image", "title_too_large", "too_large",
                     "file_too_large", "title_too_small", "too_small")
 
@@ -161,8 +161,11 @@ class PrivateMode:
     """The routes that serve private mode, for the model that `current_bundle()` names at each request."""
 
     def __init__(self, current_bundle: Callable[[], ModelBundle], *, max_file_mb: float,
-                 max_pixels: int = preprocess.MAX_PIXELS, node_modules: Path = NODE_MODULES):
+                 max_pixels: int = preprocess.MAX_PIXELS, node_modules: Path = NODE_MODULES,
+                 examples: tuple[str, ...] = ()):
         self.current_bundle = current_bundle
+        self.examples = tuple(examples)
+        """The example gallery's full images, in its order (the gallery shows thumbnails; a click classifies these)."""
         self.max_file_mb = max_file_mb
         self.max_pixels = max_pixels
         self.node_modules = node_modules
@@ -187,7 +190,8 @@ class PrivateMode:
 
     def settings(self) -> dict:
         """What the browser needs. URLs are relative to settings.json's, so they hold behind any proxy."""
-        base = {"app": f"web/{self.web_tag}/private-mode.js", "languages": list(i18n.LANGUAGES), "text": texts()}
+        base = {"app": f"web/{self.web_tag}/private-mode.js", "languages": list(i18n.LANGUAGES), "text": texts(),
+                "examples": [f"../gradio_api/file={quote(str(path))}" for path in self.examples]}
         runtime = self.runtime
         if isinstance(runtime, PrivateModeUnavailable):
             return {**base, "available": False, "reason": "unavailable_runtime"}

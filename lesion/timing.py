@@ -1,7 +1,8 @@
 """Running latency statistics since startup, by step: count, mean, standard deviation, p50, p95, min and max.
 
 Memory stays fixed however many images are classified: the mean and deviation are running sums (Welford's
-algorithm), and the percentiles come from a histogram with logarithmic bins, each 2% wider than the last.
+algorithm). The percentiles are exact nearest-rank values (one of the times measured) for the first EXACT_UP_TO
+classifications, and after that come from a histogram with logarithmic bins, each 2% wider than the last.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ SMALLEST_MS = 0.001
 """The first bin's lower edge; faster steps count in the first bin."""
 BIN_GROWTH = 1.02
 """Each bin is 2% wider than the one before, so a percentile is off by at most 1% of its value."""
+EXACT_UP_TO = 1000
+"""Up to this many values, each step's values are kept (8 kB) and its percentiles are exact."""
 BINS = math.ceil(math.log(1e6 / SMALLEST_MS) / math.log(BIN_GROWTH))
 """Enough bins to reach 1,000 s; slower steps count in the last bin."""
 
@@ -46,6 +49,7 @@ class Summary:
         self.min = math.inf
         self.max = -math.inf
         self._histogram = np.zeros(BINS, np.int64)
+        self._values = np.zeros(EXACT_UP_TO)
 
     def add(self, value: float) -> None:
         self.count += 1
@@ -54,6 +58,8 @@ class Summary:
         self._m2 += delta * (value - self.mean)
         self.min, self.max = min(self.min, value), max(self.max, value)
         self._histogram[_bin(value)] += 1
+        if self.count <= EXACT_UP_TO:
+            self._values[self.count - 1] = value
 
     @property
     def std(self) -> float:
@@ -61,10 +67,13 @@ class Summary:
         return math.sqrt(self._m2 / (self.count - 1)) if self.count > 1 else 0.0
 
     def percentile(self, fraction: float) -> float:
-        """The nearest-rank percentile, to within 1% (the middle of its bin, kept within min and max); 0 when empty."""
+        """The nearest-rank percentile: exact (a value measured) up to EXACT_UP_TO values, then to within 1% (the
+        middle of its bin, kept within min and max); 0 when empty."""
         if not self.count:
             return 0.0
         rank = max(1, math.ceil(fraction * self.count))
+        if self.count <= EXACT_UP_TO:
+            return float(np.partition(self._values[:self.count], rank - 1)[rank - 1])
         index = int(np.searchsorted(np.cumsum(self._histogram), rank))
         middle = SMALLEST_MS * BIN_GROWTH ** (index + 0.5)
         return min(max(middle, self.min), self.max)

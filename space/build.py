@@ -26,6 +26,7 @@ INCLUDED = (
     "lesion/bundled_model/*",
     "lesion/bundled_model/browser/*",
     "examples/*",
+    "examples/thumbnails/*",  # the gallery's (lesion.thumbnails)
 )
 """Repository paths (globs) that go into the Space, besides the Space card that becomes its README.md, the lock that
 becomes its requirements.txt, and LiteRT.js."""

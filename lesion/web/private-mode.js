@@ -15,6 +15,7 @@ body.${ON_CLASS} .row:has(> .column #lesion-image) { display: none !important; }
 #private-mode .pm-switch { display: flex; gap: 0.6rem; align-items: center; font-weight: 600; cursor: pointer; padding: 0.3rem 0; }
 #private-mode input[type=checkbox] { width: 1.1rem; height: 1.1rem; flex: none; }
 #private-mode input[type=checkbox]:checked { background-color: var(--color-accent); border-color: var(--color-accent); }
+#private-mode :focus-visible, #private-mode .pm-choose:focus-within { outline: 3px solid var(--color-accent); outline-offset: 2px; }
 #private-mode input[type=checkbox]:disabled { opacity: 0.5; cursor: not-allowed; }
 #private-mode .pm-body { display: none; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 1rem; margin-top: 0.5rem; }
 body.${ON_CLASS} #private-mode .pm-body { display: grid; }
@@ -32,19 +33,19 @@ body.${ON_CLASS} #private-mode .pm-body { display: grid; }
 #private-mode .pm-alert p { margin: 0.25rem 0; }
 #private-mode .pm-alert button { margin-top: 0.4rem; padding: 0.3rem 0.8rem; border-radius: var(--radius-md);
   border: 1px solid var(--border-color-primary); background: var(--button-secondary-background-fill); cursor: pointer; }
-#private-mode .pm-headline h3 { margin: 0.2rem 0; font-size: 1.3em; font-weight: 600; }
+#private-mode .pm-headline h2 { margin: 0.2rem 0; font-size: 1.3em; font-weight: 600; }
 #private-mode .pm-headline p { margin: 0.3rem 0; }
 #private-mode details { border: 1px solid var(--border-color-primary); border-radius: var(--radius-lg); padding: 0.4rem 0.6rem; margin: 0.5rem 0; }
 #private-mode details.pm-meaningless { opacity: 0.6; }
 #private-mode summary { cursor: pointer; font-weight: 600; }
 #private-mode .pm-bar { margin: 0.35rem 0; }
 #private-mode .pm-bar-label { display: flex; justify-content: space-between; gap: 0.5rem; font-size: 0.9em; }
-#private-mode .pm-bar-track { height: 0.5rem; border-radius: 0.25rem; background: var(--background-fill-secondary); overflow: hidden; }
+#private-mode .pm-bar-track { height: 0.3rem; border-radius: 0.25rem; overflow: hidden; }
 #private-mode .pm-bar-fill { height: 100%; background: var(--color-accent); }
-#private-mode .pm-heatmap { position: relative; max-width: 100%; }
-#private-mode .pm-heatmap canvas { width: 100%; height: auto; display: block; border-radius: var(--radius-md); }
-#private-mode .pm-heatmap canvas.pm-after { position: absolute; inset: 0; }
-#private-mode .pm-heatmap input { width: 100%; }
+#private-mode .pm-heatmap { margin: 0.5rem 0; }
+#private-mode .pm-heatmap canvas { max-width: 100%; max-height: 300px; width: auto; height: auto; display: block;
+  margin: 0.4rem auto; border-radius: var(--radius-md); }
+#private-mode .pm-heatmap figcaption { font-weight: 600; }
 `;
 
 /** Start private mode in `root` (the app's HTML container), with settings.json's content fetched from settingsUrl. */
@@ -91,6 +92,9 @@ function checkedWasm(url, integrity) {
   let reject;
   const failed = new Promise((_, fail) => { reject = fail; });
   const module = {
+    // The runtime reports its start-up (INFO and WARNING lines) on stderr, which Emscripten writes as console.error:
+    // those go to console.debug, so that a visitor's console shows only real errors.
+    printErr: (line) => (/^(INFO|WARNING): /.test(line) ? console.debug : console.error)(line),
     instantiateWasm(imports, receive) {
       WebAssembly.instantiateStreaming(fetch(url, { integrity }), imports)
         .then(({ instance, module: compiled }) => receive(instance, compiled), reject);
@@ -261,6 +265,15 @@ function element(tag, attributes = {}, ...children) {
   return node;
 }
 
+/** Scrolls `element` to the top of the window unless it is wholly in view already (a phone's result is far below
+ * the example clicked). */
+export function resultIntoView(element) {
+  const box = element.getBoundingClientRect();
+  if (box.top < 0 || box.bottom > window.innerHeight) {
+    element.scrollIntoView({ block: "start", behavior: window.matchMedia("(prefers-reduced-motion: reduce)").matches ? "auto" : "smooth" });
+  }
+}
+
 function milliseconds(value, language) {
   const text = value.toFixed(1);
   return language === "en" ? text : text.replace(".", ",");
@@ -303,7 +316,7 @@ class PrivateModePage {
     this.drop = element("div", { class: "pm-drop" }, this.preview, choose, element("span", { class: "pm-about", text: this.text.private_drop }));
     this.status = element("p", { class: "pm-status", role: "status", "aria-live": "polite" });
     this.alert = element("div", { class: "pm-alert", role: "alert", hidden: "" });
-    this.result = element("div", { class: "pm-result", id: "private-mode-result" });
+    this.result = element("div", { class: "pm-result", id: "private-mode-result", role: "status", "aria-live": "polite" });
     const about = element("p", { class: "pm-about", text: show.format(this.text.private_about, { megabytes: megabytes.toFixed(0) }) });
     this.root.append(element("div", { class: "pm-body" },
       element("div", { class: "pm-input" }, about, this.drop, this.status, this.alert),
@@ -326,11 +339,14 @@ class PrivateModePage {
     // handler, which would classify it on the server, never sees the click.
     window.addEventListener("click", (event) => {
       const thumbnail = this.on ? event.target.closest?.("#examples button.thumbnail-item") : null;
-      const image = thumbnail?.querySelector("img");
-      if (!image) return;
+      if (!thumbnail) return;
       event.preventDefault();
       event.stopPropagation();
-      this.classify(fetch(image.src).then((response) => response.blob()));
+      // The gallery shows thumbnails: the full example, at the same position, is what gets classified.
+      const index = [...document.querySelectorAll("#examples button.thumbnail-item")].indexOf(thumbnail);
+      const full = this.settings.examples?.[index];
+      const source = full ? this.resolve(full) : thumbnail.querySelector("img")?.src;
+      if (source) this.classify(fetch(source).then((response) => response.blob()));
     }, true);
   }
 
@@ -412,9 +428,10 @@ class PrivateModePage {
       const timings = { decode_ms: decoded - started, prepare_ms: preparedAt - decoded, inference_ms: finished - preparedAt,
                         total_ms: finished - started };
       this.showResult(prepared, inference, timings);
-      this.setStatus(this.loadedSentence());
+      this.setStatus("");
+      resultIntoView(this.result);
     } catch (failure) {
-      this.setStatus(this.model ? this.loadedSentence() : "");
+      this.setStatus("");
       this.showPreview(null);
       if (failure !== this.loadFailure) this.showFailure(failure); // a failed load has said so already
     }
@@ -437,32 +454,36 @@ class PrivateModePage {
     const headline = element("div", { class: "pm-headline", id: "private-mode-verdict" });
     headline.innerHTML = show.markdownHtml(show.headlineMarkdown(judged, text, rules, alarm));
     const ranked = Object.entries(inference.probabilities).sort((a, b) => b[1] - a[1]);
+    // Drawn like the server's gr.Label (app.CSS and app.THEME): the bar, then the name and the percentage.
     const bars = ranked.map(([code, p]) => element("div", { class: "pm-bar" },
+      element("div", { class: "pm-bar-track" }, element("div", { class: "pm-bar-fill", style: `width: ${(p * 100).toFixed(1)}%` })),
       element("div", { class: "pm-bar-label" }, element("span", { text: text[`name_${code}`] }),
-        element("span", { text: show.format("{p:.0%}", { p }) })),
-      element("div", { class: "pm-bar-track" }, element("div", { class: "pm-bar-fill", style: `width: ${(p * 100).toFixed(1)}%` }))));
-    const probabilities = element("details", { id: "private-mode-probabilities" },
-      element("summary", { text: inference.dermoscopic ? text.probabilities_label : text.probabilities_meaningless }), ...bars);
-    if (inference.dermoscopic) probabilities.open = true;
-    else probabilities.classList.add("pm-meaningless");
+        element("span", { text: show.format("{p:.0%}", { p }) }))));
+    const probabilities = element("details", { id: "private-mode-probabilities", open: "" },
+      element("summary", { text: text.probabilities_label }), ...bars);
     const top = ranked[0][0];
-    const heat = show.classMap(inference.maps, inference.rows, inference.columns, this.settings.model.labels.length,
-      this.settings.model.labels.indexOf(top));
-    const { before, after } = show.overlay(pixels, heat, inference.rows, inference.columns, rules);
-    after.classList.add("pm-after");
-    const slider = element("input", { type: "range", min: "0", max: "100", value: "50", "aria-label": text.heatmap_label });
-    const clip = () => { after.style.clipPath = `inset(0 0 0 ${slider.value}%)`; };
-    slider.addEventListener("input", clip);
-    clip();
-    const figure = element("figure", { class: "pm-heatmap", hidden: "" },
-      element("figcaption", { text: text.heatmap_label }), element("div", { class: "pm-heatmap" }, before, after), slider);
-    const heatToggle = element("input", { type: "checkbox", id: "private-mode-heatmap-toggle" });
-    heatToggle.addEventListener("change", () => { figure.hidden = !heatToggle.checked; });
     const ran = element("p", { class: "pm-ran", id: "private-mode-ran", text: show.format(text.private_ran, {
       total: milliseconds(timings.total_ms, this.language), decode: milliseconds(timings.decode_ms, this.language),
       prepare: milliseconds(timings.prepare_ms, this.language), inference: milliseconds(timings.inference_ms, this.language) }) });
-    this.result.replaceChildren(headline, probabilities,
-      element("label", { class: "pm-switch" }, heatToggle, element("span", { text: text.heatmap_toggle })), figure, ran);
+    if (!inference.dermoscopic) {
+      // lesion.answer's rule 1: the headline alone, with no bars and no heatmap.
+      this.result.replaceChildren(headline, ran);
+    } else {
+      const heat = show.classMap(inference.maps, inference.rows, inference.columns, this.settings.model.labels.length,
+        this.settings.model.labels.indexOf(top));
+      // One design with the server's result: the class's map over the image the model saw, named, with a legend.
+      const { after } = show.overlay(pixels, heat, inference.rows, inference.columns, rules);
+      const classLabel = show.format(text.heatmap_class, { name: text[`name_${top}`] });
+      after.setAttribute("role", "img");
+      after.setAttribute("aria-label", classLabel);
+      after.setAttribute("tabindex", "0");
+      const figure = element("figure", { class: "pm-heatmap", hidden: "" },
+        element("figcaption", { text: classLabel }), after, element("p", { class: "pm-legend", text: text.heatmap_legend }));
+      const heatToggle = element("input", { type: "checkbox", id: "private-mode-heatmap-toggle" });
+      heatToggle.addEventListener("change", () => { figure.hidden = !heatToggle.checked; });
+      this.result.replaceChildren(headline, probabilities,
+        element("label", { class: "pm-switch" }, heatToggle, element("span", { text: text.heatmap_toggle })), figure, ran);
+    }
     this.result.dataset.result = JSON.stringify({
       probabilities: inference.probabilities, top, dermoscopic: inference.dermoscopic, grey, guard_score: inference.guardScore, melanoma_alarm: alarm,
       kind: judged.kind, timings_ms: timings, load_ms: this.model.loadMs.total, runtime_load_ms: this.model.loadMs.runtime,

@@ -1,5 +1,5 @@
 // What the page shows for one classification, by the server's rules: the bundle's decision rule
-// (lesion.classifier.calibrated_probabilities), the headline's claim (lesion.verdict.judge), its text (app.headline,
+// (lesion.classifier.calibrated_probabilities), the headline's claim (lesion.verdict.judge), its text (lesion.answer.headline,
 // with lesion.i18n's templates) and where the model looks (lesion.heatmap). The constants come from the server
 // (settings.json's "rules"), never from here.
 
@@ -62,27 +62,34 @@ export function shownProbability(probability, unsureBelow) {
   return Math.round(probability * 100) < Math.round(unsureBelow * 100) ? probability : Math.floor(probability * 100) / 100;
 }
 
-/** app.headline: the headline's markdown, the malignant share, the melanoma alarm (null when the model has none) and,
- * when the share is high, the alarm raised or the image grey, the advice to see a doctor. */
-export function headlineMarkdown(judged, text, rules, alarm) {
-  const names = judged.leading.map((code) => text[`name_${code}`]);
-  const parts = [];
-  if (judged.kind === "not_dermoscopic") parts.push(text.headline_not_dermoscopic);
-  else if (judged.kind === "unsure") {
-    parts.push(format(text.headline_unsure, { names: names.join(text.or), threshold: rules.unsure_below, p1: shownProbability(judged.probability, rules.unsure_below) }));
-  } else if (judged.kind === "grayscale") {
-    parts.push(format(text.headline_grayscale, { names: names.join(text.or), p1: judged.probability }));
-  } else parts.push(format(text.headline_confident, { top: names[0], p1: judged.probability }));
-  const meaningless = judged.kind === "not_dermoscopic";
-  parts.push(format(meaningless ? text.malignant_share_meaningless : text.malignant_share, { share: judged.malignantShare }));
-  const grey = judged.kind === "grayscale";
-  if (alarm && grey) parts.push(alarm.raised ? text.melanoma_alarm_raised_grey : text.melanoma_alarm_quiet_grey);
-  else if (alarm) {
-    parts.push(alarm.raised
-      ? format(text.melanoma_alarm_raised, { sensitivity: alarm.sensitivity, false_alarms: 1 - alarm.specificity })
-      : format(text.melanoma_alarm_quiet, { missed: 1 - alarm.sensitivity }));
+function verdictMarkdown(judged, text, rules) {
+  const names = judged.leading.map((code) => text[`name_${code}`]).join(text.or);
+  if (judged.kind === "unsure") {
+    return format(text.headline_unsure, { names, threshold: rules.unsure_below, p1: shownProbability(judged.probability, rules.unsure_below) });
   }
-  if (!meaningless && (grey || judged.malignantShare >= rules.see_a_doctor_from || (alarm && alarm.raised))) parts.push(text.see_a_doctor);
+  if (judged.kind === "grayscale") return format(text.headline_grayscale, { names, p1: judged.probability });
+  return format(text.headline_confident, { top: names, p1: judged.probability });
+}
+
+/** lesion.answer.headline, by its rule: (1) the guard fired: that alone; (2) the melanoma alarm raised: the alarm
+ * leads, and what the bars say follows in ordinary text; (3) otherwise the verdict, the malignant share, the quiet
+ * alarm (null when the model has none) and, when the share is high or the image grey, the advice to see a doctor. */
+export function headlineMarkdown(judged, text, rules, alarm) {
+  if (judged.kind === "not_dermoscopic") return text.headline_not_dermoscopic;
+  const grey = judged.kind === "grayscale";
+  const share = format(text.malignant_share, { share: judged.malignantShare });
+  if (alarm && alarm.raised) {
+    const lead = grey ? text.headline_alarm_grey
+      : format(text.headline_alarm, { sensitivity: alarm.sensitivity, false_alarms: 1 - alarm.specificity });
+    const reading = verdictMarkdown(judged, text, rules).replace(/^## /, "");
+    const cut = reading.indexOf("\n");
+    const [title, rest] = cut < 0 ? [reading, ""] : [reading.slice(0, cut), reading.slice(cut + 1)];
+    const bars = format(text.bars_reading, { reading: title }) + (rest ? ` ${rest}` : "");
+    return [lead, bars, share].join("\n\n");
+  }
+  const parts = [verdictMarkdown(judged, text, rules), share];
+  if (alarm) parts.push(grey ? text.melanoma_alarm_quiet_grey : format(text.melanoma_alarm_quiet, { missed: 1 - alarm.sensitivity }));
+  if (grey || judged.malignantShare >= rules.see_a_doctor_from) parts.push(text.see_a_doctor);
   return parts.join("\n\n");
 }
 
@@ -90,11 +97,11 @@ function escape(text) {
   return text.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 }
 
-/** The little markdown the result templates use: "### " headings, **bold**, paragraphs. */
+/** The little markdown the result templates use: "## " headings, **bold**, paragraphs. */
 export function markdownHtml(markdown) {
   return markdown.split(/\n+/).filter((line) => line.trim()).map((line) => {
     const inline = escape(line).replace(/\*\*(.+?)\*\*/g, "<strong>$1</strong>");
-    return line.startsWith("### ") ? `<h3>${inline.slice(4)}</h3>` : `<p>${inline}</p>`;
+    return line.startsWith("## ") ? `<h2>${inline.slice(3)}</h2>` : `<p>${inline}</p>`;
   }).join("");
 }
 

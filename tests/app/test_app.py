@@ -22,7 +22,7 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 import app
-from lesion import i18n, verdict
+from lesion import answer, i18n, verdict
 from lesion.labels import BY_CODE, CODES, DISPLAY_NAMES
 from tests import bad_images
 from tests.conftest import ROOT, free_port, serving
@@ -57,7 +57,8 @@ def test_readme_python_example_runs_as_written(server, monkeypatch):
     monkeypatch.chdir(ROOT)
     namespace: dict = {}
     exec(code.replace(README_URL, server), namespace)
-    assert namespace["result"]["label"].startswith("Unsure: Melanoma (mel) or ")  # a melanoma at 57%: not a verdict
+    # A melanoma at 57% that raises the alarm: the label is the alarm's (lesion.answer's rule 2), not a class.
+    assert namespace["result"]["label"] == answer.ALARM_LABEL
 
 
 def test_predict_returns_all_seven_classes(client):
@@ -65,13 +66,13 @@ def test_predict_returns_all_seven_classes(client):
     confidences = {row["label"]: row["confidence"] for row in result["confidences"]}
     assert set(confidences) == set(DISPLAY_NAMES)
     assert sum(confidences.values()) == pytest.approx(1, abs=1e-3)
-    top = max(confidences, key=confidences.get)  # under 60%: the label says unsure, as the page does
-    assert confidences[top] < 0.6 and result["label"].startswith(f"Unsure: {top} or ")
+    top = max(confidences, key=confidences.get)  # under 60%, but the melanoma alarm is raised: the label is the alarm
+    assert confidences[top] < 0.6 and result["label"] == answer.ALARM_LABEL
 
 
 def test_predicts_label_is_the_headlines_claim(client, tmp_path):
     nevus = client.predict(handle_file(str(app.EXAMPLES_DIR / "ISIC_0034525.jpg")), api_name="/classify")[0]
-    assert nevus["verdict"] == {"kind": "confident", "leading": ["nv"], "label": "Melanocytic nevus (nv)"}
+    assert nevus["verdict"] == {"kind": "confident", "leading": ["nv"], "alarm": False, "label": "Melanocytic nevus (nv)"}
     assert client.predict(handle_file(str(app.EXAMPLES_DIR / "ISIC_0034525.jpg")), api_name="/predict")["label"] == (
         "Melanocytic nevus (nv)")
     photo = tmp_path / "cat.jpg"
@@ -89,7 +90,8 @@ def test_a_grey_photo_never_gets_a_confident_verdict(client, tmp_path, mode, fmt
     assert result["top"]["probability"] >= verdict.UNSURE_BELOW
     assert result["grey"] and result["verdict"]["kind"] == "grayscale"
     assert result["verdict"]["leading"][0] == result["top"]["code"] == "bkl"
-    assert result["verdict"]["label"].startswith(f"Grayscale image, unreliable: {BY_CODE['bkl'].display_name} or ")
+    # The melanoma's alarm stays raised in grey: the label is the alarm's, whatever the grey verdict's classes.
+    assert result["melanoma_alarm"]["raised"] and result["verdict"]["label"] == answer.ALARM_LABEL
 
 
 def test_classify_returns_plain_json(client):
@@ -148,9 +150,12 @@ def test_classify_gives_the_bundled_models_melanoma_alarm(client):
 def test_a_photo_that_is_not_dermoscopy_is_called_so(client, tmp_path):
     photo = tmp_path / "cat.jpg"
     Image.fromarray(skimage.data.chelsea()).save(photo)
-    result, _ = client.predict(handle_file(str(photo)), api_name="/classify")
+    result, heatmap_png = client.predict(handle_file(str(photo)), api_name="/classify")
     assert result["dermoscopic"] is False and result["melanoma_alarm"] is None  # no alarm where nothing means anything
-    assert len(client.predict(handle_file(str(photo)), api_name="/predict")["confidences"]) == 7  # /predict keeps its shape
+    # Nothing that means nothing (lesion.answer's rule 1): no class a caller could read, no heatmap.
+    assert result["top"] is None and result["probabilities"] == {} and heatmap_png is None
+    predicted = client.predict(handle_file(str(photo)), api_name="/predict")
+    assert predicted["label"] == answer.NOT_DERMOSCOPIC_LABEL and not predicted.get("confidences")
 
 
 def test_api_is_documented_for_people_and_agents(client, server):
@@ -165,6 +170,34 @@ def test_api_is_documented_for_people_and_agents(client, server):
             assert len(item["label"].split()) >= 2 and item["python_type"]["description"], (name, item)
     assert "timings_ms" in info["/classify"]["returns"][0]["python_type"]["type"]
     assert "lesion" in info["/predict"]["parameters"][0]["python_type"]["description"]
+
+
+def reads_as_sentences(text: str) -> bool:
+    """A description an agent can read: capitalised, ended, one paragraph, none of the commas a wrapped docstring leaves."""
+    return (text[:1].isupper() and text.rstrip().endswith(".") and "\n" not in text
+            and not re.search(r",\s*,|\bNot, |by, ", text))
+
+
+def test_every_description_reads_as_sentences(server):
+    info = httpx.get(server + "gradio_api/info").json()["named_endpoints"]
+    for name, endpoint in info.items():
+        assert reads_as_sentences(endpoint["description"]), (name, endpoint["description"])
+        for item in endpoint["parameters"] + endpoint["returns"]:
+            assert reads_as_sentences(item["python_type"]["description"]), (name, item["python_type"]["description"])
+
+
+@pytest.mark.parametrize("where", ["http://127.0.0.1:1/lesion.jpg", "http://169.254.169.254/latest/meta-data",
+                                   "https://example.invalid/lesion.jpg", "SELF"])
+def test_a_url_the_server_may_not_fetch_gets_the_apps_own_sentence(server, where, capfd):
+    """gradio_client's handle_file(url) sends the URL as the path: Gradio's own SSRF check refuses loopback and private
+    addresses; the caller reads "Could not download" and the log one line, never Gradio's generic error or a traceback."""
+    url = server + "gradio_api/info" if where == "SELF" else where
+    with pytest.raises(AppError, match="could not be downloaded") as error:
+        Client(server, verbose=False).predict(handle_file(url), api_name="/predict")
+    assert error.value.title == "Could not download"
+    answer = Client(server, verbose=False).predict(handle_file(url), api_name="/classify_batch")
+    assert set(answer) == {"error"} and "could not be downloaded" in answer["error"]
+    assert "Traceback" not in capfd.readouterr().err
 
 
 def test_batch_endpoint_answers_each_caller_and_a_bad_file_fails_no_other(server, client, tmp_path):
@@ -215,7 +248,9 @@ def test_no_image_gets_a_clear_error(client):
 def test_awkward_files_are_classified_with_a_note(client, tmp_path, name):
     content, phrase = bad_images.ACCEPTED[name]
     result = client.predict(handle_file(_write(tmp_path, name, content)), api_name="/classify")[0]
-    assert sum(result["probabilities"].values()) == pytest.approx(1, abs=1e-6)
+    # Classified: every probability, or none when the guard finds the (synthetic) picture unlike dermoscopy.
+    assert result["verdict"]["kind"] and (not result["dermoscopic"] or
+                                          sum(result["probabilities"].values()) == pytest.approx(1, abs=1e-6))
     assert any(phrase in note for note in result["notes"]), result["notes"]
 
 
@@ -254,7 +289,7 @@ def test_page_says_it_is_a_research_demo_in_three_languages_and_shows_the_model(
     assert "no un diagnóstico" in translations["es"]["disclaimer"]
     text = " ".join(str(c.get("props", {}).get("value", "")) for c in config["components"])
     assert "Classifications since startup:** " in text
-    assert "from bundled" in text or "from hub" in text
+    assert "from the copy that ships with the app" in text or "from the Hugging Face Hub" in text
 
 
 def test_examples_are_not_cached_into_the_statistics(monkeypatch):
@@ -337,7 +372,7 @@ def test_command_line_options_override_the_environment():
 
 
 def test_the_headline_gives_the_melanoma_alarm_with_its_error_rates():
-    """Raised, the alarm sends the visitor to a doctor even when the malignant share is low; quiet, it says how many
+    """Raised, the alarm leads and sends the visitor to a doctor even when the malignant share is low; quiet, it says how many
     melanomas it misses; a model without one says nothing of it."""
     from lesion.classifier import Prediction, Timings
     from lesion.verdict import MelanomaAlarm
@@ -349,8 +384,8 @@ def test_the_headline_gives_the_melanoma_alarm_with_its_error_rates():
         return app.headline(Prediction(probabilities, Timings(0, 0, 0), melanoma_alarm=alarm))
 
     raised = headline(MelanomaAlarm(True, 0.69, 0.5, 0.69, 0.8))
-    assert "**Melanoma alarm: raised.**" in raised and "caught 69% of melanomas" in raised and "20% of other lesions" in raised
-    assert doctor in raised
+    assert raised.startswith("## Melanoma alarm raised") and "caught 69% of melanomas" in raised
+    assert "20% of other lesions" in raised and "the seven bars read: Benign keratosis (bkl): 85%" in raised
     quiet = headline(MelanomaAlarm(False, 0.3, 0.5, 0.69, 0.8))
     assert "**Melanoma alarm: not raised.**" in quiet and "missed 31% of melanomas" in quiet and doctor not in quiet
     assert "alarm" not in headline(None)

@@ -11,7 +11,9 @@ from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
 import app
-from lesion.labels import CODES
+from tests.app.test_app import reads_as_sentences
+from lesion import answer
+from lesion.labels import CODES, DISPLAY_NAMES
 
 EXAMPLE = app.EXAMPLES_DIR / "ISIC_0034529.jpg"
 
@@ -39,6 +41,8 @@ def test_mcp_lists_the_classifier_and_classifies_an_example(app_url):
     assert set(by_name) == {"predict", "classify", "classify_batch"}
     for tool in tools:
         assert "Research demo, not a diagnosis" in tool.description
+        assert reads_as_sentences(tool.description), tool.description
+        assert reads_as_sentences(tool.inputSchema["properties"]["image"]["description"])
         assert tool.inputSchema["required"] == ["image"]
         assert "skin lesion" in tool.inputSchema["properties"]["image"]["description"]
 
@@ -52,3 +56,25 @@ def test_mcp_lists_the_classifier_and_classifies_an_example(app_url):
 
     assert refused.isError
     assert "not an image that can be read" in refused.content[0].text
+
+
+def test_mcp_gives_no_class_for_an_image_that_is_not_dermoscopy(app_url, cat_photo):
+    """lesion.answer's rule 1 reaches agents too: no top class, no probabilities, no confidences."""
+    content = cat_photo.read_bytes()
+    with ThreadPoolExecutor(1) as thread:
+        _, (classified, predicted) = thread.submit(asyncio.run, _session_calls(app_url, [
+            ("classify", {"image": _data_url(content, "image/png")}),
+            ("predict", {"image": _data_url(content, "image/png")}),
+        ])).result()
+    result = ast.literal_eval(classified.content[0].text.replace("null", "None"))[0]
+    assert result["dermoscopic"] is False and result["top"] is None and result["probabilities"] == {}
+    assert answer.NOT_DERMOSCOPIC_LABEL in predicted.content[0].text
+    assert not any(name in predicted.content[0].text for name in DISPLAY_NAMES)
+
+
+def test_mcp_refuses_a_url_it_may_not_fetch_in_one_sentence(app_url):
+    with ThreadPoolExecutor(1) as thread:
+        _, (refused,) = thread.submit(asyncio.run, _session_calls(app_url, [
+            ("classify", {"image": "http://127.0.0.1:1/lesion.jpg"})])).result()
+    assert refused.isError and refused.content[0].text.startswith("The image at http://127.0.0.1:1/lesion.jpg could not")
+    assert "upstream Gradio app" not in refused.content[0].text

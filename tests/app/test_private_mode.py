@@ -178,6 +178,23 @@ def test_settings_say_why_when_the_runtime_is_missing(tmp_path):
     assert all(settings["text"][language]["unavailable_runtime"] for language in i18n.LANGUAGES)
 
 
+def test_the_app_starts_and_classifies_with_python_alone(tmp_path):
+    """No `npm ci` (no node_modules): the page and the API serve, and private mode says politely why it is off."""
+    from gradio_client import Client, handle_file
+
+    from tests.conftest import serving
+
+    demo = app.build_demo()
+    demo.private_mode.node_modules = tmp_path  # as on a machine where npm never ran
+    with serving(demo) as url:
+        assert httpx.get(url, timeout=30).status_code == 200
+        settings = httpx.get(url + "private-mode/settings.json", timeout=30).json()
+        assert settings["available"] is False and settings["reason"] == "unavailable_runtime"
+        result = Client(url, verbose=False).predict(handle_file(str(app.EXAMPLES_DIR / "ISIC_0034525.jpg")),
+                                                    api_name="/classify")[0]
+        assert result["top"]["code"] == "nv"
+
+
 # --- the routes, over real HTTP ------------------------------------------------------------------------------------
 
 
@@ -321,6 +338,25 @@ def test_the_headline_follows_the_servers_rules_and_words_in_every_language(tmp_
     expected = [app.headline(_prediction(p, dermoscopic, rule, grey), language)
                 for (p, dermoscopic, grey), rule in zip(cases, rules_of) for language in i18n.LANGUAGES]
     assert headlines == expected
+
+
+def test_the_one_answer_rule_is_the_servers_on_every_combination(tmp_path):
+    """lesion.answer's rule (guard, grey, unsure, alarm none/quiet/raised: all 24) gives the browser's words too."""
+    from tests.lesion.test_answer import COMBINATIONS
+    from tests.lesion.test_answer import _prediction as combination
+
+    predictions = [combination(*case) for case in COMBINATIONS]
+    settings_rules, text = private_mode.rules(app.MAX_IMAGE_MB), private_mode.texts()
+    calls = []
+    for prediction in predictions:
+        judged = prediction.verdict
+        ours = {"kind": judged.kind, "leading": list(judged.leading), "probability": judged.probability,
+                "malignantShare": judged.malignant_share}
+        alarm = prediction.melanoma_alarm
+        alarm = alarm and {"raised": alarm.raised, "sensitivity": alarm.sensitivity, "specificity": alarm.specificity}
+        calls += [("result", "headlineMarkdown", [ours, text[language], settings_rules, alarm]) for language in i18n.LANGUAGES]
+    expected = [app.headline(prediction, language) for prediction in predictions for language in i18n.LANGUAGES]
+    assert call_js(tmp_path, *calls) == expected
 
 
 ALARM = {"threshold": -1.2, "validation_sensitivity": 0.7183, "validation_specificity": 0.8005}

@@ -36,8 +36,8 @@ def startup_panel(url: str) -> str:
 
 def model_panel(demo):
     """What a visitor's page load puts in the timing and model panel (the page's load event, with no request)."""
-    refresh = next(f for f in demo.fns.values() if any(event == "load" for _, event in f.targets))
-    panel, _captions = refresh.fn(None)
+    refresh = next(f for f in demo.fns.values() if f.fn is not None and any(event == "load" for _, event in f.targets))
+    _line, panel, _captions, _snippets = refresh.fn(None)
     return panel
 
 
@@ -75,11 +75,11 @@ def test_page_and_api_switch_to_the_hub_model_when_it_arrives(hub_cache, monkeyp
         with serving(demo) as url:
             client = Client(url, verbose=False)
             assert client.predict(handle_file(EXAMPLE), api_name="/classify")[0]["model"]["source"] == BUNDLED
-            assert "from bundled" in startup_panel(url)
-            assert "from bundled" in model_panel(demo)
+            assert "from the copy that ships with the app" in startup_panel(url)
+            assert "from the copy that ships with the app" in model_panel(demo)
             hub.heal()
             assert models.hub_installed.wait(30)
             model = client.predict(handle_file(EXAMPLE), api_name="/classify")[0]["model"]
             assert model["source"] == HUB and model["reason"] == "the latest model from the Hub"
-            assert "from hub" in model_panel(demo)
+            assert "from the Hugging Face Hub" in model_panel(demo)
         models.stop()

@@ -159,8 +159,9 @@ def test_the_result_panel_is_the_servers(browser, served, server_classifier):
         panel = page.locator("#private-mode-result")
         headline = panel.locator("#private-mode-verdict").inner_text()
         assert "(akiec, bcc, mel)" in headline  # the malignant share
-        assert result["melanoma_alarm"]["raised"] is alarm.raised is True and "Melanoma alarm: raised." in headline
-        assert i18n.diagnosis_name(result["top"], "en") in headline
+        assert result["melanoma_alarm"]["raised"] is alarm.raised is True
+        assert headline.startswith("Melanoma alarm raised")  # lesion.answer's rule 2: the alarm leads
+        assert i18n.diagnosis_name(result["top"], "en") not in headline.splitlines()[0]
         bars = panel.locator("#private-mode-probabilities .pm-bar")
         assert bars.count() == 7 and i18n.diagnosis_name(result["top"], "en") in bars.first.inner_text()
         assert page.locator("#private-mode-probabilities").get_attribute("open") is not None
@@ -173,16 +174,17 @@ def test_the_result_panel_is_the_servers(browser, served, server_classifier):
         assert page.locator("#lesion-image").is_visible()
 
 
-def test_an_image_the_guard_rejects_says_so_with_the_probabilities_folded_away(browser, served, server_classifier, cat_photo):
+def test_an_image_the_guard_rejects_says_so_and_shows_no_numbers(browser, served, server_classifier, cat_photo):
     url, _ = served
     assert not server_classifier.classify(cat_photo).dermoscopic
     with private_page(browser, url) as page:
         result = _choose(page, cat_photo)
         assert result["kind"] == "not_dermoscopic" and result["melanoma_alarm"] is None
         headline = page.locator("#private-mode-verdict").inner_text()
-        assert headline.startswith(i18n.message("headline_not_dermoscopic", "en").split("\n")[0].removeprefix("### "))
-        assert page.locator("#private-mode-probabilities").get_attribute("open") is None
-        assert page.locator("#private-mode-probabilities summary").inner_text() == i18n.message("probabilities_meaningless", "en")
+        assert headline.startswith(i18n.message("headline_not_dermoscopic", "en").split("\n")[0].removeprefix("## "))
+        assert "%" not in headline  # lesion.answer's rule 1: no bars, no heatmap, no percentage
+        assert page.locator("#private-mode-probabilities").count() == 0
+        assert page.locator("#private-mode-heatmap-toggle").count() == 0
 
 
 def test_a_grey_photo_gets_the_servers_grayscale_verdict(browser, served, server_classifier, tmp_path):
@@ -197,9 +199,9 @@ def test_a_grey_photo_gets_the_servers_grayscale_verdict(browser, served, server
             result = _choose(page, grey)
             assert result["grey"] and result["kind"] == server.verdict.kind == "grayscale"
             headline = page.locator("#private-mode-verdict").inner_text()
-            assert headline.startswith(app.headline(server).split("\n")[0].removeprefix("### "))
-            alarm = "melanoma_alarm_raised_grey" if server.melanoma_alarm.raised else "melanoma_alarm_quiet_grey"
-            assert i18n.message(alarm, "en").replace("**", "") in headline
+            assert headline.startswith(app.headline(server).split("\n")[0].removeprefix("## "))
+            alarm = "headline_alarm_grey" if server.melanoma_alarm.raised else "melanoma_alarm_quiet_grey"
+            assert i18n.message(alarm, "en").replace("**", "").split("\n")[-1] in headline
 
 
 def test_the_browser_keeps_the_runtime_and_the_model(browser, served, tmp_path):

@@ -202,7 +202,7 @@ def test_embed_page_web_component_classifies_an_example(embed_page, browser):
     component = page.locator("gradio-app")
     component.get_by_text("Research demo, not a diagnosis").first.wait_for(timeout=60_000)
     component.locator("#examples img").nth(12).click()  # the first melanoma
-    component.locator("#timing-panel").get_by_text("this image").wait_for(timeout=30_000)
+    component.locator("#timing-box").get_by_text("this image").first.wait_for(timeout=30_000)
     assert "Melanoma (mel)" in component.locator("#probabilities").inner_text()
     assert not [url for url in failed if "gradio.s3" in url or "/assets/" in url], failed
     _first_examples_loaded(component)

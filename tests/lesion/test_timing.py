@@ -58,3 +58,15 @@ def test_one_value_is_its_own_percentile():
 def test_no_classification_yet():
     summary = LatencyStats().snapshot()["inference_ms"]
     assert summary == {"count": 0, "mean": 0.0, "std": 0.0, "p50": 0.0, "p95": 0.0, "min": 0.0, "max": 0.0}
+
+
+def test_a_few_values_give_a_percentile_that_is_one_of_them():
+    """Two classifications of 29.6 and 10.4 ms: p50 is 10.4 (nearest rank), never a bin's middle such as 10.5."""
+    summary = Summary()
+    for value in (29.6, 10.4):
+        summary.add(value)
+    assert summary.as_dict()["p50"] == 10.4 and summary.as_dict()["p95"] == 29.6
+    values = np.random.default_rng(4).uniform(1, 100, size=999)
+    for value in values[2:]:
+        summary.add(value)
+    assert summary.as_dict()["p50"] == np.percentile(np.r_[29.6, 10.4, values[2:]], 50, method="inverted_cdf")
