@@ -96,9 +96,12 @@ def app_url():
         yield url
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """Debian's headless Chromium driven by Playwright; skipped without it, except in CI, where it must be there."""
+    """Debian's headless Chromium driven by Playwright; skipped without it, except in CI, where it must be there.
+
+    One a module: Playwright's sync API runs an event loop while it is open, and training.benchmark (tests/training)
+    starts a Playwright of its own, which cannot run inside another's loop."""
     if not CHROMIUM:
         if os.environ.get("CI"):
             pytest.fail("Debian's chromium is missing in CI (apt-get install chromium)")

@@ -64,8 +64,8 @@ Recall of each class:
 
 {{ comparison }}{% if refit %}
 Each candidate's figures come from its own bundle, under the decision rule it was trained with. This bundle's rule was
-refitted afterwards (`training.refit`, with floors: accuracy {{ refit.min_accuracy }}, melanoma recall
-{{ refit.min_melanoma_recall }}), so its figures above differ from its row.
+refitted afterwards (`training.refit`{% if refit.min_accuracy is defined %}, with floors: accuracy {{ refit.min_accuracy }}, melanoma recall
+{{ refit.min_melanoma_recall }}{% endif %}), so its figures above differ from its row.
 {% endif %}
 ![Recipe comparison](comparison.png)
 {% endif %}

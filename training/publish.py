@@ -16,9 +16,10 @@ from huggingface_hub.errors import HfHubHTTPError
 from lesion.bundle import CONFIG_FILE, MODEL_FILE, load_bundle
 
 CARD_FILE = "README.md"
-UPLOADED = (MODEL_FILE, CONFIG_FILE, CARD_FILE, "split.json", "eval_results.json", "comparison.md", "*.png",
+UPLOADED = (MODEL_FILE, CONFIG_FILE, CARD_FILE, "split.json", "training_args.json", "eval_results.json", "comparison.md", "*.png",
             f"browser/{MODEL_FILE}", f"browser/{CONFIG_FILE}")
-"""What a bundle publishes: the model, its config and card, the split, the numbers, the plots and the browser variant."""
+"""What a bundle publishes: the model, its config and card, the split, the training options, the numbers, the plots and
+the browser variant."""
 
 
 class PublishError(RuntimeError):

@@ -135,7 +135,9 @@ def test_evaluate_cli_on_grey_copies_of_a_folder():
 def test_publish_dry_run_lists_the_bundle(tiny_run, capsys):
     publish.main(["--bundle", str(tiny_run / "bundle"), "--repo-id", "someone/ham10000-test", "--dry-run"])
     printed = capsys.readouterr().out
-    for name in ("model.tflite", "config.json", "README.md", "split.json", "confusion_matrix.png", "browser/model.tflite"):
+    from training.config import ARGS_FILE
+
+    for name in ("model.tflite", "config.json", "README.md", "split.json", ARGS_FILE, "confusion_matrix.png", "browser/model.tflite"):
         assert f"would upload {name}" in printed
     assert "checkpoints" not in printed
 
