@@ -72,8 +72,8 @@ refitted afterwards (`training.refit`{% if refit.min_accuracy is defined %}, wit
 
 {{ alarm }}## Calibrated probabilities
 
-The logits, shifted per class by the decision rule, are divided by a temperature of {{ "%.2f"|format(bundle_config.temperature) }}, fitted on the validation split{% if outside %}
-and the validation from other clinics{% endif %} (negative log-likelihood) after that rule. It never changes the top class, only how sure the probabilities sound. ECE is the top-label
+The logits, shifted per class by the decision rule, are divided by a temperature of {{ "%.2f"|format(bundle_config.temperature) }}, fitted on the validation split{% if outside %} and the validation from other clinics{% endif %}
+(negative log-likelihood) after that rule. It never changes the top class, only how sure the probabilities sound. ECE is the top-label
 expected calibration error over 15 bins.
 
 ![Reliability before and after calibration](reliability.png)
@@ -162,8 +162,8 @@ for LiteRT.js in the browser.
 - HAM10000 comes from two centres (Vienna and Queensland) and mostly from fair-skinned patients. The external figures
   above show how much is lost on another clinic's images; expect worse on darker skin and other dermatoscopes.
 - Training images are 200x150 pixels: the model never sees finer detail, whatever the upload's resolution.
-- Calibration was fitted on HAM10000's validation split{% if outside %} and the validation from other clinics{% endif %}; on
-  other clinics' images the probabilities are less reliable (see the external ECE).
+- Calibration was fitted on HAM10000's validation split{% if outside %} and the validation from other clinics{% endif %}; on other clinics' images the probabilities are less reliable
+  (see the external ECE).
 
 ## Reproduce
 
@@ -182,8 +182,7 @@ doi:10.1038/sdata.2018.161. The data's CC BY-NC 4.0 licence carries over to this
 {% if outside %}Also trained on ISIC Archive images that are not HAM10000 (CC-0 or CC BY-NC 4.0): the ISIC 2017 challenge set, Codella et
 al., "Skin lesion analysis toward melanoma detection: A challenge at ISBI 2017", arXiv:1710.05006 (2018), and more
 archive images (https://www.isic-archive.com).
-{% endif %}
-{% if externals %}External validation: {% for name in externals %}{{ name }}{% if not loop.last %}, {% endif %}{% endfor %} (Derm7pt: Kawahara et al., IEEE JBHI 23(2), 2019); figures only, no data.
+{% endif %}{% if externals %}External validation: {% for name in externals %}{{ name }}{% if not loop.last %}, {% endif %}{% endfor %} (Derm7pt: Kawahara et al., IEEE JBHI 23(2), 2019); figures only, no data.
 {% endif %}EfficientNet-Lite: Tan and Le, "EfficientNet: Rethinking Model Scaling for CNNs", ICML 2019 (Apache-2.0 weights).
 """
 
