@@ -9,6 +9,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from lesion.labels import CODES, DIAGNOSES
 from training import config as recipe
+from training.data import HAM10000, OUTSIDE
 
 DATASET_ID = "marmal88/skin_cancer"
 """The Hub copy of HAM10000 with the same columns as the local one this model was trained on."""
@@ -71,7 +72,7 @@ refitted afterwards (`training.refit`{% if refit.min_accuracy is defined %}, wit
 
 {{ alarm }}## Calibrated probabilities
 
-The logits, shifted per class by the decision rule, are divided by a temperature of {{ "%.2f"|format(bundle_config.temperature) }}, fitted on the validation split
+The logits, shifted per class by the decision rule, are divided by a temperature of {{ "%.2f"|format(bundle_config.temperature) }}, fitted on the validation split{% if outside %} and the validation from other clinics{% endif %}
 (negative log-likelihood) after that rule. It never changes the top class, only how sure the probabilities sound. ECE is the top-label
 expected calibration error over 15 bins.
 
@@ -118,14 +119,21 @@ for LiteRT.js in the browser.
 |---|---|
 | HAM10000 training split | fitting the weights; the guard's Gaussians; int8 calibration ranges |
 | HAM10000 validation split | early stopping and the learning-rate schedule; the TFLite variant; test-time views ({{ views|join(", ") }}); the temperature; the guard's threshold; the class bias{% if bundle_config.melanoma_alarm %}; the melanoma alarm's threshold{% endif %} |
-{% if comparison %}| held-out site and external sets ({{ externals|join(", ") }}) | choosing the recipe among the candidates above, the decision rule's floors (training's default){% if bundle_config.melanoma_alarm %}, the melanoma alarm's score{% endif %} (`training.rule_sweep`), and the guard's feature layers: **external, used for model selection**, so their figures here are optimistic |
+{% if outside %}| validation from other clinics ({{ outside.n }} images of {{ run.extra_dataset|join(", ") }}, held out by lesion) | with HAM10000's validation split: the temperature, the class bias{% if bundle_config.melanoma_alarm %} and the melanoma alarm's threshold{% endif %}; and, with it and the held-out site, choosing among the candidates |
+| external sets ({{ externals|join(", ") }}) | nothing: scored once, after the choice (a test set) |
+{% elif comparison %}| held-out site and external sets ({{ externals|join(", ") }}) | choosing the recipe among the candidates above, the decision rule's floors (training's default){% if bundle_config.melanoma_alarm %}, the melanoma alarm's score{% endif %} (`training.rule_sweep`), and the guard's feature layers: **external, used for model selection**, so their figures here are optimistic |
 {% endif %}| HAM10000 test split | nothing: reported only |
 
 ## Training
 
 - Data: {{ n_images }} HAM10000 images from `{{ run.dataset }}`{% if run.hold_out_site %}, without site {{ run.hold_out_site }}{% endif %},
   split by `lesion_id` into train {{ n_train }}, validation {{ n_val }} and test {{ n_test }} images, stratified by
-  class, seed {{ run.seed }}. `split.json` lists every image id.
+  class, seed {{ run.seed }}. `split.json` lists every image id.{% if outside %}
+- Extra training data: {{ outside.n_extra }} images from {{ run.extra_dataset|join(", ") }} ({{ outside.classes }}), other clinics
+  and dermatoscopes. {{ outside.n }} of them, {{ run.extra_validation_fraction }} of each class's lesions (an image is its
+  own lesion where the source names none), are validation from other clinics; the rest are training images
+  ({{ n_train }} in all). {% if run.balance_sources %}Each class's training images are drawn so that each large source
+  gets an equal share of it.{% endif %}{% endif %}
 - Input: {{ spec.width }}x{{ spec.height }} pixels, turned to landscape, centre-cropped to 4:3 and resized{% if spec.colour_constancy != "none" %},
   then colour-corrected with {{ spec.colour_constancy.replace("_", " ") }} (p=6){% endif %}, and normalised as (x - {{ spec.mean }}) / {{ spec.std }},
   in training and serving alike (`lesion/preprocess.py`).
@@ -154,7 +162,7 @@ for LiteRT.js in the browser.
 - HAM10000 comes from two centres (Vienna and Queensland) and mostly from fair-skinned patients. The external figures
   above show how much is lost on another clinic's images; expect worse on darker skin and other dermatoscopes.
 - Training images are 200x150 pixels: the model never sees finer detail, whatever the upload's resolution.
-- Calibration was fitted on HAM10000's validation split; on other clinics' images the probabilities are less reliable
+- Calibration was fitted on HAM10000's validation split{% if outside %} and the validation from other clinics{% endif %}; on other clinics' images the probabilities are less reliable
   (see the external ECE).
 
 ## Reproduce
@@ -171,7 +179,10 @@ for LiteRT.js in the browser.
 Trained on HAM10000: Tschandl, Rosendahl and Kittler, "The HAM10000 dataset, a large collection of multi-source
 dermatoscopic images of common pigmented skin lesions", Scientific Data 5, 180161 (2018),
 doi:10.1038/sdata.2018.161. The data's CC BY-NC 4.0 licence carries over to this model: non-commercial use only.
-{% if externals %}External validation: {% for name in externals %}{{ name }}{% if not loop.last %}, {% endif %}{% endfor %} (Derm7pt: Kawahara et al., IEEE JBHI 23(2), 2019); figures only, no data.
+{% if outside %}Also trained on ISIC Archive images that are not HAM10000 (CC-0 or CC BY-NC 4.0): the ISIC 2017 challenge set, Codella et
+al., "Skin lesion analysis toward melanoma detection: A challenge at ISBI 2017", arXiv:1710.05006 (2018), and more
+archive images (https://www.isic-archive.com).
+{% endif %}{% if externals %}External validation: {% for name in externals %}{{ name }}{% if not loop.last %}, {% endif %}{% endfor %} (Derm7pt: Kawahara et al., IEEE JBHI 23(2), 2019); figures only, no data.
 {% endif %}EfficientNet-Lite: Tan and Le, "EfficientNet: Rethinking Model Scaling for CNNs", ICML 2019 (Apache-2.0 weights).
 """
 
@@ -182,8 +193,9 @@ def _f(value, spec=".3f") -> str:
 
 def alarm_section(rule: dict, results: dict) -> str:
     """The card's melanoma alarm section: the rule, and its figures on every set eval_results.json scores it on."""
-    named = [("validation (sets the threshold)", results.get("validation")), ("HAM10000 test (internal)", results.get("test")),
-             ("held-out site", results.get("site_out"))]
+    named = [("validation (sets the threshold)", results.get("validation")),
+             ("validation from other clinics (sets the threshold too)", results.get(OUTSIDE)),
+             ("HAM10000 test (internal)", results.get("test")), ("held-out site", results.get("site_out"))]
     named += [(f"{name} (external)", r) for name, r in results.get("external", {}).items()]
     rows = [f"| {name} | {r['n_images']} | {_f(a['sensitivity'])} | {_f(a['specificity'])} | {_f(a['auc'])} ({_f(r['melanoma_auc'])}) | "
             f"{_f(a['sensitivity_at_specificity_80'])} ({_f(r['melanoma_sensitivity_at_specificity_80'])}) |"
@@ -262,6 +274,8 @@ def write_card(directory: Path, *, run, results: dict, chosen: dict, bundle_conf
 
     externals = results["external"]
     named = [("HAM10000 test (internal)", results["test"])]
+    if OUTSIDE in results:
+        named.insert(0, ("validation from other clinics (fits the rule)", results[OUTSIDE]))
     if "site_out" in results:
         named.append((f"site {run.hold_out_site} (held out)", results["site_out"]))
     named += [(f"{name} (external)", r) for name, r in externals.items()]
@@ -270,6 +284,12 @@ def write_card(directory: Path, *, run, results: dict, chosen: dict, bundle_conf
     guard_rows = [{"name": f"{name}: dermoscopic, all should pass", "value": f"{r['guard_false_alarms']:.1%}"} for name, r in
                   [("validation (sets the threshold)", results["validation"]), *named]]
     guard_rows.append({"name": f"{guard['n_images']} photos that are not dermoscopy: all should be flagged", "value": f"{guard['detected']:.1%}"})
+    outside = None
+    if OUTSIDE in results:
+        extra = {source: counts for source, counts in split["train_sources"].items() if source != HAM10000}
+        outside = {"n": len(split[OUTSIDE]), "n_extra": sum(map(sum, (c.values() for c in extra.values()))) + len(split[OUTSIDE]),
+                   "classes": "; ".join(f"{source} in training: " + ", ".join(f"{dx} {n}" for dx, n in counts.items())
+                                        for source, counts in extra.items())}
     comparison = (directory / "comparison.md").read_text() if (directory / "comparison.md").is_file() else None
     # the bundle stores shift / temperature (training/rule.py); the card gives the shift as fitted
     fitted_shift = [shift * bundle_config.get("temperature", 1.0) for shift in bundle_config["class_bias"]]
@@ -285,7 +305,7 @@ def write_card(directory: Path, *, run, results: dict, chosen: dict, bundle_conf
         views=chosen["views"], variants=_variant_rows(results["variants"]), chosen=chosen, cpu_count=results["run"].get("cpu_count"),
         n_images=sum(len(split[s]) for s in ("train", "validation", "test")), n_train=len(split["train"]),
         n_val=len(split["validation"]), n_test=len(split["test"]), training_minutes=results["run"]["training_minutes"],
-        refit=results["run"].get("refit"),
+        refit=results["run"].get("refit"), outside=outside,
         imbalance=imbalance_measures(run, dict(zip(CODES, fitted_shift))), diagnoses=DIAGNOSES,
         guard_percentile=f"{100 * (1 - GUARD_FALSE_ALARMS):g}th", command=results["run"]["command"],
         backbone=recipe.BACKBONE, train_batchnorm=recipe.TRAIN_BATCHNORM, label_smoothing=recipe.LABEL_SMOOTHING,

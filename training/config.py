@@ -50,6 +50,15 @@ class TrainConfig:
     hold_out_site: str | None = _option(None, "Leave this site of --sources out of training and validation, and score on it.", "data")
     external: list[Path] = field(default_factory=list, metadata={"help": "A labelled folder (labels.csv) to evaluate the final "
                                  "bundle on; repeatable. Never trained on.", "group": "data"})
+    extra_dataset: list[str] = field(default_factory=list, metadata={
+        "help": "Another labelled source with HAM10000's columns (a Hub id or a local folder, for datasets.load_dataset) "
+                "to train on beside it; repeatable. Its images go to training, but for --extra-validation-fraction of "
+                "its lesions; HAM10000's split stays as it is.", "group": "data", "repeatable": True})
+    extra_validation_fraction: float = _option(0.2, "Share of each class's lesions of the extra sources held out as "
+                                               "validation from other clinics (split.json's validation_outside).", "data")
+    balance_sources: bool = _option(False, "Draw each class's training images so that every source holding at least "
+                                    "training/batches.py's MIN_CELL of them gets an equal share of the class (the "
+                                    "classes keep their counts).", "data")
     validation_fraction: float = _option(0.15, "Share of each class's lesions for validation.", "data")
     test_fraction: float = _option(0.15, "Share of each class's lesions for the test split.", "data")
     max_train_samples: int | None = _option(None, "Truncate the training split, for smoke runs.", "data")
@@ -80,6 +89,10 @@ class TrainConfig:
     def __post_init__(self):
         if not 0 < self.validation_fraction + self.test_fraction < 1:
             raise ValueError("--validation-fraction plus --test-fraction must lie between 0 and 1")
+        if not 0 < self.extra_validation_fraction < 1:
+            raise ValueError("--extra-validation-fraction must lie between 0 and 1")
+        if self.balance_sources and not self.extra_dataset:
+            raise ValueError("--balance-sources needs an --extra-dataset: HAM10000 alone is one source")
         if not 0 <= self.frozen_fraction < 1:
             raise ValueError("--frozen-fraction must lie in [0, 1)")
         self.output_dir = Path(self.output_dir)
@@ -111,7 +124,9 @@ class TrainConfig:
             if value == default and default is not dataclasses.MISSING:
                 continue
             flag = "--" + f.name.replace("_", "-")
-            if f.type == "list[Path]":  # repeatable
+            if isinstance(value, bool):
+                parts.append(flag if value else "--no-" + flag[2:])
+            elif f.type == "list[Path]" or f.metadata.get("repeatable"):
                 parts.extend(f"{flag} {folder}" for folder in value)
             elif isinstance(value, list):
                 parts.append(f"{flag} {' '.join(value)}")
@@ -142,8 +157,10 @@ def parse_args(argv=None) -> TrainConfig:
         kind = f.type.split(" | ")[0]
         required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
         default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-        if kind == "list[Path]":
-            options = {"action": "append", "type": Path, "default": None}
+        if kind == "bool":
+            options = {"action": argparse.BooleanOptionalAction}
+        elif kind == "list[Path]" or f.metadata.get("repeatable"):
+            options = {"action": "append", "type": Path if kind == "list[Path]" else str, "default": None}
         elif kind == "list[str]":
             options = {"nargs": "+"}
         else:

@@ -1,4 +1,10 @@
-"""Stage 1, data: load HAM10000 with `datasets`, split it by lesion, decode it once into a cache."""
+"""Stage 1, data: load HAM10000 and any extra sources with `datasets`, split them by lesion, decode them once into a
+cache.
+
+HAM10000's split (validation, test, held-out site) does not depend on the extra sources. Their images go to training,
+except a slice held out by lesion (OUTSIDE): other clinics' images, never trained on, that model selection and the
+decision rule see beside HAM10000's validation split.
+"""
 
 from __future__ import annotations
 
@@ -19,11 +25,16 @@ log = logging.getLogger(__name__)
 SPLITS = ("train", "validation", "test")
 SITE_OUT = "site_out"
 """The split.json key of the images of --hold-out-site."""
+OUTSIDE = "validation_outside"
+"""The split.json key of the extra sources' validation slice."""
+HAM10000 = "ham10000"
+"""The `source` of HAM10000's rows when its copy has no such column."""
 REQUIRED_COLUMNS = ("image", "image_id", "lesion_id", "dx")
 
 
-def load_ham10000(source: str) -> datasets.Dataset:
-    """Load every image of a HAM10000 copy: a Hub id (for example `marmal88/skin_cancer`) or a local folder.
+def load_labelled(source: str) -> datasets.Dataset:
+    """Load every image of HAM10000, or of a source with its columns: a Hub id (for example `marmal88/skin_cancer`) or
+    a local folder.
 
     Published splits are merged and de-duplicated by `image_id` (some Hub copies repeat images
     across their splits), because the only honest split is ours, by lesion.
@@ -48,6 +59,73 @@ def load_ham10000(source: str) -> datasets.Dataset:
     if unknown:
         raise ValueError(f"{source} has diagnoses {unknown} outside {CODES}")
     return dataset
+
+
+def load_sources(dataset: str, extra: list[str]) -> list[datasets.Dataset]:
+    """HAM10000 (`dataset`), then each extra source, as load_labelled loads them.
+
+    Raises:
+        ValueError: as load_labelled, or an image id is in two sources (an extra source repeats HAM10000's images).
+    """
+    parts = [load_labelled(source) for source in [dataset, *extra]]
+    seen: set[str] = set()
+    for source, part in zip([dataset, *extra], parts):
+        repeated = seen.intersection(part["image_id"])
+        if repeated:
+            raise ValueError(f"{source} repeats {len(repeated)} images of an earlier source, such as {min(repeated)}")
+        seen.update(part["image_id"])
+    return parts
+
+
+def join_sources(parts: list[datasets.Dataset], names: list[str]) -> datasets.Dataset:
+    """The sources as one dataset (datasets.concatenate_datasets), with HAM10000's columns and a `source` column: a
+    part's own, or else its name."""
+    first = parts[0].column_names
+    aligned = []
+    for part, name in zip(parts, names):
+        if "source" not in part.column_names:
+            part = part.add_column("source", [name] * len(part))
+        aligned.append(part.select_columns([*(c for c in first if c != "source"), "source"]))
+    return datasets.concatenate_datasets([part.cast(aligned[0].features) for part in aligned])
+
+
+def split_sources(dataset: datasets.Dataset, n_ham: int, *, seed: int, validation_fraction: float, test_fraction: float,
+                  extra_validation_fraction: float, held_out: set[str]) -> dict[str, list[str]]:
+    """A run's split of joined sources (decoded_sources), HAM10000's rows first, as image ids per side.
+
+    HAM10000's images, but those `held_out` (SITE_OUT), are split by lesion into train, validation and test, exactly as
+    without extra sources. Of the extra sources' images, extra_validation_fraction of each class's lesions (an image is
+    its own lesion where its source names none) are OUTSIDE; the rest are added to train.
+    """
+    ham = dataset.select(range(n_ham))
+    kept = [row for row, image_id in enumerate(ham["image_id"]) if image_id not in held_out]
+    split = split_by_lesion(*([ham[column][row] for row in kept] for column in ("image_id", "lesion_id", "dx")), seed=seed,
+                            validation_fraction=validation_fraction, test_fraction=test_fraction)
+    if held_out:
+        split[SITE_OUT] = sorted(held_out)
+    if n_ham < len(dataset):
+        extra = dataset.select(range(n_ham, len(dataset)))
+        sides = split_by_lesion(extra["image_id"], extra["lesion_id"], extra["dx"], seed=seed,
+                                validation_fraction=extra_validation_fraction, test_fraction=0.0)
+        split["train"] = sorted(split["train"] + sides["train"])
+        split[OUTSIDE] = sides["validation"]
+    return split
+
+
+def decoded_sources(dataset: str, extra: list[str], spec: InputSpec, cache_dir: Path | None):
+    """HAM10000 and the extra sources joined (join_sources, each named by its folder or Hub id), the decoded pixels of
+    every row (decode_images, cached per source), its integer label, and the number of HAM10000's rows, which come
+    first."""
+    parts = load_sources(dataset, extra)
+    joined = join_sources(parts, [HAM10000, *(Path(source).name for source in extra)])
+    pixels = np.concatenate([decode_images(part, spec, cache_dir) for part in parts])
+    return joined, pixels, np.array([CODES.index(dx) for dx in joined["dx"]]), len(parts[0])
+
+
+def count_by_source(sources, labels) -> dict[str, dict[str, int]]:
+    """Images per source and class (in CODES order), as split.json's `train_sources` records the training images."""
+    return {source: {CODES[c]: int(n) for c, n in enumerate(np.bincount(labels[sources == source], minlength=len(CODES))) if n}
+            for source in dict.fromkeys(sources.tolist())}
 
 
 def read_sites(path: Path, image_ids) -> dict[str, str]:
@@ -83,7 +161,8 @@ def split_by_lesion(
 ) -> dict[str, list[str]]:
     """Assign whole lesions to train, validation and test, class by class, so that no lesion is on two sides.
 
-    Each class keeps about the same share on each side; with at least 3 lesions a class is on every side.
+    Each class keeps about the same share on each side; with at least 3 lesions a class is on every side (but test,
+    if test_fraction is 0).
 
     Returns:
         Image ids per split, sorted.
@@ -97,7 +176,7 @@ def split_by_lesion(
     for code in CODES:
         lesions = sorted(lesion for lesion, dx in lesion_dx.items() if dx == code)
         rng.shuffle(lesions)
-        n_test = max(round(len(lesions) * test_fraction), int(len(lesions) >= 3))
+        n_test = max(round(len(lesions) * test_fraction), int(len(lesions) >= 3 and test_fraction > 0))
         n_val = max(round(len(lesions) * validation_fraction), int(len(lesions) >= 3))
         for position, lesion in enumerate(lesions):
             side_of[lesion] = "test" if position < n_test else "validation" if position < n_test + n_val else "train"

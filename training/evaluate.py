@@ -2,6 +2,7 @@
 training/bundle.py, scores every new bundle with it).
 
     python -m training.evaluate --model lesion/bundled_model --split test --json test.json  # the run's --dataset
+    python -m training.evaluate --model RUN/bundle --data ../shared/data/isic_archive --split validation_outside
     python -m training.evaluate --model lesion/bundled_model --data ../shared/examples
     python -m training.evaluate --model lesion/bundled_model --data examples --grey   # the examples without colour
 
@@ -26,7 +27,7 @@ from lesion.labels import CODES, read_labelled_folder
 from lesion.preprocess import load_image, normalise, prepare_pixels
 from lesion.timing import LatencyStats
 from lesion.verdict import UNSURE_BELOW
-from training.data import image_sources, load_ham10000
+from training.data import OUTSIDE, SITE_OUT, image_sources, load_labelled
 from training.plots import plot_confusion_matrix
 
 log = logging.getLogger(__name__)
@@ -78,12 +79,18 @@ def folder_images(folder: Path, spec) -> tuple[np.ndarray, np.ndarray]:
 
 def load_split(data: str, split: str, split_file: Path | None):
     """Images and labels of a `datasets` source, restricted to one side of a saved lesion split."""
-    dataset = load_ham10000(data)
+    dataset = load_labelled(data)
     if split != "all":
         if split_file is None or not split_file.is_file():
             raise FileNotFoundError(f"--split {split} needs the bundle's split.json; none at {split_file}")
-        wanted = set(json.loads(split_file.read_text())[split])
+        sides = json.loads(split_file.read_text())
+        if split not in sides:
+            raise ValueError(f"{split_file} has no {split!r} side; it has {sorted(k for k, v in sides.items() if isinstance(v, list))}")
+        wanted = set(sides[split])
         dataset = dataset.filter(lambda ids: [i in wanted for i in ids], input_columns="image_id", batched=True)
+        if len(dataset) != len(wanted):
+            raise ValueError(f"{data} holds {len(dataset)} of the {len(wanted)} images of {split!r}: give the source "
+                             "that side was drawn from")
     return image_sources(dataset), np.array([CODES.index(dx) for dx in dataset["dx"]])
 
 
@@ -108,27 +115,32 @@ def grey_copy(source) -> bytes:
     return buffer.getvalue()
 
 
-def evaluate_bundle(model: Path, data: str, split: str = "test", *, grey: bool = False) -> dict:
+def evaluate_bundle(model: Path, data: str, split: str = "test", *, grey: bool = False, split_file: Path | None = None) -> dict:
     """Classify every image of `data` with the bundle at `model`, exactly as the app does, and score it.
 
     `data` is a folder with labels.csv (all its images are used) or a `datasets` source (one side of split.json);
     with `grey`, grey copies of its images. "sure" is the share of images whose top class reaches the headline's
-    threshold for naming one diagnosis, and "sure_but_wrong" the share of those whose top class is wrong.
+    threshold for naming one diagnosis, and "sure_but_wrong" the share of those whose top class is wrong;
+    "melanoma_decision" scores the page's decision for melanoma (training.rule.melanoma_decision) beside the bars'
+    figures.
     """
     bundle = load_bundle(model)
     if (Path(data) / "labels.csv").is_file():
         split = "all"
         sources, references = load_image_folder(Path(data))
     else:
-        sources, references = load_split(data, split, model / "split.json")
+        sources, references = load_split(data, split, split_file or model / "split.json")
     if grey:
         sources = [grey_copy(source) for source in sources]
     probabilities, dermoscopic, latency = predict_all(Classifier(bundle), sources)
+    from training.rule import melanoma_decision  # here: training.rule imports this module
+
     sure = probabilities.max(axis=1) >= UNSURE_BELOW
     wrong = probabilities.argmax(axis=1) != references
     return {"model": bundle.name, "version": bundle.version, "data": data, "split": split, "grey": grey,
             **compute_metrics(references, probabilities), "guard_false_alarms": float(1 - dermoscopic.mean()),
             "sure": float(sure.mean()), "sure_but_wrong": float(wrong[sure].mean()) if sure.any() else 0.0,
+            "melanoma_decision": melanoma_decision(references, probabilities, bundle.config.get("melanoma_alarm")),
             "latency_ms": latency}
 
 
@@ -144,6 +156,9 @@ def summary(result: dict) -> str:
     for name in ("macro_avg", "weighted_avg"):
         row = result[name]
         lines.append(f"{name:8s} {row['precision']:9.3f} {row['recall']:7.3f} {row['f1']:6.3f}")
+    decision = result["melanoma_decision"]
+    lines.append(f"melanoma decision ({decision['by']}): " + ", ".join(
+        f"{key} {value:.4f}" if value is not None else f"{key} -" for key, value in decision.items() if key != "by"))
     if "latency_ms" in result:
         lines.append(f"{'latency (ms)':14s} {'mean':>7s} {'std':>7s} {'min':>7s} {'max':>7s}")
         for step, row in result["latency_ms"].items():
@@ -156,8 +171,11 @@ def main(argv=None) -> dict:
     parser.add_argument("--model", type=Path, required=True, help="A model bundle folder (model.tflite + config.json).")
     parser.add_argument("--data", help="A datasets source (Hub id or folder) or a folder with labels.csv; default: the "
                         "dataset the bundle was trained on (its training_args.json).")
-    parser.add_argument("--split", default="test", choices=("train", "validation", "test", "all"),
-                        help="For a datasets source: which side of the bundle's split.json. Default: test.")
+    parser.add_argument("--split", default="test", choices=("train", "validation", "test", SITE_OUT, OUTSIDE, "all"),
+                        help=f"For a datasets source: which side of the bundle's split.json ({OUTSIDE}: give the extra "
+                        "source as --data). Default: test.")
+    parser.add_argument("--split-file", type=Path, help="The split.json whose --split to score; default the bundle's own "
+                        "(another run's scores this bundle on that run's sides).")
     parser.add_argument("--grey", action="store_true", help="Classify grey copies of the images (as grayscale PNGs).")
     parser.add_argument("--json", type=Path, help="Write every number here.")
     parser.add_argument("--confusion-matrix", type=Path, help="Write the confusion matrix plot here (PNG).")
@@ -166,7 +184,7 @@ def main(argv=None) -> dict:
         from training import config  # here: training.config imports export, which imports this module
 
         args.data = config.load(args.model).dataset
-    result = evaluate_bundle(args.model, args.data, args.split, grey=args.grey)
+    result = evaluate_bundle(args.model, args.data, args.split, grey=args.grey, split_file=args.split_file)
     print(summary(result))
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))

@@ -1,5 +1,6 @@
 """Stage 4, finalise: after fitting, before the bundle: the guard, the served model and its test-time views, the
-exported variant and its decision rule (training/rule.py), all chosen on the validation split."""
+exported variant and its decision rule (training/rule.py), all chosen on the validation split; the decision rule on
+validation and, where the run has extra sources, their validation slice (other clinics' images) beside it."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from lesion.classifier import VIEWS, calibrated_probabilities
 from lesion.preprocess import normalise
 from training import data, export, model, rule
 from training.config import BACKBONE
-from training.data import SITE_OUT
+from training.data import OUTSIDE, SITE_OUT
 from training.evaluate import compute_metrics
 from training.guard import features_for_guard, fit_guard, guard_threshold
 
@@ -40,7 +41,8 @@ def finalise(config, classifier: keras.Model, split: dict, pixels: np.ndarray, l
     def images_of(name: str) -> np.ndarray:
         return normalise(pixels[rows[name]].astype(np.float32), spec)
 
-    evaluated = ["validation", "test"] + [SITE_OUT] * (SITE_OUT in rows)
+    fitting = ["validation"] + [OUTSIDE] * (OUTSIDE in rows)
+    evaluated = [*fitting, "test"] + [SITE_OUT] * (SITE_OUT in rows)
     images, references = {name: images_of(name) for name in evaluated}, {name: labels[rows[name]] for name in evaluated}
     guard = fit_guard(features_for_guard(model.backbone_of(classifier), pixels[rows["train"]], spec), labels[rows["train"]])
     served = export.serving_model(classifier, guard)
@@ -51,7 +53,7 @@ def finalise(config, classifier: keras.Model, split: dict, pixels: np.ndarray, l
         return export.bundle_config(name=f"ham10000-{BACKBONE.replace('_', '-')}", backbone=BACKBONE, spec=spec,
                                     quantization=quantization, views=views, **calibrated)
 
-    scored = {name: images[name] for name in ("validation", "test")}
+    scored = {name: images[name] for name in (*fitting, "test")}
     for probes in GUARD_PROBE_COUNTS:
         calibration = np.concatenate([lesions, export.guard_probes(spec, probes)])
         table, outputs = export.score_variants(served, {q: bundle_config(q) for q in config.quantizations},
@@ -67,7 +69,8 @@ def finalise(config, classifier: keras.Model, split: dict, pixels: np.ndarray, l
         raise RuntimeError(f"the {chosen['name']} guard score tops out at {ceiling:.2f}, too close to its threshold "
                            f"{threshold:.2f}, even with {probes} guard probes in int8's calibration")
     log.info("guard score: threshold %.2f, int8 ceiling %.2f", threshold, ceiling)
-    fitted = rule.fit(references["validation"], validation["probabilities"])
+    fitted = rule.fit(np.concatenate([references[name] for name in fitting]),
+                      np.concatenate([outputs[chosen["name"]][name]["probabilities"] for name in fitting]))
     log.info("chose %s; guard threshold %.2f; %s", chosen["name"], threshold, fitted)
     test_sites = list(data.read_sites(config.sources, split["test"]).values()) if config.sources else None
     return {"chosen": {**chosen, "table": table, "views": views}, "served": served,

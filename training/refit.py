@@ -1,4 +1,5 @@
-"""Refit a finished bundle's decision rule on its validation split, and score it again everywhere.
+"""Refit a finished bundle's decision rule on its validation split (and its extra sources' slice), and score it again
+everywhere.
 
     python -m training.refit lesion/bundled_model --data ../shared/data/ham10000 \\
         --sources ../shared/data/ham10000/sources.csv --external ../shared/data/derm7pt
@@ -34,7 +35,9 @@ from training.evaluate import network_classifier, probabilities_of
 
 log = logging.getLogger(__name__)
 
-SETS = ("validation", "test", data.SITE_OUT)
+SETS = ("validation", data.OUTSIDE, "test", data.SITE_OUT)
+FITTING = ("validation", data.OUTSIDE)
+"""The sets the rule is fitted on, as training fits it: validation, and the extra sources' slice where the run has one."""
 RULE_TOLERANCE = 1e-3
 """How far a refitted temperature, shift or alarm threshold may lie from the bundle's before the rule counts as new."""
 
@@ -55,17 +58,15 @@ def next_version(config: dict, rule: dict) -> str:
     return f"{major}.{int(minor) + 1}.0"
 
 
-def split_images(split: dict, dataset: str, spec, cache_dir: Path | None, sides=SETS) -> tuple[dict, dict]:
+def split_images(split: dict, dataset: str, extra: list[str], spec, cache_dir: Path | None, sides=SETS) -> tuple[dict, dict]:
     """Normalised images and labels of each of `sides` (by default those scored, SETS) that a run's split holds,
-    decoded as in training.
+    decoded as in training from HAM10000 (`dataset`) and the run's extra sources.
 
     Raises:
-        ValueError: `dataset` lacks images of the split (it is not the source the bundle was trained on).
+        ValueError: the sources lack images of the split (they are not those the bundle was trained on).
     """
-    ham = data.load_ham10000(dataset)
-    rows = data.rows_of(ham, {name: split[name] for name in sides if split.get(name)}, dataset)
-    pixels = data.decode_images(ham, spec, cache_dir)
-    labels = np.array([CODES.index(dx) for dx in ham["dx"]])
+    joined, pixels, labels, _ = data.decoded_sources(dataset, extra, spec, cache_dir)
+    rows = data.rows_of(joined, {name: split[name] for name in sides if split.get(name)}, dataset)
     return ({name: normalise(pixels[r].astype(np.float32), spec) for name, r in rows.items()},
             {name: labels[r] for name, r in rows.items()})
 
@@ -88,8 +89,11 @@ def refit(bundle_dir: Path, dataset: str | None = None, *, externals: list[Path]
     sources = sources or run.sources
     split = json.loads((bundle_dir / "split.json").read_text())
     test_sites = list(data.read_sites(sources, split["test"]).values()) if sources else None
-    images, references = split_images(split, dataset, run.input_spec, run.cache_dir)
-    fitted = rule.fit(references["validation"], probabilities_of(network_classifier(bundle_dir), images["validation"]))
+    images, references = split_images(split, dataset, run.extra_dataset, run.input_spec, run.cache_dir)
+    fitting = [name for name in FITTING if name in images]
+    network = network_classifier(bundle_dir)
+    fitted = rule.fit(np.concatenate([references[name] for name in fitting]),
+                      np.concatenate([probabilities_of(network, images[name]) for name in fitting]))
     log.info("%s", fitted)
     version = next_version(json.loads((bundle_dir / CONFIG_FILE).read_text()), fitted)
     with atomic.staged_directory(bundle_dir) as staging:

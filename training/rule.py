@@ -143,3 +143,13 @@ def alarm_figures(references: np.ndarray, probabilities: np.ndarray, alarm: dict
     ranked = alarm_ranking(references, probabilities)
     return {"sensitivity": sensitivity, "specificity": specificity, "auc": ranked["melanoma_auc"],
             "sensitivity_at_specificity_80": ranked["melanoma_sensitivity_at_specificity_80"]}
+
+
+def melanoma_decision(references: np.ndarray, probabilities: np.ndarray, alarm: dict | None) -> dict:
+    """The figures of the decision the page makes for melanoma, on one set: the alarm's (alarm_figures) where the bundle
+    serves one, else the bars' (melanoma the top class; ranked by its served probability)."""
+    if alarm:
+        return {"by": "melanoma alarm", **alarm_figures(references, probabilities, alarm)}
+    metrics = compute_metrics(references, probabilities)
+    return {"by": "bars", "sensitivity": metrics["melanoma_sensitivity"], "specificity": metrics["melanoma_specificity"],
+            "auc": metrics["melanoma_auc"], "sensitivity_at_specificity_80": metrics["melanoma_sensitivity_at_specificity_80"]}

@@ -133,47 +133,43 @@ def prepare(config: TrainConfig, strategy: tf.distribute.Strategy | None = None)
     # The same command on the same machine retrains the same weights (without it, two runs of one seed differed by as
     # much as seeds do).
     tf.config.experimental.enable_op_determinism()
-    dataset = data.load_ham10000(config.dataset)
+    spec = config.input_spec
+    dataset, pixels, labels, n_ham = data.decoded_sources(config.dataset, config.extra_dataset, spec, config.cache_dir)
     held_out = set()
     if config.hold_out_site:
-        site_of = data.read_sites(config.sources, dataset["image_id"])
+        site_of = data.read_sites(config.sources, dataset.select(range(n_ham))["image_id"])
         held_out = {image_id for image_id, site in site_of.items() if site == config.hold_out_site}
         if not held_out:
             raise ValueError(f"no image of {config.dataset} comes from site {config.hold_out_site!r} of {config.sources}")
-    kept = [row for row, image_id in enumerate(dataset["image_id"]) if image_id not in held_out]
-    split = data.split_by_lesion(
-        *([dataset[column][row] for row in kept] for column in ("image_id", "lesion_id", "dx")), seed=config.seed,
-        validation_fraction=config.validation_fraction, test_fraction=config.test_fraction,
-    )
-    if held_out:
-        split[data.SITE_OUT] = sorted(held_out)
+    split = data.split_sources(dataset, n_ham, seed=config.seed, validation_fraction=config.validation_fraction,
+                               test_fraction=config.test_fraction,
+                               extra_validation_fraction=config.extra_validation_fraction, held_out=held_out)
     if config.max_train_samples is not None:
         split["train"] = split["train"][: config.max_train_samples]
-    spec = config.input_spec
-    pixels = data.decode_images(dataset, spec, config.cache_dir)
-    labels = np.array([CODES.index(dx) for dx in dataset["dx"]])
     rows = data.rows_of(dataset, split, config.dataset)
     with (strategy or tf.distribute.get_strategy()).scope():
         backbone = model.build_backbone(BACKBONE, spec, config.weights)
         classifier = model.build_classifier(backbone)
-    return split, pixels, labels, rows, backbone, classifier
+    return split, pixels, labels, rows, np.array(dataset["source"]), backbone, classifier
 
 
 def train(config: TrainConfig):
     """Stages 1 to 3: fit the classifier; returns it with the split and the decoded data for the later stages."""
     strategy = distribute.make_strategy(config.strategy)  # first: a multi-worker strategy must precede every other op
-    split, pixels, labels, rows, backbone, classifier = prepare(config, strategy)
+    split, pixels, labels, rows, sources, backbone, classifier = prepare(config, strategy)
     config.output_dir.mkdir(parents=True, exist_ok=True)
     atomic.write_text(config.output_dir / ARGS_FILE, to_json(config))  # the options as given, before scaling
     config = distribute.scaled(config, strategy.num_replicas_in_sync)
-    atomic.write_text(config.output_dir / "split.json", json.dumps({"seed": config.seed, **split}, indent=1))
     train_labels = labels[rows["train"]]
+    atomic.write_text(config.output_dir / "split.json", json.dumps(
+        {"seed": config.seed, **split, "train_sources": data.count_by_source(sources[rows["train"]], train_labels)}, indent=1))
     weights = batches.class_weights(train_labels, config.class_weight_power)
     balancing = batches.class_weights(labels[rows["validation"]], 1.0)
     log.info("class weights %s", dict(zip(CODES, np.round(weights, 2))))
     spec = config.input_spec
+    draws = batches.source_balanced_draws(train_labels, sources[rows["train"]]) if config.balance_sources else None
     train_ds, steps = batches.training_dataset(pixels[rows["train"]], train_labels, weights, spec,
-                                               batch_size=config.batch_size, seed=config.seed)
+                                               batch_size=config.batch_size, seed=config.seed, draws=draws)
     val_ds = batches.evaluation_dataset(pixels[rows["validation"]], labels[rows["validation"]], balancing, spec, config.batch_size)
     fit(config, classifier, backbone, train_ds, steps, val_ds, log_probability_loss(LABEL_SMOOTHING))
     return classifier, split, pixels, labels, rows

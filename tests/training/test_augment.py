@@ -6,12 +6,12 @@ import pytest
 from lesion.preprocess import InputSpec, prepare_pixels
 from tests.conftest import TINY_DATASET
 from training import augment
-from training.data import image_sources, load_ham10000
+from training.data import image_sources, load_labelled
 
 
 @pytest.fixture(scope="module")
 def ham_pixels() -> np.ndarray:
-    dataset = load_ham10000(str(TINY_DATASET))
+    dataset = load_labelled(str(TINY_DATASET))
     return np.stack([prepare_pixels(source, InputSpec())[0] for source in image_sources(dataset)[:16]]).astype(np.float32)
 
 

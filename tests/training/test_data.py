@@ -2,13 +2,13 @@ import pytest
 
 from lesion.labels import CODES
 from tests.conftest import TINY_DATASET
-from training.data import decode_images, load_ham10000, rows_of, split_by_lesion
+from training.data import decode_images, load_labelled, rows_of, split_by_lesion
 from training.model import BACKBONES
 
 
 @pytest.fixture(scope="module")
 def tiny():
-    return load_ham10000(str(TINY_DATASET))
+    return load_labelled(str(TINY_DATASET))
 
 
 def _split(dataset, seed=0):
@@ -62,7 +62,7 @@ def test_hub_style_splits_are_merged_and_deduplicated(tiny, tmp_path):
     (tmp_path / "data").mkdir()
     tiny.to_parquet(str(tmp_path / "data" / "train-00000.parquet"))
     tiny.select(range(10)).to_parquet(str(tmp_path / "data" / "validation-00000.parquet"))
-    loaded = load_ham10000(str(tmp_path))
+    loaded = load_labelled(str(tmp_path))
     assert len(loaded) == 42 and len(set(loaded["image_id"])) == 42
 
 
@@ -71,7 +71,7 @@ def test_unknown_diagnosis_is_an_error(tiny, tmp_path):
     (tmp_path / "data").mkdir()
     broken.to_parquet(str(tmp_path / "data" / "train-00000.parquet"))
     with pytest.raises(ValueError, match="melanoma"):
-        load_ham10000(str(tmp_path))
+        load_labelled(str(tmp_path))
 
 
 def test_decoded_images_are_cached(tiny, tmp_path):

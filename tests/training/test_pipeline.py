@@ -61,10 +61,10 @@ def test_browser_variant_is_batch_one_with_float_input_and_outputs(tiny_run):
 
 
 def test_saved_split_keeps_lesions_apart(tiny_run):
-    from training.data import load_ham10000
+    from training.data import load_labelled
 
     split = json.loads((tiny_run / "bundle" / "split.json").read_text())
-    dataset = load_ham10000(str(TINY_DATASET))
+    dataset = load_labelled(str(TINY_DATASET))
     lesion_of = dict(zip(dataset["image_id"], dataset["lesion_id"]))
     train, test = ({lesion_of[i] for i in split[name]} for name in ("train", "test"))
     assert not train & test

@@ -8,7 +8,7 @@ import pytest
 from lesion.bundle import load_bundle
 from tests.conftest import EXAMPLES, TINY_DATASET
 from training import bundle, config, refit
-from training.data import load_ham10000
+from training.data import load_labelled
 
 RULE = ("class_bias", "temperature", "melanoma_alarm")
 
@@ -112,7 +112,7 @@ def test_a_new_rule_raises_the_minor_version():
 
 def test_the_test_split_is_broken_down_by_site(copy, tmp_path):
     """Each site's row holds exactly the test images sources.csv places there: here, a site of melanomas alone."""
-    tiny = load_ham10000(str(TINY_DATASET))
+    tiny = load_labelled(str(TINY_DATASET))
     dx_of = dict(zip(tiny["image_id"], tiny["dx"]))
     image_ids = json.loads((copy / "split.json").read_text())["test"]
     site_of = {image_id: "melanomas" if dx_of[image_id] == "mel" else "others" for image_id in image_ids}
