@@ -461,9 +461,7 @@ PRIVATE_MODE = {
         "private_classifying": "Classifying on this device…",
         "private_ran": "Ran on this device in {total} ms (decode {decode}, preparation {prepare}, inference "
                        "{inference}); nothing was uploaded.",
-        "private_loaded": "The runtime and the model loaded in {seconds} s, on {threads}.",
-        "private_threads": "{count} threads",
-        "private_one_thread": "one thread",
+        "private_ready": "Ready: choose a photo, and it is classified on this device.",
         "private_no_wasm": "This browser cannot run WebAssembly, so it cannot classify on this device.",
         "private_runtime_failed": "The on-device runtime (LiteRT.js) could not load ({detail}).",
         "private_model_failed": "The model could not load on this device ({detail}).",
@@ -484,9 +482,7 @@ PRIVATE_MODE = {
         "private_classifying": "Mengklasifikasikan di perangkat ini…",
         "private_ran": "Berjalan di perangkat ini dalam {total} md (dekode {decode}, persiapan {prepare}, inferensi "
                        "{inference}); tidak ada yang diunggah.",
-        "private_loaded": "Runtime dan model dimuat dalam {seconds} detik, dengan {threads}.",
-        "private_threads": "{count} thread",
-        "private_one_thread": "satu thread",
+        "private_ready": "Siap: pilih foto, dan foto itu diklasifikasikan di perangkat ini.",
         "private_no_wasm": "Peramban ini tidak dapat menjalankan WebAssembly, jadi tidak dapat mengklasifikasikan di "
                            "perangkat ini.",
         "private_runtime_failed": "Runtime di perangkat (LiteRT.js) tidak dapat dimuat ({detail}).",
@@ -510,9 +506,7 @@ PRIVATE_MODE = {
         "private_classifying": "Clasificando en este dispositivo…",
         "private_ran": "Se ejecutó en este dispositivo en {total} ms (decodificación {decode}, preparación {prepare}, "
                        "inferencia {inference}); no se subió nada.",
-        "private_loaded": "El entorno de ejecución y el modelo se cargaron en {seconds} s, con {threads}.",
-        "private_threads": "{count} hilos",
-        "private_one_thread": "un hilo",
+        "private_ready": "Listo: elija una foto y se clasificará en este dispositivo.",
         "private_no_wasm": "Este navegador no puede ejecutar WebAssembly, así que no puede clasificar en este "
                            "dispositivo.",
         "private_runtime_failed": "No se pudo cargar el entorno de ejecución en el dispositivo (LiteRT.js) ({detail}).",

@@ -361,7 +361,7 @@ class PrivateModePage {
       this.setStatus(this.text.private_loading);
       this.loading = OnDeviceModel.load(this.settings, this.resolve).then((model) => {
         this.model = model;
-        this.setStatus(this.loadedSentence());
+        this.setStatus(this.text.private_ready);
         return model;
       }, (failure) => {
         this.loading = null; // a later attempt may succeed (a network hiccup)
@@ -372,12 +372,6 @@ class PrivateModePage {
       });
     }
     return this.loading;
-  }
-
-  loadedSentence() {
-    const threads = this.model.threads > 1 ? show.format(this.text.private_threads, { count: this.model.threads }) : this.text.private_one_thread;
-    const seconds = (this.model.loadMs.total / 1000).toFixed(2);
-    return show.format(this.text.private_loaded, { seconds: this.language === "en" ? seconds : seconds.replace(".", ","), threads });
   }
 
   setStatus(sentence) {

@@ -400,7 +400,7 @@ def test_probabilities_maps_and_colours_are_the_servers(tmp_path):
 def test_every_template_field_the_browser_fills_exists(tmp_path):
     """The browser formats these templates with exactly these fields; a renamed field would show as "undefined"."""
     fields = {"private_about": {"megabytes": 14}, "private_ran": {"total": 1, "decode": 1, "prepare": 1, "inference": 1},
-              "private_loaded": {"seconds": 1, "threads": "x"}, "private_threads": {"count": 2},
+              "private_ready": {},
               "private_runtime_failed": {"detail": "d"}, "private_model_failed": {"detail": "d"},
               "private_failed": {"detail": "d"}}
     for language in i18n.LANGUAGES:
