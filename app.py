@@ -32,16 +32,17 @@ from pydantic import model_validator
 from starlette.middleware import Middleware
 
 from lesion import answer, heatmap, i18n, page, private_mode
-from lesion.answer import (BATCH_KEYS, BATCH_SCHEMA, CLASSIFICATION_SCHEMA, DISCLAIMER, answer_json, headline,
+from lesion.answer import (BATCH_SCHEMA, CLASSIFICATION_SCHEMA, DISCLAIMER, answer_json, headline,
                            label_output, model_json, verdict_label)
 from lesion.blocks import LesionBlocks, api_error, caller_language
 from lesion.bundle import InvalidBundleError
 from lesion.classifier import Prediction, Timings
-from lesion.headers import SecurityHeaders
+from lesion.headers import FRAME_ANCESTORS_ENV, SecurityHeaders
 from lesion.hub import REPO_ENV, REVISION_ENV, TIMEOUT_ENV, ModelServer, ModelSource
 from lesion.labels import CODES, read_labelled_folder
-from lesion.limits import MAX_FILE_MB, MAX_PIXELS, BodyLimit, FairQueue, pixel_refusal
+from lesion.limits import MAX_FILE_MB, MAX_PIXELS, TRUST_FORWARDED_ENV, BodyLimit, FairQueue, pixel_refusal
 from lesion.memory import limit_heap_growth
+from lesion.retention import DEFAULT_KEEP_S, KEEP_ENV
 from lesion.preprocess import InvalidImageError
 from lesion.thumbnails import thumbnail_path
 from lesion.timing import STEPS, LatencyStats
@@ -595,6 +596,10 @@ ENVIRONMENT_HELP = f"""environment:
   HF_HUB_OFFLINE=1        use only models already in the Hugging Face cache
   GRADIO_SERVER_NAME      host to listen on (default 127.0.0.1; 0.0.0.0 on Spaces)
   GRADIO_SERVER_PORT      port to listen on (default {DEFAULT_PORT}); PORT is read when it is unset
+  {KEEP_ENV}     seconds an upload or heatmap is kept before it is deleted (default {DEFAULT_KEEP_S})
+  {FRAME_ANCESTORS_ENV}  origins, besides Hugging Face's, that may show the app in an iframe ("*": any)
+  {TRUST_FORWARDED_ENV}=1  count callers by X-Forwarded-For's last address (behind your own proxy)
+  GRADIO_ANALYTICS_ENABLED=True   send Gradio's usage analytics (off by default)
 
 The page is at http://HOST:PORT/, its API at /gradio_api/ (see "Use via API" on the page), and its MCP server
 (streamable HTTP) at /gradio_api/mcp/."""

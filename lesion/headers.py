@@ -3,8 +3,8 @@ pages that may embed the app in a frame.
 
 The policy is what Gradio's page and private mode need, and no more: scripts from the app's own origin (Gradio's page
 runs inline scripts and its components' `js_on_load` through `new Function`, hence 'unsafe-inline' and
-'unsafe-eval'; LiteRT.js compiles WebAssembly, hence 'wasm-unsafe-eval'), styles and fonts also from Google Fonts
-(the theme's), images from the app, data: and blob: URLs (previews), and connections only to the app itself. No
+'unsafe-eval'; LiteRT.js compiles WebAssembly, hence 'wasm-unsafe-eval'), styles and fonts from the app (the
+theme uses the system's fonts), images from the app, data: and blob: URLs (previews), and connections only to the app itself. No
 plugin, no <base> elsewhere, no form posted elsewhere.
 
 Frames: Hugging Face shows a Space inside a page of huggingface.co, and other Spaces (*.hf.space) may embed it.
@@ -27,8 +27,8 @@ def content_security_policy(environ=os.environ) -> str:
     directives = {
         "default-src": ["'self'"],
         "script-src": ["'self'", "'unsafe-inline'", "'unsafe-eval'", "'wasm-unsafe-eval'", "blob:"],
-        "style-src": ["'self'", "'unsafe-inline'", "https://fonts.googleapis.com"],
-        "font-src": ["'self'", "data:", "https://fonts.gstatic.com"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "font-src": ["'self'", "data:"],
         "img-src": ["'self'", "data:", "blob:"],
         "media-src": ["'self'", "data:", "blob:", "mediastream:"],
         "connect-src": ["'self'", "data:", "blob:"],

@@ -203,8 +203,8 @@ class FairQueue:
         in_session = sessions[body.session_hash] if body.session_hash else 0
         language = i18n.request_language(request.headers.get("accept-language"))
         if (address not in THIS_MACHINE and addresses[address] >= self.per_ip) or in_session >= self.per_session:
-            log.warning("Refused a request from %r: %d waiting from its address, %d from its session",
-                        address, addresses[address], in_session)
+            # The address is personal data: the count is enough to see a flood.
+            log.warning("Refused a request: %d waiting from its address, %d from its session", addresses[address], in_session)
             count = addresses[address] if addresses[address] >= self.per_ip else in_session
             return False, sentence("busy", language, count=count), "queue_full"
         accepted, answer, state = await self._push(body, request, username)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 MIN_SIDE = 32
 """Smaller images hold no usable detail; they are refused, not upscaled."""

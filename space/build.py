@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from huggingface_hub import HfApi
+from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
 
 from lesion.hub import REPO_ENV, REVISION_ENV
 from lesion.private_mode import PrivateModeUnavailable, check_runtime
@@ -80,10 +81,15 @@ def push(out: Path, repo_id: str, *, model_repo: str | None, token: str | None, 
     """Create the Space (sdk gradio) if needed, upload out in one commit, and point it at model_repo, pinned to the
     commit model_revision (a branch, tag or commit) names now: the Space then serves that model until it is pushed
     again, not whatever reaches the model repo's main later."""
+    api = HfApi(token=token)
+    commit = None
+    if model_repo:  # resolved first: a wrong repo or revision leaves the Space as it was
+        try:
+            commit = api.model_info(model_repo, revision=model_revision).sha
+        except (RepositoryNotFoundError, RevisionNotFoundError) as error:
+            raise PublishError(f"no model {model_repo} at revision {model_revision!r}: {error}") from None
     url = upload(out, repo_id, repo_type="space", token=token, space_sdk="gradio", commit_message="Update the Space")
     if model_repo:
-        api = HfApi(token=token)
-        commit = api.model_info(model_repo, revision=model_revision).sha
         api.add_space_variable(repo_id, REPO_ENV, model_repo)
         api.add_space_variable(repo_id, REVISION_ENV, commit)
         print(f"the Space serves {model_repo} at commit {commit}")

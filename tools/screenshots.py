@@ -4,7 +4,7 @@
 
 The states: the page as loaded; after clicking the first melanoma example with the heatmap on; private mode with a
 result. docs/screenshots/desktop.png is the desktop after the example, which README shows. The same states are what
-tests/test_accessibility.py runs axe-core on.
+tests/e2e/test_accessibility.py runs axe-core on.
 """
 
 from __future__ import annotations

@@ -19,7 +19,6 @@ import httpx
 import numpy as np
 from PIL import Image
 
-from lesion.limits import MAX_BODY_MB
 from tools.served_app import served_app
 from training.benchmark import call_api
 

@@ -186,18 +186,6 @@ def split_by_lesion(
     return {name: sorted(ids) for name, ids in split.items()}
 
 
-def check_same_split(run: Path, split: dict, option: str) -> None:
-    """Refuse a finished run (given with option) whose train, validation or test images differ from split's.
-
-    Raises:
-        ValueError: its validation or test images could be this run's training images, or the reverse.
-    """
-    theirs = json.loads((Path(run) / "split.json").read_text())
-    if any(theirs.get(name) != split.get(name) for name in ("train", "validation", "test")):
-        raise ValueError(f"{option} {run} was trained on another split: train it with this run's --split-seed (or "
-                         "--seed) and --hold-out-site, so that no validation or test image informs this model")
-
-
 def image_sources(dataset: datasets.Dataset) -> list:
     """The undecoded image of every row (bytes, or a path), for lesion.preprocess to decode as the app does."""
     images = dataset.cast_column("image", datasets.Image(decode=False))["image"]

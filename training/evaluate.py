@@ -24,7 +24,7 @@ import numpy as np
 from lesion.bundle import load_bundle
 from lesion.classifier import Classifier
 from lesion.labels import CODES, read_labelled_folder
-from lesion.preprocess import load_image, normalise, prepare_pixels
+from lesion.preprocess import load_image
 from lesion.timing import LatencyStats
 from lesion.verdict import UNSURE_BELOW
 from training.data import OUTSIDE, SITE_OUT, image_sources, load_labelled
@@ -69,12 +69,6 @@ def load_image_folder(folder: Path) -> tuple[list[Path], np.ndarray]:
     """An imagefolder-layout folder: images plus labels.csv with `file_name,dx`."""
     rows = read_labelled_folder(folder)
     return [path for path, _ in rows], np.array([CODES.index(dx) for _, dx in rows])
-
-
-def folder_images(folder: Path, spec) -> tuple[np.ndarray, np.ndarray]:
-    """A labelled folder's images, prepared and normalised as served (float32 (N, height, width, 3)), and their labels."""
-    paths, references = load_image_folder(folder)
-    return normalise(np.stack([prepare_pixels(path, spec)[0] for path in paths]).astype(np.float32), spec), references
 
 
 def load_split(data: str, split: str, split_file: Path | None):

@@ -139,7 +139,7 @@ def median_latency_ms(classify, image: np.ndarray, *, runs: int = 50, warmup: in
 def bundle_config(*, name: str, backbone: str, spec: InputSpec, quantization: str, views: list[str],
                   class_bias: list[float] | None = None, temperature: float = 1.0, guard_threshold: float | None = None,
                   melanoma_alarm: dict | None = None, version: str = "2.0.0") -> dict:
-    """The config.json of a bundle, minus the checksum that write_bundle adds; melanoma_alarm is training.melanoma_alarm's rule."""
+    """The config.json of a bundle, minus the checksum that write_bundle adds; melanoma_alarm is training.rule.fit_alarm's rule."""
     alarm = {"melanoma_alarm": melanoma_alarm} if melanoma_alarm else {}
     return {
         "name": name,

@@ -27,7 +27,6 @@ from pathlib import Path
 import numpy as np
 
 from lesion.bundle import BROWSER_DIR, CONFIG_FILE
-from lesion.labels import CODES
 from lesion.preprocess import normalise
 from training import atomic, bundle, config, data, rule
 from training.card import write_card

@@ -3,7 +3,7 @@
 // Image.reduce, a quarter turn for portraits, the centre crop and
 // Pillow's LANCZOS resize, Shades of Gray colour constancy in float32 as NumPy computes it, and (x - mean) / std.
 // Everything but `decode` is plain arithmetic on typed arrays, so Node checks it against Pillow
-// (tests/test_private_preprocess.py) and the browser runs exactly that.
+// (tests/app/test_private_mode.py) and the browser runs exactly that.
 //
 // An image here is {width, height, data}: data holds width * height RGB triplets, row by row, as a Uint8Array.
 

@@ -222,10 +222,9 @@ function checkSize(width, height, rules) {
   }
 }
 
-/** Decode a file as lesion.preprocess.load_image does, upright (EXIF) and transparent areas over black, with the
- * server's refusals (check first). */
+/** Decode a file that check() has passed as lesion.preprocess.load_image does, upright (EXIF) and transparent areas
+ * over black, with the server's refusals of the decoded image. */
 async function decode(blob, rules) {
-  await check(blob, rules);
   let bitmap;
   try {
     bitmap = await createImageBitmap(blob, { imageOrientation: "from-image", colorSpaceConversion: "none", premultiplyAlpha: "none" });

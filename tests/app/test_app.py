@@ -212,7 +212,7 @@ def test_batch_endpoint_answers_each_caller_and_a_bad_file_fails_no_other(server
         results = list(pool.map(call, [*paths[:3], bad, *paths[3:]]))
     assert phrase in results[3]["error"] and set(results[3]) == {"error"}
     del results[3]
-    assert all(set(result) == set(app.BATCH_KEYS) for result in results)
+    assert all(set(result) == set(answer.BATCH_KEYS) for result in results)
     assert [result["top"]["code"] for result in results] == [
         client.predict(handle_file(path), api_name="/classify")[0]["top"]["code"] for path in paths]
     assert all(sum(result["probabilities"].values()) == pytest.approx(1, abs=1e-6) for result in results)
