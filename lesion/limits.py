@@ -13,7 +13,6 @@ the app's sentence, and the caller can send them again as its earlier ones are a
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import os
@@ -68,7 +67,7 @@ def pixel_refusal(path: str, max_pixels: int = MAX_PIXELS) -> InvalidImageError 
     """The refusal of an image file whose header states more than max_pixels (in lesion.preprocess's words), or None;
     a file Pillow cannot open is left to lesion.preprocess to refuse."""
     try:
-        with open(path, "rb") as file, Image.open(io.BytesIO(file.read(2**20)), formats=FORMATS) as image:
+        with Image.open(path, formats=FORMATS) as image:  # reads the header only, wherever it lies in the file
             width, height = image.size
     except Exception:  # noqa: BLE001 - not an image it can open: preprocess says why
         return None

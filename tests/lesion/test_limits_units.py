@@ -95,3 +95,18 @@ def test_lesion_blocks_turn_analytics_off_and_sweep_by_default(monkeypatch):
 def test_frame_ancestors_take_the_embedding_pages():
     policy = headers.content_security_policy({headers.FRAME_ANCESTORS_ENV: "https://example.org"})
     assert "frame-ancestors 'self' https://huggingface.co https://*.huggingface.co https://*.hf.space https://example.org" in policy
+
+
+def test_the_pixel_cap_reads_a_header_that_lies_past_a_megabyte_of_metadata(tmp_path):
+    """A JPEG whose frame header follows 1.5 MB of APP1 segments is still refused from its header."""
+    import io
+
+    from PIL import Image
+
+    encoded = io.BytesIO()
+    Image.new("RGB", (6000, 5000)).save(encoded, "JPEG", quality=10)
+    segment = b"\xff\xe1" + (65533).to_bytes(2, "big") + bytes(65531)
+    path = tmp_path / "padded.jpg"
+    path.write_bytes(encoded.getvalue()[:2] + segment * 24 + encoded.getvalue()[2:])
+    assert "6000x5000" in str(limits.pixel_refusal(str(path)))
+    assert limits.pixel_refusal(str(path), max_pixels=6000 * 5000) is None
