@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
-from gradio_client import utils as client_utils
 from gradio.components.label import LabelData
 from gradio.data_classes import ImageData
 from gradio.processing_utils import hash_bytes
@@ -65,10 +64,6 @@ I18N = gr.I18n(**i18n.GRADIO_PAGE)
 """The page's static text in English, Indonesian and Spanish; the browser's language picks one."""
 
 
-NOT_DOWNLOADED = "not-downloaded:"
-"""Marks, in place of a file path, a URL that LesionImage could not download, for its preprocess to refuse."""
-
-
 class LesionImageData(ImageData):
     """Gradio's ImageData, taking a bare value too (a caller who skipped handle_file) as a path, which
     LesionImage.preprocess then refuses in one clear sentence instead of a validation error."""
@@ -86,26 +81,13 @@ class LesionImage(gr.Image):
     is_template = True  # rendered by Gradio's Image front end
     data_model = LesionImageData
 
-    async def async_move_resource_to_block_cache(self, url_or_file_path):
-        """Gradio's download of a URL sent as the image's path (gradio_client's handle_file(url), MCP), with a URL it
-        cannot or may not fetch (a loopback or private address, no answer) marked for preprocess to refuse in one
-        sentence, instead of Gradio's generic error and a traceback in the log."""
-        try:
-            return await super().async_move_resource_to_block_cache(url_or_file_path)
-        except Exception as error:  # safehttpx's ValueError, httpx's errors: each means "could not download"
-            if not client_utils.is_http_url_like(str(url_or_file_path)):
-                raise
-            log.warning("Could not download %.200r: %s", str(url_or_file_path), error)
-            return NOT_DOWNLOADED + str(url_or_file_path)
-
     def preprocess(self, payload) -> str | InvalidImageError | None:
         """The file's path; a data: URL's bytes as they were sent, in a file of their own; or the refusal of a path
         outside Gradio's upload folder (an API caller naming a file on the server) or of a URL Gradio could not
-        download, which run() raises and a batch answers for that image alone."""
+        download, which run() raises and a batch answers for that image alone. What Gradio itself refuses before this
+        (a URL it may not fetch, a path it does not allow) lesion.blocks.LesionBlocks answers in the app's words."""
         if payload is None:
             return None
-        if (payload.path or "").startswith(NOT_DOWNLOADED):
-            return InvalidImageError(i18n.message("not_downloaded", "en", url=payload.path.removeprefix(NOT_DOWNLOADED)[:200]))
         if (payload.url or "").startswith("data:"):
             return data_url_file(payload.url)
         if payload.path and not is_in_or_equal(payload.path, get_upload_folder()):
