@@ -202,6 +202,9 @@ MESSAGES = {
                      "please upload a smaller copy.",
         "bomb": "The image is too large to decode safely ({detail}); please upload a smaller copy.",
         "file_too_large": "The file is {size_mb:.0f} MB, over the {limit_mb} MB limit; please upload a smaller copy.",
+        "body_too_large": "The request is over the {limit} MB limit; send the image as a file of at most {file_limit} MB.",
+        "busy": "You already have {count} images waiting; please wait for their answers before sending more.",
+        "queue_full": "The classifier is busy: {size} images are waiting. Please try again in a minute.",
         "title_too_small": "Too small",
         "too_small": "The image is only {width}x{height} pixels; at least {min_width}x{min_height} is needed. "
                      "Please upload a larger photo.",
@@ -264,6 +267,9 @@ MESSAGES = {
                      "yang diterima; silakan unggah salinan yang lebih kecil.",
         "bomb": "Gambar terlalu besar untuk didekode dengan aman ({detail}); silakan unggah salinan yang lebih kecil.",
         "file_too_large": "Berkas berukuran {size_mb} MB, melebihi batas {limit_mb} MB; silakan unggah salinan yang lebih kecil.",
+        "body_too_large": "Permintaan melebihi batas {limit} MB; kirim gambarnya sebagai berkas paling besar {file_limit} MB.",
+        "busy": "Anda sudah punya {count} gambar yang menunggu; tunggu jawabannya sebelum mengirim lagi.",
+        "queue_full": "Pengklasifikasi sedang sibuk: {size} gambar menunggu. Silakan coba lagi sebentar lagi.",
         "title_too_small": "Terlalu kecil",
         "too_small": "Gambar hanya berukuran {width}x{height} piksel; dibutuhkan minimal {min_width}x{min_height}. "
                      "Silakan unggah foto yang lebih besar.",
@@ -326,6 +332,9 @@ MESSAGES = {
                      "megapíxeles; suba una copia más pequeña.",
         "bomb": "La imagen es demasiado grande para decodificarla con seguridad ({detail}); suba una copia más pequeña.",
         "file_too_large": "El archivo ocupa {size_mb} MB, más que el límite de {limit_mb} MB; suba una copia más pequeña.",
+        "body_too_large": "La solicitud supera el límite de {limit} MB; envíe la imagen como archivo de {file_limit} MB como máximo.",
+        "busy": "Ya tiene {count} imágenes en espera; espere sus respuestas antes de enviar más.",
+        "queue_full": "El clasificador está ocupado: hay {size} imágenes en espera. Vuelva a intentarlo en un minuto.",
         "title_too_small": "Demasiado pequeña",
         "too_small": "La imagen mide solo {width}x{height} píxeles; se necesitan al menos {min_width}x{min_height}. "
                      "Suba una foto más grande.",

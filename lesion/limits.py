@@ -45,24 +45,6 @@ TRUST_FORWARDED_ENV = "LESION_TRUST_X_FORWARDED_FOR"
 """Set (or SPACE_ID set, behind the Spaces proxy) to count clients by X-Forwarded-For's last address, which the
 proxy in front of the app wrote; elsewhere the address that connected is counted, and the header is ignored."""
 
-SENTENCES = {
-    "en": {"body_too_large": "The request is over the {limit} MB limit; send the image as a file of at most {file_limit} MB.",
-           "busy": "You already have {count} images waiting; please wait for their answers before sending more.",
-           "queue_full": "The classifier is busy: {size} images are waiting. Please try again in a minute."},
-    "id": {"body_too_large": "Permintaan melebihi batas {limit} MB; kirim gambarnya sebagai berkas paling besar {file_limit} MB.",
-           "busy": "Anda sudah punya {count} gambar yang menunggu; tunggu jawabannya sebelum mengirim lagi.",
-           "queue_full": "Pengklasifikasi sedang sibuk: {size} gambar menunggu. Silakan coba lagi sebentar lagi."},
-    "es": {"body_too_large": "La solicitud supera el límite de {limit} MB; envíe la imagen como archivo de {file_limit} MB como máximo.",
-           "busy": "Ya tiene {count} imágenes en espera; espere sus respuestas antes de enviar más.",
-           "queue_full": "El clasificador está ocupado: hay {size} imágenes en espera. Vuelva a intentarlo en un minuto."},
-}
-"""The refusals this module gives, one table per language (as lesion.i18n's)."""
-
-
-def sentence(key: str, language: str, **values) -> str:
-    return SENTENCES.get(language, SENTENCES[i18n.DEFAULT])[key].format(**values)
-
-
 def pixel_refusal(path: str, max_pixels: int = MAX_PIXELS) -> InvalidImageError | None:
     """The refusal of an image file whose header states more than max_pixels (in lesion.preprocess's words), or None;
     a file Pillow cannot open is left to lesion.preprocess to refuse."""
@@ -155,8 +137,8 @@ class BodyLimit:
             await self._refuse(send, language)
 
     async def _refuse(self, send, language: str):
-        text = sentence("body_too_large", language, limit=MAX_BODY_MB, file_limit=MAX_FILE_MB)
-        body = json.dumps({"detail": text, "error": text, "title": "Too large"}).encode()
+        text = i18n.message("body_too_large", language, limit=MAX_BODY_MB, file_limit=MAX_FILE_MB)
+        body = json.dumps({"detail": text, "error": text, "title": i18n.message("title_too_large", language)}).encode()
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                                 (b"connection", b"close")]})
@@ -205,8 +187,8 @@ class FairQueue:
             # The address is personal data: the count is enough to see a flood.
             log.warning("Refused a request: %d waiting from its address, %d from its session", addresses[address], in_session)
             count = addresses[address] if addresses[address] >= self.per_ip else in_session
-            return False, sentence("busy", language, count=count), "queue_full"
+            return False, i18n.message("busy", language, count=count), "queue_full"
         accepted, answer, state = await self._push(body, request, username)
         if state == "queue_full":  # Gradio's own "Queue is full. Max size is 64 and size is 64."
-            answer = sentence("queue_full", language, size=len(self.queue))
+            answer = i18n.message("queue_full", language, size=len(self.queue))
         return accepted, answer, state

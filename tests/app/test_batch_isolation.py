@@ -67,13 +67,11 @@ def test_a_full_queue_is_refused_in_the_apps_sentence(app_url, monkeypatch):
     """Gradio's own "Queue is full. Max size is 64" becomes the app's sentence, in the caller's language."""
     from gradio.queueing import Queue
 
-    from lesion import limits
-
     monkeypatch.setattr(Queue, "__len__", lambda self: 10_000)
     with httpx.Client(base_url=app_url, timeout=60, headers={"Accept-Language": "es"}) as http:
         answer = http.post("/gradio_api/call/classify", json={"data": [data_url(GOOD.read_bytes())]})
     assert answer.status_code == 503
-    assert answer.json()["detail"] == limits.sentence("queue_full", "es", size=10_000)
+    assert answer.json()["detail"] == i18n.message("queue_full", "es", size=10_000)
 
 
 def test_images_over_the_served_pixel_cap_are_refused_from_their_header(app_url):

@@ -10,7 +10,7 @@ import sys
 import httpx
 import pytest
 
-from lesion import limits
+from lesion import i18n, limits
 from tools import stress_hardening
 from tools.served_app import served_app
 from training.benchmark import call_api
@@ -48,7 +48,7 @@ def test_an_oversize_body_gets_the_apps_sentence(served, language):
     answer = httpx.post(app.url + "gradio_api/call/classify", content=body, timeout=60,
                         headers={"Accept-Language": language, "Content-Type": "application/json"})
     assert answer.status_code == 413
-    assert answer.json()["error"] == limits.sentence("body_too_large", language, limit=limits.MAX_BODY_MB,
+    assert answer.json()["error"] == i18n.message("body_too_large", language, limit=limits.MAX_BODY_MB,
                                                      file_limit=limits.MAX_FILE_MB)
 
 
@@ -57,7 +57,7 @@ def test_a_visitor_is_served_while_one_client_floods_the_queue(served):
     figures = stress_hardening.visitor_latency_during_flood(app)
     assert figures["visitor_event"] == "complete"
     assert figures["accepted"] <= limits.PER_IP and figures["refused"] >= stress_hardening.FLOOD - limits.PER_IP
-    assert figures["refusal"] == limits.sentence("busy", "en", count=limits.PER_IP)
+    assert figures["refusal"] == i18n.message("busy", "en", count=limits.PER_IP)
     assert figures["visitor_s"] < VISITOR_WITHIN_S, figures
 
 
