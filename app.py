@@ -35,7 +35,7 @@ from lesion.answer import (BATCH_SCHEMA, CLASSIFICATION_SCHEMA, DISCLAIMER, answ
                            label_output, model_json, verdict_label)
 from lesion.blocks import LesionBlocks, api_error, caller_language
 from lesion.bundle import InvalidBundleError
-from lesion.classifier import Prediction, Timings
+from lesion.classifier import Prediction
 from lesion.headers import FRAME_ANCESTORS_ENV, SecurityHeaders
 from lesion.hub import REPO_ENV, REVISION_ENV, TIMEOUT_ENV, ModelServer, ModelSource
 from lesion.labels import CODES, read_labelled_folder
@@ -43,14 +43,14 @@ from lesion.limits import MAX_FILE_MB, MAX_PIXELS, TRUST_FORWARDED_ENV, BodyLimi
 from lesion.memory import limit_heap_growth
 from lesion.retention import DEFAULT_KEEP_S, KEEP_ENV
 from lesion.preprocess import InvalidImageError
-from lesion.thumbnails import thumbnail_path
-from lesion.timing import STEPS, LatencyStats
+from lesion.thumbnails import EXAMPLES_DIR, thumbnail_path
+from lesion.timing import STEPS, LatencyStats, Timings
 
 log = logging.getLogger("app")
 
-EXAMPLES_DIR = Path(__file__).parent / "examples"
 MAX_IMAGE_MB = MAX_FILE_MB
-"""Larger files are refused with a sentence beside the input, like every other bad file; dermoscopy photos are 0.2-10 MB."""
+"""Dermoscopy photos are 0.2-10 MB. Larger uploads are turned away by Gradio (UPLOAD_LIMIT) and gradio_client before
+they are sent; a larger data: URL gets the app's sentence (admission_refusal)."""
 UPLOAD_LIMIT = f"{MAX_FILE_MB}mb"
 """Gradio itself turns away uploads above this before they are stored; lesion.limits.BodyLimit any request over 28 MB."""
 CONCURRENCY = 4

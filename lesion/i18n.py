@@ -154,7 +154,7 @@ _STATIC = {
 MESSAGES = {
     "en": {
         "result_placeholder": "The answer appears here once you upload a photo or click an example.",
-        "timing_accordion_empty": "Time and model",
+        "timing_accordion_empty": "Timing and model",
         "timing_line": "Time: this image {this} ms; median since startup {median} ms (n = {count})",
         "timing_line_none": "Time: median since startup {median} ms (n = {count})",
         "heatmap_class": "Where the model looks for {name}",
