@@ -11,6 +11,7 @@ from lesion.classifier import Classifier, calibrated_probabilities
 from lesion.labels import CODES
 from lesion.verdict import melanoma_alarm
 from training import rule
+from training.evaluate import compute_metrics
 
 
 def apply_class_bias(probabilities, bias):
@@ -136,3 +137,27 @@ def test_a_share_between_two_counts_keeps_more_quiet_never_fewer():
     alarm = rule.fit_alarm(references, rows(others + [(0.9, 0.1)]))
     assert alarm["validation_specificity"] == 1.0 and alarm["threshold"] > np.log(0.4 / 0.6)
     assert alarm["validation_sensitivity"] == 1.0
+
+
+def test_the_pages_melanoma_decision_is_the_alarm_while_the_bundle_has_one_else_the_bars():
+    rng = np.random.default_rng(0)
+    references = rng.integers(0, len(CODES), 300)
+    probabilities = rng.dirichlet(np.ones(len(CODES)), 300)
+    alarm = rule.fit_alarm(references, probabilities)
+    by_alarm = rule.melanoma_decision(references, probabilities, alarm)
+    assert by_alarm == {"by": "melanoma alarm", **rule.alarm_figures(references, probabilities, alarm)}
+    by_bars = rule.melanoma_decision(references, probabilities, None)
+    metrics = compute_metrics(references, probabilities)
+    assert by_bars["by"] == "bars" and by_bars["auc"] == metrics["melanoma_auc"]
+    assert (by_bars["sensitivity"], by_bars["specificity"]) == (metrics["melanoma_sensitivity"], metrics["melanoma_specificity"])
+
+
+def test_evaluate_reports_the_pages_melanoma_decision_beside_the_bars():
+    from lesion.bundle import BUNDLED_DIR
+    from tests.conftest import EXAMPLES
+    from training import evaluate
+
+    result = evaluate.main(["--model", str(BUNDLED_DIR), "--data", str(EXAMPLES)])
+    decision = result["melanoma_decision"]
+    assert decision["by"] == "melanoma alarm" and 0 <= decision["auc"] <= 1
+    assert decision["auc"] != result["melanoma_auc"]  # the alarm's ranking, not the bars'
