@@ -30,7 +30,7 @@ recipe chosen for how it holds up on other clinics' images. It powers a research
 ## Results: internal and external side by side
 
 Every figure comes through the app's own preprocessing and LiteRT classifier. The internal test split shares no lesion
-with training; {% for name in externals %}{{ name }}{% if not loop.last %}, {% endif %}{% endfor %} {{ "is" if externals|length == 1 else "are" }} from other clinics and cameras, never trained on.
+with training{% if externals %}; {% for name in externals %}{{ name }}{% if not loop.last %}, {% endif %}{% endfor %} {{ "is" if externals|length == 1 else "are" }} from other clinics and cameras, never trained on{% endif %}.
 Balanced accuracy (BA) is the mean recall over the classes each set has (listed). Melanoma sensitivity and specificity
 are those of the served rule (the most probable class){% if bundle_config.melanoma_alarm %}; the app's melanoma decision is the melanoma
 alarm ([below](#melanoma-alarm)), not the most probable class{% endif %}. The melanoma AUC is given for the network's own probabilities
