@@ -210,11 +210,16 @@ def test_embed_page_web_component_classifies_an_example(embed_page, browser):
     page.close()
 
 
-def test_embed_page_iframe_classifies_an_example(embed_page, running_space, browser):
-    _, out = running_space
+def _embedded(browser, embed_page):
+    """A page showing embed.html, and the app's iframe in it."""
     page = browser.new_page(viewport={"width": 1200, "height": 1600})
     page.goto(embed_page)
-    frame = page.frame_locator("#lesion-demo")
+    return page, page.frame_locator("#lesion-demo")
+
+
+def test_embed_page_iframe_classifies_an_example(embed_page, running_space, browser):
+    _, out = running_space
+    page, frame = _embedded(browser, embed_page)
     frame.locator("#lesion-image input[type=file]").set_input_files(str(out / "examples" / "ISIC_0034529.jpg"))
     frame.get_by_text("this image").wait_for(timeout=30_000)
     _first_examples_loaded(frame)
@@ -224,9 +229,7 @@ def test_embed_page_iframe_classifies_an_example(embed_page, running_space, brow
 
 def test_private_mode_works_inside_the_iframe_that_spaces_show(embed_page, running_space, browser):
     _, out = running_space
-    page = browser.new_page(viewport={"width": 1200, "height": 1600})
-    page.goto(embed_page)
-    frame = page.frame_locator("#lesion-demo")
+    page, frame = _embedded(browser, embed_page)
     frame.locator("#private-mode-toggle").check(timeout=60_000)
     frame.locator("#private-mode-file").set_input_files(str(out / "examples" / "ISIC_0034529.jpg"))
     frame.locator("#private-mode-result[data-result]").wait_for(timeout=120_000)
