@@ -36,6 +36,18 @@ def source_balanced_draws(labels: np.ndarray, sources: np.ndarray) -> np.ndarray
     return weights / weights.sum()
 
 
+def extra_weighted_draws(labels: np.ndarray, sources: np.ndarray, home: str, weight: float) -> np.ndarray:
+    """Probability of drawing each training image: within each class, an image of a source other than `home` is drawn
+    `weight` times as often as one of `home`, and each class keeps its count."""
+    labels, sources = np.asarray(labels), np.asarray(sources)
+    scale = np.where(sources == home, 1.0, weight)
+    weights = np.ones(len(labels))
+    for code in np.unique(labels):
+        cell = labels == code
+        weights[cell] = scale[cell] * cell.sum() / scale[cell].sum()
+    return weights / weights.sum()
+
+
 def one_hot(labels: np.ndarray) -> np.ndarray:
     """float32 (N, 7) one-hot rows for integer labels: the training targets."""
     return np.eye(len(CODES), dtype=np.float32)[labels]

@@ -133,7 +133,8 @@ for LiteRT.js in the browser.
   and dermatoscopes. {{ outside.n }} of them, {{ run.extra_validation_fraction }} of each class's lesions (an image is its
   own lesion where the source names none), are validation from other clinics; the rest are training images
   ({{ n_train }} in all). {% if run.balance_sources %}Each class's training images are drawn so that each large source
-  gets an equal share of it.{% endif %}{% endif %}
+  gets an equal share of it.{% endif %}{% if run.extra_weight != 1 %}Within each class, an image from another clinic is
+  drawn {{ run.extra_weight }} times as often as a HAM10000 image.{% endif %}{% endif %}
 - Input: {{ spec.width }}x{{ spec.height }} pixels, turned to landscape, centre-cropped to 4:3 and resized{% if spec.colour_constancy != "none" %},
   then colour-corrected with {{ spec.colour_constancy.replace("_", " ") }} (p=6){% endif %}, and normalised as (x - {{ spec.mean }}) / {{ spec.std }},
   in training and serving alike (`lesion/preprocess.py`).

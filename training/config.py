@@ -59,6 +59,8 @@ class TrainConfig:
     balance_sources: bool = _option(False, "Draw each class's training images so that every source holding at least "
                                     "training/batches.py's MIN_CELL of them gets an equal share of the class (the "
                                     "classes keep their counts).", "data")
+    extra_weight: float = _option(1.0, "Draw an extra source's training image this many times as often as a HAM10000 "
+                                  "image of its class (the classes keep their counts); 1 draws them alike.", "data")
     validation_fraction: float = _option(0.15, "Share of each class's lesions for validation.", "data")
     test_fraction: float = _option(0.15, "Share of each class's lesions for the test split.", "data")
     max_train_samples: int | None = _option(None, "Truncate the training split, for smoke runs.", "data")
@@ -93,6 +95,8 @@ class TrainConfig:
             raise ValueError("--extra-validation-fraction must lie between 0 and 1")
         if self.balance_sources and not self.extra_dataset:
             raise ValueError("--balance-sources needs an --extra-dataset: HAM10000 alone is one source")
+        if self.extra_weight != 1.0 and (not self.extra_dataset or self.balance_sources or self.extra_weight <= 0):
+            raise ValueError("--extra-weight needs an --extra-dataset, is above 0, and does not go with --balance-sources")
         if not 0 <= self.frozen_fraction < 1:
             raise ValueError("--frozen-fraction must lie in [0, 1)")
         self.output_dir = Path(self.output_dir)

@@ -167,7 +167,11 @@ def train(config: TrainConfig):
     balancing = batches.class_weights(labels[rows["validation"]], 1.0)
     log.info("class weights %s", dict(zip(CODES, np.round(weights, 2))))
     spec = config.input_spec
-    draws = batches.source_balanced_draws(train_labels, sources[rows["train"]]) if config.balance_sources else None
+    draws = None
+    if config.balance_sources:
+        draws = batches.source_balanced_draws(train_labels, sources[rows["train"]])
+    elif config.extra_weight != 1.0:
+        draws = batches.extra_weighted_draws(train_labels, sources[rows["train"]], data.HAM10000, config.extra_weight)
     train_ds, steps = batches.training_dataset(pixels[rows["train"]], train_labels, weights, spec,
                                                batch_size=config.batch_size, seed=config.seed, draws=draws)
     val_ds = batches.evaluation_dataset(pixels[rows["validation"]], labels[rows["validation"]], balancing, spec, config.batch_size)

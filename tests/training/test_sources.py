@@ -69,6 +69,25 @@ def test_source_balanced_draws_share_each_class_equally_between_large_sources():
     assert draws[(labels == 1) & (sources == "b")].sum() == pytest.approx(10 / 470)  # under MIN_CELL: as in the data
 
 
+def test_extra_weighted_draws_scale_other_sources_within_each_class():
+    labels = np.array([0] * 300 + [0] * 100 + [1] * 60)
+    sources = np.array(["ham"] * 300 + ["b"] * 100 + ["ham"] * 60)
+    draws = batches.extra_weighted_draws(labels, sources, "ham", 0.5)
+    assert draws.sum() == pytest.approx(1)
+    assert draws[labels == 0].sum() == pytest.approx(400 / 460)  # each class keeps its count
+    assert draws[sources == "b"][0] == pytest.approx(draws[labels == 0][0] / 2)
+    assert np.allclose(batches.extra_weighted_draws(labels, sources, "ham", 1.0), 1 / 460)
+
+
+def test_extra_weight_needs_a_second_source_and_no_source_balancing():
+    for argv in (["--extra-weight", "0.5"], ["--extra-dataset", "a", "--extra-weight", "0"],
+                 ["--extra-dataset", "a", "--extra-weight", "0.5", "--balance-sources"]):
+        with pytest.raises(ValueError, match="--extra-weight"):
+            parse_args(["--dataset", str(TINY_DATASET), *argv])
+    config = parse_args(["--dataset", str(TINY_DATASET), "--extra-dataset", "a", "--extra-weight", "0.5"])
+    assert config.extra_weight == 0.5 and "--extra-weight 0.5" in config.command()
+
+
 def test_balancing_sources_needs_a_second_source():
     with pytest.raises(ValueError, match="--extra-dataset"):
         parse_args(["--dataset", str(TINY_DATASET), "--balance-sources"])

@@ -15,6 +15,9 @@
 #   0.01 is a close call, settled by a second seed of both (--seed 7 changes HAM10000's split too, so a second seed is
 #   compared with M's figures only through rules 2 and 4).
 #   Derm7pt is scored once, after the choice, as a test set: never passed as --external to a candidate.
+# X3, the third idea (chosen after X1's and X2's figures, before its own): X1 lost vienna_dias' alarm AUC and X2, which
+# draws the extra images more often, did not win it back; so X3 draws them half as often as X1 (--extra-weight 0.5),
+# between M (none) and X1. Judged by the same rule.
 # One melanoma decision: with the chosen model, if the served melanoma probability's AUC is within 0.01 of the alarm's
 # on both vienna_dias and the ISIC slice, the alarm is retired and the bars carry melanoma; else it stays.
 set -euo pipefail
@@ -27,5 +30,6 @@ RUNS=${RUNS:-runs/candidates}
 case "${1:-}" in
   X1) python -m training.train "${COMMON[@]}" --output-dir "$RUNS/X1-isic" ;;                       # M with the extra data
   X2) python -m training.train "${COMMON[@]}" --balance-sources --output-dir "$RUNS/X2-isic-balanced" ;;  # and source-balanced draws
-  *) echo "usage: $0 X1|X2  (RUNS=folder, default runs/candidates)" >&2; exit 2 ;;
+  X3) python -m training.train "${COMMON[@]}" --extra-weight 0.5 --output-dir "$RUNS/X3-isic-half" ;;  # extra images drawn half as often
+  *) echo "usage: $0 X1|X2|X3  (RUNS=folder, default runs/candidates)" >&2; exit 2 ;;
 esac
