@@ -20,7 +20,8 @@ from lesion.classifier import Classifier, calibrated_probabilities
 from training import atomic, export, plots, rule
 from training.card import write_card
 from training.config import ARGS_FILE
-from training.evaluate import compute_metrics, load_image_folder, predict_all
+from training.evaluate import load_image_folder, predict_all
+from training.scores import compute_metrics
 from training.guard import non_dermoscopic_photos
 
 log = logging.getLogger(__name__)

@@ -6,19 +6,17 @@ training/bundle.py, scores every new bundle with it).
     python -m training.evaluate --model lesion/bundled_model --data ../shared/examples
     python -m training.evaluate --model lesion/bundled_model --data examples --grey   # the examples without colour
 
-Every figure comes from the project's `evaluate` metric module, training/metrics/lesion_classification.
+Every figure comes from training/scores.py, the project's `evaluate` metric module.
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
 import io
 import json
 import logging
 from pathlib import Path
 
-import evaluate
 import numpy as np
 
 from lesion.bundle import load_bundle
@@ -27,29 +25,13 @@ from lesion.labels import CODES, read_labelled_folder
 from lesion.preprocess import load_image
 from lesion.timing import LatencyStats
 from lesion.verdict import UNSURE_BELOW
+from training import config
 from training.data import OUTSIDE, SITE_OUT, image_sources, load_labelled
 from training.plots import plot_confusion_matrix
+from training.rule import melanoma_decision
+from training.scores import compute_metrics
 
 log = logging.getLogger(__name__)
-
-METRIC = Path(__file__).parent / "metrics" / "lesion_classification"
-"""The project's one `evaluate` metric module; loading it by path needs no network."""
-
-
-@functools.cache
-def _metric() -> evaluate.EvaluationModule:
-    return evaluate.load(str(METRIC), keep_in_memory=True)
-
-
-def compute_metrics(references, probabilities) -> dict:
-    """Every reported number for integer labels (N,) and class probabilities (N, 7), in lesion.labels.CODES order.
-
-    See training/metrics/lesion_classification for the keys: balanced accuracy over the classes present, per-class
-    precision/recall/F1/AUC, top-k, melanoma sensitivity/specificity/AUC, ECE and the reliability diagram, the
-    confusion matrix.
-    """
-    return _metric().compute(predictions=np.asarray(probabilities, np.float64), references=np.asarray(references))
-
 
 def network_classifier(bundle_dir: Path) -> Classifier:
     """The bundle's classifier without its decision rule (temperature 1, no class shift): the network's own
@@ -127,7 +109,6 @@ def evaluate_bundle(model: Path, data: str, split: str = "test", *, grey: bool =
     if grey:
         sources = [grey_copy(source) for source in sources]
     probabilities, dermoscopic, latency = predict_all(Classifier(bundle), sources)
-    from training.rule import melanoma_decision  # here: training.rule imports this module
 
     sure = probabilities.max(axis=1) >= UNSURE_BELOW
     wrong = probabilities.argmax(axis=1) != references
@@ -175,8 +156,6 @@ def main(argv=None) -> dict:
     parser.add_argument("--confusion-matrix", type=Path, help="Write the confusion matrix plot here (PNG).")
     args = parser.parse_args(argv)
     if args.data is None:
-        from training import config  # here: training.config imports export, which imports this module
-
         args.data = config.load(args.model).dataset
     result = evaluate_bundle(args.model, args.data, args.split, grey=args.grey, split_file=args.split_file)
     print(summary(result))

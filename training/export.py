@@ -23,7 +23,7 @@ from lesion.classifier import VIEWS, Classifier, calibrated_probabilities
 from lesion.labels import CODES, DISPLAY_NAMES
 from lesion.preprocess import InputSpec, normalise
 from training import atomic, model
-from training.evaluate import compute_metrics
+from training.scores import compute_metrics
 from training.guard import GuardStatistics, MahalanobisScore, guard_features
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ from lesion.preprocess import normalise
 from training import data, export, model, rule
 from training.config import BACKBONE
 from training.data import OUTSIDE, SITE_OUT
-from training.evaluate import compute_metrics
+from training.scores import compute_metrics
 from training.guard import features_for_guard, fit_guard, guard_threshold
 
 log = logging.getLogger(__name__)

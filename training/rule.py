@@ -18,7 +18,7 @@ import numpy as np
 from lesion.classifier import calibrated_probabilities
 from lesion.labels import CODES
 from lesion.verdict import TINY
-from training.evaluate import compute_metrics
+from training.scores import compute_metrics
 
 SHIFTS = np.round(np.linspace(-2.0, 2.0, 41), 2)
 """The class shifts the search tries, per class."""

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from lesion.labels import CODES
-from training.evaluate import METRIC, compute_metrics
+from training.scores import METRIC, compute_metrics
 
 MEL, NV, AKIEC = CODES.index("mel"), CODES.index("nv"), CODES.index("akiec")
 

@@ -11,7 +11,7 @@ from lesion.classifier import Classifier, calibrated_probabilities
 from lesion.labels import CODES
 from lesion.verdict import melanoma_alarm
 from training import rule
-from training.evaluate import compute_metrics
+from training.scores import compute_metrics
 
 
 def apply_class_bias(probabilities, bias):
