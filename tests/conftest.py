@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-from contextlib import contextmanager
 from pathlib import Path
 
 import huggingface_hub
@@ -20,6 +18,8 @@ import pytest
 import skimage.data
 from huggingface_hub.utils._http import default_client_factory
 from PIL import Image
+
+from tools.served_app import serving
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -66,25 +66,6 @@ def tiny_run(tmp_path_factory) -> Path:
     output = tmp_path_factory.mktemp("run")
     train.main([*TINY_TRAINING, "--output-dir", str(output), "--external", str(EXAMPLES)])
     return output
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def serving(demo):
-    """Launch a demo built by app.build_demo in this process; yield its URL; close it afterwards."""
-    import app
-
-    port = free_port()
-    app.launch(demo, prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        demo.close()
 
 
 @pytest.fixture(scope="session")

@@ -86,7 +86,7 @@ def main(argv=None) -> None:
         measure(args.url)
         return
     import app
-    from tests.conftest import serving
+    from tools.served_app import serving
 
     with serving(app.build_demo()) as url:
         measure(url)

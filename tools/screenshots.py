@@ -93,7 +93,7 @@ def main(argv=None) -> None:
             written = take(browser, args.url, args.out)
         else:
             import app
-            from tests.conftest import serving
+            from tools.served_app import serving
 
             with serving(app.build_demo()) as url:
                 written = take(browser, url, args.out)

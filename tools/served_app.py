@@ -1,7 +1,9 @@
-"""`python app.py` as a subprocess on a loopback port, with its resident memory read from /proc (Linux)."""
+"""The app served on a loopback port: `python app.py` as a subprocess, with its resident memory read from /proc
+(Linux), or a demo launched in this process (serving)."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import time
 from contextlib import contextmanager
@@ -60,3 +62,22 @@ def served_app(log_dir: Path, env: dict[str, str] | None = None):
             except httpx.HTTPError:
                 time.sleep(0.3)
         yield ServedApp(running.process, url, log)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def serving(demo):
+    """Launch a demo built by app.build_demo in this process; yield its URL; close it afterwards."""
+    import app
+
+    port = free_port()
+    app.launch(demo, prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()

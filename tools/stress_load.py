@@ -21,7 +21,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
 import app
-from tests import bad_images
+from tools import bad_images
 from tools.served_app import ServedApp, served_app
 
 CLIENTS = 8

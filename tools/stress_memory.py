@@ -15,7 +15,7 @@ from pathlib import Path
 
 from gradio_client import Client, handle_file
 
-from tests.huge_images import PNG_MODES, SIDE, zero_png
+from tools.huge_images import PNG_MODES, SIDE, zero_png
 from tools.served_app import ServedApp, served_app
 
 MAX_PEAK_RSS_MB = 600

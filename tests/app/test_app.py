@@ -24,8 +24,9 @@ from PIL import Image
 import app
 from lesion import answer, i18n, verdict
 from lesion.labels import BY_CODE, CODES, DISPLAY_NAMES
-from tests import bad_images
-from tests.conftest import ROOT, free_port, serving
+from tools import bad_images
+from tests.conftest import ROOT
+from tools.served_app import free_port, serving
 from training.benchmark import call_api
 
 README_URL = "http://127.0.0.1:7860/"

@@ -78,7 +78,7 @@ def test_images_over_the_served_pixel_cap_are_refused_from_their_header(app_url)
     """lesion.limits.MAX_PIXELS (25 MP), below what training decodes: a 5001x5000 PNG is refused before decoding,
     and private mode is told the same cap."""
     from lesion import limits
-    from tests import huge_images
+    from tools import huge_images
 
     over = huge_images.zero_png("RGBA", 5001)
     event, answer = call(app_url, "classify", data_url(over))

@@ -22,7 +22,7 @@ from lesion.bundle import BUNDLED_DIR, load_bundle
 from lesion.classifier import calibrated_probabilities
 from lesion.labels import CODES
 from lesion.preprocess import fit_to_input, shades_of_gray
-from tests import bad_images
+from tools import bad_images
 from tests.conftest import ROOT
 
 NODE = shutil.which("node")
@@ -182,7 +182,7 @@ def test_the_app_starts_and_classifies_with_python_alone(tmp_path):
     """No `npm ci` (no node_modules): the page and the API serve, and private mode says politely why it is off."""
     from gradio_client import Client, handle_file
 
-    from tests.conftest import serving
+    from tools.served_app import serving
 
     demo = app.build_demo()
     demo.private_mode.node_modules = tmp_path  # as on a machine where npm never ran

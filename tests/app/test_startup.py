@@ -10,7 +10,7 @@ from gradio_client import Client, handle_file
 
 import app
 from lesion.hub import BUNDLED, HUB, ModelServer
-from tests.conftest import free_port, serving
+from tools.served_app import free_port, serving
 from tests.fake_hub import REPO, FakeHub
 from tests.lesion.test_hub import DEADLINE_S, FAULTS, INTERNALS, point_at
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from lesion.preprocess import InputSpec, InvalidImageError, prepare_pixels
-from tests import bad_images
+from tools import bad_images
 
 pytestmark = pytest.mark.slow
 

@@ -15,7 +15,7 @@ from lesion.bundle import load_bundle
 from lesion.classifier import Classifier
 from lesion.hub import BUNDLED_DIR
 from lesion.preprocess import FORMATS, InvalidImageError
-from tests import bad_images
+from tools import bad_images
 
 MUTATIONS_PER_FORMAT = 6
 """Seeded: the same mutated files every run, so a failure reproduces."""

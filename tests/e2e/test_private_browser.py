@@ -17,8 +17,9 @@ from lesion import i18n
 from lesion.bundle import BUNDLED_DIR, load_bundle
 from lesion.classifier import Classifier
 from lesion.hub import ModelServer
-from tests import bad_images
-from tests.conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, serving
+from tools import bad_images
+from tests.conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+from tools.served_app import serving
 from tests.app.test_private_mode import runtime_installed  # noqa: F401  (a fixture)
 from training.benchmark import classify_in_page, cross_origin_isolated
 

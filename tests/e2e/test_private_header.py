@@ -12,7 +12,7 @@ from PIL import Image
 import app
 from lesion import i18n
 from lesion.preprocess import FORMATS, MAX_PIXELS
-from tests import bad_images, huge_images
+from tools import bad_images, huge_images
 from tests.e2e.test_hostile_files import WRITTEN
 from tests.e2e.test_private_browser import LOAD_TIMEOUT_MS, _choose, private_page, served  # noqa: F401
 from tests.app.test_private_mode import call_js, runtime_installed  # noqa: F401

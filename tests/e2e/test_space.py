@@ -23,7 +23,8 @@ from gradio_client import Client, handle_file
 
 from lesion import private_mode
 from space import build
-from tests.conftest import ARTIFACTS, ROOT, free_port
+from tests.conftest import ARTIFACTS, ROOT
+from tools.served_app import free_port
 
 SPACE_URL = "https://lesion-demo-skin-lesion-classifier.hf.space"
 EMBED_PAGE = Path(build.__file__).parent / "embed.html"

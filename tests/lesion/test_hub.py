@@ -11,8 +11,8 @@ import pytest
 
 from lesion.bundle import BUNDLED_DIR, InvalidBundleError
 from lesion.hub import BUNDLED, CACHE, DEFAULT_TIMEOUT_S, HUB, ModelServer, hub_timeout
-from tests import bad_images
-from tests.conftest import free_port
+from tools import bad_images
+from tools.served_app import free_port
 from tests.fake_hub import COMMIT, REPO, FakeHub
 
 DEADLINE_S = 1.0

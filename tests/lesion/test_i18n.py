@@ -11,7 +11,7 @@ from lesion import i18n
 from lesion.hub import ModelServer
 from lesion.labels import CODES
 from lesion.preprocess import InvalidImageError, load_image
-from tests import bad_images
+from tools import bad_images
 
 TRANSLATED = [language for language in i18n.LANGUAGES if language != i18n.DEFAULT]
 

@@ -21,7 +21,7 @@ from lesion.preprocess import (
     normalise,
     prepare_pixels,
 )
-from tests import bad_images, huge_images
+from tools import bad_images, huge_images
 from tests.conftest import EXAMPLES, TINY_DATASET
 
 SPEC = InputSpec()
