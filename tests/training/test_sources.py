@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import EXAMPLES, TINY_DATASET, TINY_TRAINING
+from tests.conftest import TINY_DATASET, TINY_TRAINING
 from training import batches, data
 from training.config import parse_args
 
@@ -101,10 +101,26 @@ def test_a_tiny_run_with_a_second_source_fits_the_rule_on_both_validation_sets(t
 
     extra = make_source(tmp_path / "extra")
     output = tmp_path / "run"
-    bundle = train.main([*TINY_TRAINING, "--output-dir", str(output), "--external", str(EXAMPLES),
+    bundle = train.main([*TINY_TRAINING, "--output-dir", str(output), "--quantizations", "int8",
                          "--extra-dataset", str(extra), "--balance-sources", "--extra-validation-fraction", "0.4"])
     split = json.loads((bundle / "split.json").read_text())
     results = json.loads((bundle / "eval_results.json").read_text())
     assert split[data.OUTSIDE] and results[data.OUTSIDE]["n_images"] == len(split[data.OUTSIDE])
     assert config.load(bundle).extra_dataset == [str(extra)]
     assert "validation from other clinics" in (bundle / "README.md").read_text()
+
+
+def test_rule_on_slice_refits_the_served_rule_and_one_with_another_sources_slice(tiny_run, tmp_path, capsys):
+    from training.experiments import rule_on_slice
+
+    extra = make_source(tmp_path / "extra")
+    ids = data.load_labelled(str(extra))["image_id"]
+    other_run = tmp_path / "split.json"
+    other_run.write_text(json.dumps({"train": ids[::2], data.OUTSIDE: ids[1::2]}))
+    rule_on_slice.main([str(tiny_run / "bundle"), "--slice-split", str(other_run), "--extra", str(extra)])
+    printed = capsys.readouterr().out
+    served = json.loads((tiny_run / "bundle" / "config.json").read_text())["temperature"]
+    assert f"rule fitted on validation: temperature {served}\n" in printed
+    assert "rule fitted on validation + validation_outside: temperature" in printed
+    for name in ("validation", data.OUTSIDE, "extra_rest", "test"):
+        assert printed.count(f"| {name} | ") == 2, name
