@@ -62,8 +62,9 @@ def main(argv=None) -> None:
             sure = served.max(axis=1) >= SURE
             right = served.argmax(axis=1)[sure] == references[name][sure]
             metrics = compute_metrics(references[name], served)
+            answers = f"{right.mean():.0%} | {served.max(axis=1)[sure].mean():.0%}" if sure.any() else "- | -"
             print(f"| {name} | {metrics['balanced_accuracy']:.3f} | {metrics['expected_calibration_error']:.3f} | "
-                  f"{sure.mean():.0%} | {right.mean():.0%} | {served.max(axis=1)[sure].mean():.0%} |")
+                  f"{sure.mean():.0%} | {answers} |")
 
 
 if __name__ == "__main__":
