@@ -121,7 +121,7 @@ for LiteRT.js in the browser.
 | HAM10000 validation split | early stopping and the learning-rate schedule; the TFLite variant; test-time views ({{ views|join(", ") }}); the temperature; the guard's threshold; the class bias{% if bundle_config.melanoma_alarm %}; the melanoma alarm's threshold{% endif %} |
 {% if outside %}| validation from other clinics ({{ outside.n }} images of {{ run.extra_dataset|join(", ") }}, held out by lesion) | with HAM10000's validation split: the temperature, the class bias{% if bundle_config.melanoma_alarm %} and the melanoma alarm's threshold{% endif %}; and, with it and the held-out site, choosing among the candidates |
 | external sets ({{ externals|join(", ") }}) | nothing: scored once, after the choice (a test set) |
-{% elif comparison %}| held-out site and external sets ({{ externals|join(", ") }}) | choosing the recipe among the candidates above, the decision rule's floors (training's default){% if bundle_config.melanoma_alarm %}, the melanoma alarm's score{% endif %} (`training.rule_sweep`), and the guard's feature layers: **external, used for model selection**, so their figures here are optimistic |
+{% elif comparison %}| held-out site and external sets ({{ externals|join(", ") }}) | choosing the recipe among the candidates above, the decision rule's floors (training's default){% if bundle_config.melanoma_alarm %}, the melanoma alarm's score (`training.rule_sweep` at git tag studies-2026-12){% endif %}, and the guard's feature layers: **external, used for model selection**, so their figures here are optimistic |
 {% endif %}| HAM10000 test split | nothing: reported only |
 
 ## Training
