@@ -19,19 +19,22 @@ AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 TIMEOUT_MS = 120_000
 
 
-def first_load(browser, url: str, viewport: dict) -> tuple[int, int]:
-    """(bytes over the wire, requests) until the page is idle after loading."""
+def first_load(browser, url: str, viewport: dict) -> tuple[int, int, list[int]]:
+    """(bytes over the wire, requests, each example thumbnail's width in pixels) until the page is idle after loading."""
     context = browser.new_context(viewport=viewport, is_mobile=viewport["width"] < 500)
     page = context.new_page()
     network = context.new_cdp_session(page)
     network.send("Network.enable")
     sizes = {}
     network.on("Network.loadingFinished", lambda event: sizes.__setitem__(event["requestId"], event["encodedDataLength"]))
-    page.goto(url)
-    page.locator("#examples img").first.wait_for(timeout=TIMEOUT_MS)
-    page.wait_for_load_state("networkidle")
-    context.close()
-    return sum(sizes.values()), len(sizes)
+    try:
+        page.goto(url)
+        page.locator("#examples img").first.wait_for(timeout=TIMEOUT_MS)
+        page.wait_for_load_state("networkidle")
+        thumbnails = page.evaluate("[...document.querySelectorAll('#examples img')].map((image) => image.naturalWidth)")
+    finally:
+        context.close()
+    return sum(sizes.values()), len(sizes), thumbnails
 
 
 def axe_counts(browser, url: str, state: str, locale: str) -> Counter:
@@ -67,7 +70,7 @@ def measure(url: str) -> None:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         for device, viewport in VIEWPORTS.items():
-            transferred, requests = first_load(browser, url, viewport)
+            transferred, requests, _ = first_load(browser, url, viewport)
             print(f"first load, {device}: {transferred / 1e6:.2f} MB in {requests} requests")
         print("axe-core violations (elements), desktop: critical / serious / moderate / minor")
         for locale in ("en-US", "es-ES"):

@@ -14,6 +14,7 @@ from gradio_client import Client, handle_file
 import app
 from lesion import i18n
 from tests.conftest import ARTIFACTS
+from tools.measure_page import first_load
 
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
@@ -259,18 +260,6 @@ FIRST_LOAD_MAX_BYTES = 1_500_000
 
 @pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
 def test_the_first_load_is_light(browser, app_url, viewport):
-    context = browser.new_context(viewport=viewport, is_mobile=viewport["width"] < 500)
-    page = context.new_page()
-    network = context.new_cdp_session(page)
-    network.send("Network.enable")
-    transferred = {}
-    network.on("Network.loadingFinished", lambda event: transferred.__setitem__(event["requestId"], event["encodedDataLength"]))
-    try:
-        page.goto(app_url)
-        page.locator("#examples img").first.wait_for()
-        page.wait_for_load_state("networkidle")
-        thumbnails = page.evaluate("[...document.querySelectorAll('#examples img')].map((image) => image.naturalWidth)")
-    finally:
-        context.close()
-    assert sum(transferred.values()) <= FIRST_LOAD_MAX_BYTES, f"{sum(transferred.values())} bytes in {len(transferred)} requests"
+    transferred, requests, thumbnails = first_load(browser, app_url, viewport)
+    assert transferred <= FIRST_LOAD_MAX_BYTES, f"{transferred} bytes in {requests} requests"
     assert len(thumbnails) == 21 and max(thumbnails) <= 300  # thumbnails, not the 600-pixel photos
