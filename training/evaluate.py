@@ -110,13 +110,19 @@ def evaluate_bundle(model: Path, data: str, split: str = "test", *, grey: bool =
         sources = [grey_copy(source) for source in sources]
     probabilities, dermoscopic, latency = predict_all(Classifier(bundle), sources)
 
-    sure = probabilities.max(axis=1) >= UNSURE_BELOW
-    wrong = probabilities.argmax(axis=1) != references
     return {"model": bundle.name, "version": bundle.version, "data": data, "split": split, "grey": grey,
             **compute_metrics(references, probabilities), "guard_false_alarms": float(1 - dermoscopic.mean()),
-            "sure": float(sure.mean()), "sure_but_wrong": float(wrong[sure].mean()) if sure.any() else 0.0,
+            **confident_answers(references, probabilities),
             "melanoma_decision": melanoma_decision(references, probabilities, bundle.config.get("melanoma_alarm")),
             "latency_ms": latency}
+
+
+def confident_answers(references: np.ndarray, probabilities: np.ndarray) -> dict:
+    """The answers whose headline names one class (top probability at least lesion.verdict.UNSURE_BELOW): their share
+    ("sure"), and the share of them that are wrong ("sure_but_wrong", 0 where there are none)."""
+    sure = probabilities.max(axis=1) >= UNSURE_BELOW
+    wrong = probabilities.argmax(axis=1) != references
+    return {"sure": float(sure.mean()), "sure_but_wrong": float(wrong[sure].mean()) if sure.any() else 0.0}
 
 
 def summary(result: dict) -> str:

@@ -6,8 +6,8 @@
 The bundle never saw the extra source, so a run's `validation_outside` slice of it (--slice-split) can join the
 fitting, and the rest of that source is one more set to score. The rule (training/rule.py) is fitted twice: on the
 bundle's validation split alone, as served, and on validation plus the slice. For each set, the table gives balanced
-accuracy, ECE, and the answers that name one class at 60% or more: their share, how often they are right, and the
-probability they state on average.
+accuracy, ECE, and the answers whose headline names one class (lesion.verdict.UNSURE_BELOW, 60%, or more): their
+share, how often they are right, and the probability they state on average.
 """
 
 from __future__ import annotations
@@ -18,14 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
+from lesion.verdict import UNSURE_BELOW
 from training import config, data, rule
-from training.evaluate import load_image_folder, network_classifier, predict_all, probabilities_of
+from training.evaluate import confident_answers, load_image_folder, network_classifier, predict_all, probabilities_of
 from training.refit import split_images
 from training.scores import compute_metrics
-
-SURE = 0.6
-"""An answer that names one class at this probability or more is a confident headline."""
-
 
 def network_probabilities(bundle_dir: Path, slice_split: Path, extra: str, externals: list[Path]) -> tuple[dict, dict]:
     """The network's own probabilities and the labels of each set: the bundle's validation, test and held-out site,
@@ -56,15 +53,16 @@ def main(argv=None) -> None:
         fitted = rule.fit(np.concatenate([references[name] for name in fitting]),
                           np.concatenate([probabilities[name] for name in fitting]))
         print(f"\nrule fitted on {' + '.join(fitting)}: temperature {fitted['temperature']}")
-        print("| set | BA | ECE | answers at 60%+ | right | stated |\n|---|---:|---:|---:|---:|---:|")
+        print(f"| set | BA | ECE | answers at {UNSURE_BELOW:.0%}+ | right | stated |\n|---|---:|---:|---:|---:|---:|")
         for name, network in probabilities.items():
             served = rule.apply(network, fitted)
-            sure = served.max(axis=1) >= SURE
-            right = served.argmax(axis=1)[sure] == references[name][sure]
+            stated = served.max(axis=1)
+            confident = confident_answers(references[name], served)
+            answers = (f"{1 - confident['sure_but_wrong']:.0%} | {stated[stated >= UNSURE_BELOW].mean():.0%}"
+                       if confident["sure"] else "- | -")
             metrics = compute_metrics(references[name], served)
-            answers = f"{right.mean():.0%} | {served.max(axis=1)[sure].mean():.0%}" if sure.any() else "- | -"
             print(f"| {name} | {metrics['balanced_accuracy']:.3f} | {metrics['expected_calibration_error']:.3f} | "
-                  f"{sure.mean():.0%} | {answers} |")
+                  f"{confident['sure']:.0%} | {answers} |")
 
 
 if __name__ == "__main__":
