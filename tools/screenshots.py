@@ -99,7 +99,7 @@ def main(argv=None) -> None:
                 written = take(browser, url, args.out)
         browser.close()
     for path in written:
-        print(f"{path.relative_to(ROOT)}: {path.stat().st_size / 1024:.0f} kB")
+        print(f"{path}: {path.stat().st_size / 1024:.0f} kB")
 
 
 if __name__ == "__main__":
